@@ -1,0 +1,334 @@
+"""Intro annotations: the labels-file format, its known typing slip, series names, splits.
+
+File format (the one real data sets of this task use)::
+
+    {"<episode id>": {"name": "Блеск. 2 сезон, 5 серия", "url": "...",
+                      "start": "0:01:42", "end": "0:01:47"}, ...}
+
+Times are ``H:MM:SS``, ``MM:SS`` or plain seconds (number or string, decimals allowed).
+``"start": null, "end": null`` marks an episode known to have no intro. ``series`` may be
+given explicitly; otherwise it is parsed from ``name``.
+
+Labelling rule: second k (the interval [k, k+1)) is intro when it overlaps the intro's
+[start, end) by at least half a second. So [10.0, 20.0) labels seconds 10..19, and
+[10.4, 20.6) labels 10..20 (second 10 overlaps 0.6 s, second 20 overlaps 0.6 s).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+import sys
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SLIP = 60.0  # the typing error seen in real files: the start minute one too high
+
+
+class AnnotationError(ValueError):
+    """The labels file as a whole cannot be used (missing, not JSON, not an object)."""
+
+
+@dataclass(frozen=True)
+class Intro:
+    episode: str
+    start: float | None  # seconds; None (with end None) = the episode has no intro
+    end: float | None
+    series: str
+    name: str | None = None
+
+    @property
+    def has_intro(self) -> bool:
+        return self.start is not None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return (self.start, self.end) if self.start is not None else None
+
+
+@dataclass
+class Annotations:
+    path: str
+    intros: dict[str, Intro] = field(default_factory=dict)
+    fixed: list[tuple[str, str]] = field(default_factory=list)  # (episode, what was changed)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (episode, reason)
+
+    @property
+    def report(self) -> list[str]:
+        lines = [f"{self.path}: fixed {ep}: {why}" for ep, why in self.fixed]
+        lines += [f"{self.path}: rejected {ep}: {why}" for ep, why in self.rejected]
+        return lines
+
+    def summary(self) -> str:
+        n_intro = sum(i.has_intro for i in self.intros.values())
+        return (
+            f"{self.path}: {len(self.intros)} episodes used ({n_intro} with an intro, "
+            f"{len(self.intros) - n_intro} without), {len(self.fixed)} fixed, "
+            f"{len(self.rejected)} rejected, {len({i.series for i in self.intros.values()})} series"
+        )
+
+
+# --- times -------------------------------------------------------------------------------
+
+_CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*$")
+
+
+def parse_time(value: object) -> float:
+    """``H:MM:SS``, ``MM:SS``, or seconds -> float seconds. ValueError on anything else."""
+    if isinstance(value, bool):  # bool is an int subclass; true/false is no time
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        t = float(value)
+    elif isinstance(value, str):
+        m = _CLOCK.match(value)
+        if m:
+            h, mm, ss = m.groups()
+            if int(mm) >= 60 or float(ss) >= 60:
+                raise ValueError(f"not a time: {value!r} (minutes and seconds must be < 60)")
+            t = int(h or 0) * 3600 + int(mm) * 60 + float(ss)
+        else:
+            try:
+                t = float(value.strip())
+            except ValueError:
+                raise ValueError(f"not a time: {value!r}") from None
+    else:
+        raise ValueError(f"not a time: {value!r}")
+    if not math.isfinite(t):
+        raise ValueError(f"not a time: {value!r}")
+    if t < 0:
+        raise ValueError(f"negative time: {value!r}")
+    return t
+
+
+def format_hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+# --- series names ------------------------------------------------------------------------
+
+# Latin letters typed in place of their Cyrillic look-alikes (and back) inside one series'
+# names; folding both scripts onto one skeleton makes such names one group.
+_LOOKALIKE = str.maketrans("аеорсхукмтнвіё", "aeopcxykmthbie")
+_EPISODE_TAIL = re.compile(
+    r"[\s.,:;\-–—_(\[]*("
+    r"\d+\s*(сезон|season|серия|episode|эпизод|series)"
+    r"|(сезон|season|серия|episode|эпизод)\s*\d+"
+    r"|s\d{1,2}\s*e\d{1,3}|\d{1,2}x\d{1,3}"
+    r").*$",
+    re.IGNORECASE,
+)
+
+
+def series_from_name(name: str) -> str | None:
+    """``"Блеск. 2 сезон, 5 серия"`` -> ``"Блеск"``; None when nothing is left."""
+    head = _EPISODE_TAIL.sub("", unicodedata.normalize("NFKC", name)).strip(" .,:;-–—_")
+    return head or None
+
+
+def series_key(name: str) -> str:
+    """Grouping key: case, spacing, punctuation and look-alike scripts folded away."""
+    s = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKE)
+    return re.sub(r"[\W_]+", " ", s).strip()
+
+
+def _series_from_id(episode: str) -> str:
+    return series_from_name(episode.replace("_", " ")) or episode
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs: duplicate ids stay visible, unlike in a dict."""
+
+
+def load_annotations(
+    path: str | Path,
+    durations: Mapping[str, float] | None = None,
+    known: Iterable[str] | None = None,
+) -> Annotations:
+    """Read a labels file; fix the one-minute slip; reject (and report) every other bad row.
+
+    ``durations`` (episode -> seconds) rejects intervals beyond an episode's end; ``known``
+    rejects ids that have no video/shard.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"{path}: cannot read labels file ({e})") from e
+    try:
+        pairs = json.loads(text, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError) as e:
+        raise AnnotationError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(pairs, _Pairs):
+        raise AnnotationError(f"{path}: expected a JSON object of episodes, got {type(pairs).__name__}")
+    return parse_annotations(pairs, str(path), durations, known)
+
+
+def parse_annotations(
+    pairs: Iterable[tuple[str, object]],
+    where: str = "<labels>",
+    durations: Mapping[str, float] | None = None,
+    known: Iterable[str] | None = None,
+) -> Annotations:
+    ann = Annotations(path=where)
+    pairs = list(pairs)
+    known = set(known) if known is not None else None
+    counts = Counter(k for k, _ in pairs)
+    for episode, row in pairs:
+        if counts[episode] > 1:
+            ann.rejected.append((episode, f"duplicate id ({counts[episode]} rows)"))
+            continue
+        try:
+            intro, fix = _parse_row(episode, row, durations, known)
+        except ValueError as e:
+            ann.rejected.append((episode, str(e)))
+            continue
+        if fix:
+            ann.fixed.append((episode, fix))
+        ann.intros[episode] = intro
+    for line in ann.report:
+        log.info(line)
+    return ann
+
+
+def _parse_row(episode, row, durations, known) -> tuple[Intro, str | None]:
+    if not isinstance(episode, str) or not episode.strip():
+        raise ValueError("empty episode id")
+    if not isinstance(row, (_Pairs, dict)):
+        raise ValueError(f"expected an object with start and end, got {type(row).__name__}")
+    fields = dict(row)
+    if known is not None and episode not in known:
+        raise ValueError("unknown episode (no video or feature shard with this id)")
+    name = fields.get("name")
+    name = name if isinstance(name, str) else None
+    series = fields.get("series")
+    if not isinstance(series, str) or not series.strip():
+        series = (series_from_name(name) if name else None) or _series_from_id(episode)
+    raw_start, raw_end = fields.get("start"), fields.get("end")
+    if raw_start is None and raw_end is None:
+        if "start" not in fields and "end" not in fields:
+            raise ValueError("no start and end (write null for both to mark 'no intro')")
+        return Intro(episode, None, None, series.strip(), name), None
+    if raw_start is None or raw_end is None:
+        raise ValueError("start and end must both be times, or both null")
+    start, end = parse_time(raw_start), parse_time(raw_end)
+    fix = None
+    if start >= end and 0 < start - end < SLIP and start - SLIP >= 0:
+        fix = f"start {format_hms(start)} typed a minute late -> {format_hms(start - SLIP)}"
+        start -= SLIP
+    if end <= start:
+        raise ValueError(f"end {raw_end!r} is not after start {raw_start!r}")
+    duration = durations.get(episode) if durations else None
+    if duration is not None and end > duration + 1.0:  # a second of slack for rounding
+        raise ValueError(f"intro ends at {end:.0f} s, beyond the episode's {duration:.0f} s")
+    return Intro(episode, start, end, series.strip(), name), fix
+
+
+# --- labels and splits -------------------------------------------------------------------
+
+
+def labels_for(n_seconds: int, interval: tuple[float, float] | None, fps: float = 1.0) -> np.ndarray:
+    """[n_seconds] int64 0/1 by the half-overlap rule (module docstring)."""
+    labels = np.zeros(n_seconds, dtype=np.int64)
+    if interval is None:
+        return labels
+    start, end = interval[0] * fps, interval[1] * fps
+    k = np.arange(n_seconds)
+    overlap = np.clip(np.minimum(k + 1, end) - np.maximum(k, start), 0, None)
+    labels[overlap >= 0.5] = 1
+    return labels
+
+
+def group_series(intros: Mapping[str, Intro]) -> dict[str, list[str]]:
+    """series key -> episode ids, with look-alike spellings of a name merged."""
+    groups: dict[str, list[str]] = {}
+    for ep, intro in sorted(intros.items()):
+        groups.setdefault(series_key(intro.series), []).append(ep)
+    return groups
+
+
+def split_episodes(
+    intros: Mapping[str, Intro],
+    by: str = "series",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+) -> dict[str, list[str]]:
+    """Deterministic train/val/test split; ``by="series"`` keeps each series in one split,
+    since the same intro recurs in every episode of a series."""
+    if by not in ("series", "episode"):
+        raise ValueError(f"split by must be 'series' or 'episode', got {by!r}")
+    units = list(group_series(intros).values()) if by == "series" else [[e] for e in sorted(intros)]
+    random.Random(seed).shuffle(units)
+    n = len(units)
+    n_test = round(n * test_fraction) if test_fraction > 0 else 0
+    n_val = round(n * val_fraction) if val_fraction > 0 else 0
+    if n >= 3:  # each requested split gets at least one unit when there are enough
+        n_test, n_val = max(n_test, test_fraction > 0), max(n_val, val_fraction > 0)
+    parts = {"test": units[:n_test], "val": units[n_test : n_test + n_val], "train": units[n_test + n_val :]}
+    return {k: sorted(e for unit in v for e in unit) for k, v in parts.items()}
+
+
+def overlapping(splits: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """episode -> the splits it appears in, for episodes in more than one."""
+    seen: dict[str, list[str]] = {}
+    for name, eps in splits.items():
+        for e in eps:
+            seen.setdefault(e, []).append(name)
+    return {e: s for e, s in seen.items() if len(s) > 1}
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def validate(path: str | Path, shard_dir: str | Path | None = None) -> int:
+    """Print the report for a labels file; with shards, check ids and durations too.
+
+    Returns the number of problems (rejected rows and labelled episodes without a shard).
+    """
+    durations = known = None
+    problems = 0
+    if shard_dir is not None:
+        from introdet.shards import read_manifest
+
+        metas = read_manifest(shard_dir)
+        # the extracted part bounds what a label may cover
+        durations = {e: m.start + m.n_seconds / m.fps for e, m in metas.items()}
+        known = set(metas)
+    ann = load_annotations(path, durations=durations, known=known)
+    for line in ann.report:
+        print(line)
+    print(ann.summary())
+    problems += len(ann.rejected)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] != "validate":
+        print("usage: python -m introdet.annotations validate LABELS.json [shards=DIR]")
+        return 2
+    opts = dict(a.split("=", 1) for a in args[2:] if "=" in a)
+    try:
+        problems = validate(args[1], opts.get("shards"))
+    except (AnnotationError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""What the entry points run: train(cfg) for train.py (predict and extract live in their modules)."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import logging
+import math
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from introdet.shards import encoder_name
+
+log = logging.getLogger(__name__)
+
+# hyperparameters that change the network's shape: a checkpoint with others cannot resume
+ARCH_KEYS = ("feature_dim", "window", "d_model", "depth", "heads", "ffn_dim", "head", "recurrence")
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint belongs to another model shape or encoder than the config asks for."""
+
+
+def stable_id(cfg: DictConfig) -> str:
+    """Same run folder -> same W&B run id, so a resumed run continues its W&B run."""
+    try:
+        cwd = HydraConfig.get().runtime.cwd
+    except ValueError:  # composed outside @hydra.main (tests)
+        cwd = os.getcwd()
+    rel = os.path.relpath(str(cfg.paths.output_dir), cwd)
+    return hashlib.sha1(rel.encode()).hexdigest()[:12]
+
+
+def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """'last' -> the run's last.ckpt when it exists (else a fresh start); a path must exist."""
+    if ckpt_path in (None, "", "none", "null"):
+        return None
+    if ckpt_path == "last":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            return str(last)
+        log.info("no %s: starting a new run", last)
+        return None
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"{ckpt_path}: checkpoint not found (ckpt_path)")
+    return str(ckpt_path)
+
+
+def check_compatible(ckpt: str, hparams: dict) -> None:
+    """Refuse to resume a checkpoint of another architecture or encoder."""
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+    diff = {k: (saved.get(k), hparams.get(k)) for k in ARCH_KEYS if saved.get(k) != hparams.get(k)}
+    if diff:
+        lines = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())
+        raise CheckpointMismatch(
+            f"{ckpt}: model shape differs from the config ({lines}); use another run_name "
+            "for a new experiment, or ckpt_path=null to start over"
+        )
+    a, b = saved.get("encoder"), hparams.get("encoder")
+    if a and b and encoder_name(a) != encoder_name(b):
+        raise CheckpointMismatch(
+            f"{ckpt}: trained on features of {encoder_name(a)}, but the shards come from "
+            f"{encoder_name(b)}; training refuses to mix encoders"
+        )
+
+
+def build_loggers(cfg: DictConfig) -> list:
+    loggers = []
+    for conf in (cfg.get("logger") or {}).values():
+        if conf is None:
+            continue
+        if conf._target_.endswith("WandbLogger"):
+            logger = instantiate(conf, id=stable_id(cfg), resume="allow")
+            run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+            logger.log_hyperparams(OmegaConf.to_container(run_cfg, resolve=True))
+        else:
+            logger = instantiate(conf)
+            if conf._target_.endswith("CSVLogger"):
+                _keep_csv_history(Path(logger.log_dir))
+        loggers.append(logger)
+    return loggers
+
+
+def _keep_csv_history(log_dir: Path) -> None:
+    """Lightning's CSV logger deletes metrics.csv when a run resumes: keep it as metrics.N.csv."""
+    old = log_dir / "metrics.csv"
+    if old.is_file():
+        n = 1 + sum(1 for _ in log_dir.glob("metrics.*.csv"))
+        old.rename(log_dir / f"metrics.{n}.csv")
+
+
+def finish_wandb() -> None:
+    """Hydra's basic launcher runs every sweep job in one process: close this job's run."""
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None:
+        wandb.finish()
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    stages = ["train", "val", "test"]
+    names = ["accuracy", "precision", "recall", "f1", "loss"]
+    rows = [f"{'':10s}" + "".join(f"{n:>11s}" for n in names)]
+    for s in stages:
+        if not any(f"{s}/{n}" in metrics for n in names):
+            continue
+        cells = "".join(
+            f"{metrics[f'{s}/{n}']:11.3f}" if f"{s}/{n}" in metrics else f"{'-':>11s}" for n in names
+        )
+        rows.append(f"{s:10s}{cells}")
+    return "\n".join(rows)
+
+
+def _scalars(metrics: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+
+
+def train(cfg: DictConfig) -> float:
+    """Fit (resuming when the run has a last.ckpt), test the best checkpoint, print metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.paths.output_dir)
+    data = instantiate(cfg.data, _convert_="all")
+    encoder = data.prepare_encoder()
+    if encoder.get("random_weights"):
+        log.warning(
+            "features come from %s: RANDOM encoder weights, fine for tests and the demo, "
+            "meaningless for real episodes", encoder_name(encoder)
+        )
+    # plain containers: checkpoints must load with weights_only=True, without omegaconf
+    model = instantiate(cfg.model, encoder=encoder, _convert_="all")
+    ckpt = resolve_ckpt(cfg.ckpt_path, out)
+    if ckpt:
+        check_compatible(ckpt, dict(model.hparams))
+        log.info("resuming from %s", ckpt)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = build_loggers(cfg)
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=ckpt)
+        metrics = _scalars(trainer.callback_metrics)
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if cfg.get("test_after_fit", True) and data.tracks.get("test"):
+            trainer.test(model, datamodule=data, ckpt_path=best or None)
+            metrics.update(_scalars(trainer.callback_metrics))
+            _report_episodes(model, data, out)
+        print(format_metrics(metrics))
+        if best:
+            print(f"best checkpoint: {best}")
+            for lg in loggers:  # W&B: keep the checkpoint's path with the run
+                if hasattr(lg, "experiment") and hasattr(lg.experiment, "summary"):
+                    lg.experiment.summary["best_checkpoint"] = best
+        return float(metrics.get(cfg.objective, math.nan))
+    finally:
+        finish_wandb()
+        del trainer, model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _report_episodes(model, data, out: Path) -> None:
+    """Whole-episode view of the test split (episodes mode), beside the window metrics."""
+    if data.hparams.mode != "episodes":
+        return
+    try:
+        from introdet.evaluate import boundary_report  # noqa: F401
+    except ImportError:
+        return

@@ -1,0 +1,89 @@
+"""Write real video files (any codec PyAV's FFmpeg encodes) from numpy frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# pixel formats the encoders accept for 8-bit content
+_PIX_FMT = {"libvpx": "yuv420p", "libvpx-vp9": "yuv420p", "mpeg4": "yuv420p"}
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float = 25.0,
+    codec: str = "libx264",
+    times: Sequence[float] | None = None,
+    start: float = 0.0,
+    audio: bool = False,
+    gop: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode RGB uint8 frames [H, W, 3] into ``path`` (container chosen by its suffix).
+
+    ``times`` gives each frame's presentation time in seconds (variable frame rate); otherwise
+    frame i is shown at ``i / fps``. ``start`` shifts every timestamp, so the stream's start
+    time is not zero. ``audio`` adds a quiet tone track of the same length.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a millisecond time base carries both constant and variable frame timing exactly enough
+    time_base = Fraction(1, 1000)
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.pix_fmt = _PIX_FMT.get(codec, "yuv420p")
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+        if gop:
+            stream.codec_context.gop_size = gop
+        opts = {"x265-params": "log-level=error"} if codec == "libx265" else {}
+        opts.update(options or {})
+        if opts:
+            stream.options = opts
+        astream = container.add_stream("aac", rate=22050) if audio else None
+        last_t = start
+        first = True
+        for i, arr in enumerate(frames):
+            if first:
+                h, w = arr.shape[:2]
+                stream.width, stream.height = w - w % 2, h - h % 2
+                first = False
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(arr[: stream.height, : stream.width]), format="rgb24"
+            )
+            t = (times[i] if times is not None else i / fps) + start
+            frame.pts = round(t * 1000)
+            frame.time_base = time_base
+            last_t = t
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if astream is not None:
+            _write_tone(container, astream, seconds=last_t + 1.0 / fps)
+    return path
+
+
+def _write_tone(container, stream, seconds: float) -> None:
+    sr = stream.rate
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    wave = (0.05 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    step = stream.codec_context.frame_size or 1024
+    for i in range(0, n, step):
+        chunk = wave[i : i + step]
+        if len(chunk) < step:
+            chunk = np.pad(chunk, (0, step - len(chunk)))
+        frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+        frame.sample_rate = sr
+        frame.pts = i
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)

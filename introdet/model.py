@@ -1,0 +1,52 @@
+"""IntroTransformer: a window of per-second features -> one intro logit per second (plain torch)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class IntroTransformer(nn.Module):
+    """Learned positional embedding + transformer encoder + a linear head per second.
+
+    With ``feature_dim == d_model`` the features enter unchanged, as in the paper; extra input
+    channels (season mode) make ``feature_dim`` larger and add a linear projection.
+    ``head="per_position"`` is the paper's variant with one linear head per window position.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int = 512,
+        max_len: int = 60,
+        d_model: int = 512,
+        depth: int = 16,
+        heads: int = 16,
+        ffn_dim: int = 2048,
+        dropout: float = 0.1,
+        head: str = "shared",
+    ) -> None:
+        super().__init__()
+        if head not in ("shared", "per_position"):
+            raise ValueError(f"head must be 'shared' or 'per_position', got {head!r}")
+        self.inp = nn.Linear(feature_dim, d_model) if feature_dim != d_model else nn.Identity()
+        self.pos = nn.Parameter(0.02 * torch.randn(1, max_len, d_model))  # one row per second
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, ffn_dim, dropout, batch_first=True, norm_first=False
+        )
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.head_kind = head
+        if head == "shared":
+            self.out = nn.Linear(d_model, 1)
+        else:  # [max_len, d_model] weights: position t has its own classifier
+            self.out_w = nn.Parameter(torch.randn(max_len, d_model) / d_model**0.5)
+            self.out_b = nn.Parameter(torch.zeros(max_len))
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
+        # x [B, T, F]; pad [B, T] True = padding
+        T = x.shape[1]
+        assert T <= self.pos.shape[1], f"window {T} > max_len {self.pos.shape[1]}"
+        h = self.inp(x) + self.pos[:, :T]  # [B, T, d_model]
+        h = self.blocks(h, src_key_padding_mask=pad)
+        if self.head_kind == "shared":
+            return self.out(h).squeeze(-1)  # [B, T]
+        return (h * self.out_w[:T]).sum(-1) + self.out_b[:T]  # [B, T]

@@ -1,0 +1,197 @@
+"""Per-second intro probabilities -> intro segments, plus window tiling and stitching."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+_EPS = 1e-9  # float slack for comparisons of seconds computed as index / fps
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One detected intro on half-open ``[start, end)`` seconds."""
+
+    start: float
+    end: float
+    score: float  # mean raw (unsmoothed) probability over the run's samples
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class PostprocessConfig:
+    """How probabilities become segments; plain data, so Hydra can read it (conf/postprocess)."""
+
+    smooth: int = 3  # odd window (seconds) of a centred moving median over probabilities; 1 = off
+    threshold: float = 0.5  # a sample is intro when its smoothed probability is above this
+    max_gap: float = 2  # merge runs separated by gaps of at most this many seconds
+    min_seconds: float = 2  # drop runs shorter than this (after merging)
+    keep: str = "best"  # "best": one run per episode, the largest score*duration; "all": every run
+    snap_start: float = 2  # a start within this many seconds of 0:00 becomes 0:00
+    fps: float = 1.0  # samples per second of the probability array
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+
+def check_config(cfg: PostprocessConfig) -> None:
+    """Raise ValueError naming the field when a setting cannot work."""
+    if int(cfg.smooth) != cfg.smooth or cfg.smooth < 1 or cfg.smooth % 2 == 0:
+        raise ValueError(f"postprocess.smooth must be an odd integer >= 1, got {cfg.smooth}")
+    if cfg.keep not in ("best", "all"):
+        raise ValueError(f"postprocess.keep must be 'best' or 'all', got {cfg.keep!r}")
+    if not cfg.fps > 0:
+        raise ValueError(f"postprocess.fps must be > 0, got {cfg.fps}")
+    for name in ("max_gap", "min_seconds", "snap_start"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"postprocess.{name} must be >= 0, got {getattr(cfg, name)}")
+
+
+def as_config(cfg: PostprocessConfig | Mapping | None) -> PostprocessConfig:
+    """Accept the dataclass, a plain mapping or a Hydra DictConfig node (None = defaults)."""
+    if cfg is None:
+        return PostprocessConfig()
+    if isinstance(cfg, PostprocessConfig):
+        check_config(cfg)  # the fields are mutable, so check again at the point of use
+        return cfg
+    known = {f.name for f in fields(PostprocessConfig)}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ValueError(f"postprocess: unknown keys {unknown}; known: {sorted(known)}")
+    return PostprocessConfig(**{k: cfg[k] for k in cfg})
+
+
+def _check_probs(probs: np.ndarray) -> np.ndarray:
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1:
+        raise ValueError(f"expected per-second probabilities of shape [T], got {probs.shape}")
+    if not np.all(np.isfinite(probs)):
+        bad = np.flatnonzero(~np.isfinite(probs))
+        raise ValueError(f"probabilities contain NaN or inf at samples {bad.tolist()}")
+    return probs
+
+
+def smooth(probs: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving median over an odd ``window`` of samples; edges repeat the end values."""
+    probs = _check_probs(probs)  # [T]
+    if int(window) != window or window < 1 or window % 2 == 0:
+        raise ValueError(f"median window must be an odd integer >= 1, got {window}")
+    window = int(window)
+    if window == 1 or probs.size == 0:
+        return probs.copy()
+    half = window // 2
+    # edge padding: a run touching 0:00 or the end is not eroded by imaginary zeros
+    padded = np.pad(probs, half, mode="edge")  # [T + 2 * half]
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)  # [T]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open index ranges [i, j) where ``mask`` is True."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _merge(runs: list[tuple[int, int]], max_gap_samples: float) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for i, j in runs:
+        if merged and i - merged[-1][1] <= max_gap_samples + _EPS:
+            merged[-1] = (merged[-1][0], j)
+        else:
+            merged.append((i, j))
+    return merged
+
+
+def _samples(seconds: float, fps: float) -> int:
+    """Odd median window in samples for a window given in seconds."""
+    n = max(1, round(seconds * fps))
+    return n if n % 2 else n + 1
+
+
+def to_segments(probs: np.ndarray, cfg: PostprocessConfig | Mapping | None = None) -> list[Segment]:
+    """[T] probabilities -> segments sorted by start: smooth, threshold, merge, drop, pick, snap."""
+    cfg = as_config(cfg)
+    raw = _check_probs(probs)  # [T]
+    if raw.size == 0:
+        return []
+    smoothed = smooth(raw, _samples(cfg.smooth, cfg.fps))  # [T]
+    runs = _merge(_runs(smoothed > cfg.threshold), cfg.max_gap * cfg.fps)
+    runs = [(i, j) for i, j in runs if (j - i) / cfg.fps >= cfg.min_seconds - _EPS]
+    segments = [Segment(i / cfg.fps, j / cfg.fps, float(raw[i:j].mean())) for i, j in runs]
+    if cfg.keep == "best" and segments:
+        # the sum of probability prefers a long confident intro over a short very confident blip
+        segments = [max(segments, key=lambda s: s.score * s.duration)]
+    return [_snap(s, cfg.snap_start) for s in segments]
+
+
+def _snap(segment: Segment, snap_start: float) -> Segment:
+    # an intro that starts a second or two in is a title card at 0:00 the sampler caught late;
+    # score stays that of the detected run: the snapped-over seconds were not evidence
+    if 0 < segment.start <= snap_start + _EPS:
+        return Segment(0.0, segment.end, segment.score)
+    return segment
+
+
+def tile_starts(length: int, window: int, stride: int) -> list[int]:
+    """Window starts 0, stride, 2*stride, ... until a window reaches ``length`` (may overhang)."""
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+    if stride > window:
+        raise ValueError(f"stride {stride} > window {window} would leave seconds uncovered")
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    if length <= window:
+        return [0]
+    # the first start whose window reaches the end is the last one needed
+    n = -(-(length - window) // stride) + 1  # ceil((length - window) / stride) + 1
+    return [k * stride for k in range(n)]
+
+
+def stitch_windows(
+    window_probs: np.ndarray,
+    starts: Sequence[int],
+    length: int,
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
+    """Average per-window probabilities onto [length] seconds; uncovered seconds get 0.0.
+
+    Positions at or past ``length`` (padding) and positions where ``valid`` is False are ignored.
+    """
+    window_probs = np.asarray(window_probs, dtype=np.float64)  # [N, W]
+    if window_probs.ndim != 2:
+        raise ValueError(f"window_probs must be [N, W], got shape {window_probs.shape}")
+    n, w = window_probs.shape
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)  # [N]
+    if starts.size != n:
+        raise ValueError(f"{starts.size} window starts for {n} windows")
+    if n and starts.min() < 0:
+        raise ValueError(f"window starts must be >= 0, got {starts.min()}")
+    keep = np.ones((n, w), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if keep.shape != (n, w):
+        raise ValueError(f"valid mask shape {keep.shape} != window_probs shape {(n, w)}")
+    pos = starts[:, None] + np.arange(w)[None, :]  # [N, W] absolute second of each position
+    keep = keep & (pos < length)
+    total = np.bincount(pos[keep], weights=window_probs[keep], minlength=length)  # [length]
+    count = np.bincount(pos[keep], minlength=length)  # [length]
+    out = np.zeros(length, dtype=np.float64)
+    covered = count > 0
+    out[covered] = total[covered] / count[covered]
+    return out  # [length]
+
+
+def to_labels(segments: Sequence[Segment], length: int, fps: float = 1.0) -> np.ndarray:
+    """[length] 0/1 labels: sample k is intro when [k, k+1)/fps overlaps one segment by >= half."""
+    if length < 0 or not fps > 0:
+        raise ValueError(f"need length >= 0 and fps > 0, got length={length}, fps={fps}")
+    k = np.arange(length, dtype=np.float64)  # [length] sample starts, in samples
+    labels = np.zeros(length, dtype=np.int64)
+    for s in segments:
+        a, b = s.start * fps, s.end * fps  # the segment in sample units
+        overlap = np.minimum(b, k + 1) - np.maximum(a, k)  # [length], negative when disjoint
+        labels[overlap >= 0.5 - _EPS] = 1
+    return labels

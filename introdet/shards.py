@@ -1,0 +1,200 @@
+"""Per-episode CLIP feature shards: ``<episode>.npy`` float16 [T, D] + a JSON line of metadata each.
+
+Layout of a shard folder::
+
+    <episode>.npy      float16 [T, D], one row per sampled second
+    <episode>.json     the episode's manifest entry; written last, so its presence marks the
+                       shard complete (an interrupted run leaves at most an orphan .npy)
+    manifest.jsonl     every complete entry, one JSON object a line, rebuilt from the .json
+                       files after each extraction run (several processes may extract into one
+                       folder, each owning different episodes, and need no lock)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from introdet.atomic import atomic_save_npy, atomic_write_text
+
+MANIFEST = "manifest.jsonl"
+_HASH_CHUNK = 1 << 20
+
+
+class ShardError(ValueError):
+    """A shard or its manifest is missing, damaged, or disagrees with what the reader expects."""
+
+
+@dataclass
+class ShardMeta:
+    """One manifest line: where the features came from and how they were made."""
+
+    episode: str  # the video's file stem
+    series: str
+    source: str  # path of the video
+    source_hash: str  # content_hash(source)
+    duration: float  # seconds of video in the file
+    n_seconds: int  # rows of the feature array
+    fps: float  # samples per second
+    start: float  # second of the video where row 0 was sampled
+    encoder: dict  # ClipEncoder.identity: model_name, pretrained, embed_dim, random_weights
+    extra: dict = field(default_factory=dict)  # e.g. warnings raised while decoding
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.encoder["embed_dim"])
+
+    @property
+    def encoder_name(self) -> str:
+        return encoder_name(self.encoder)
+
+
+def encoder_name(identity: dict) -> str:
+    """Readable encoder name; features from random weights say so in the name itself."""
+    tag = identity.get("pretrained") or "none"
+    name = f"{identity['model_name']}/{tag}"
+    return f"{name}/RANDOM-WEIGHTS" if identity.get("random_weights") else name
+
+
+def content_hash(path: str | Path) -> str:
+    """Cheap identity of a video file: its size plus sha256 of its first, middle and last MiB.
+
+    Hashing every byte of a library costs as much I/O as decoding it; three sampled chunks
+    and the exact size catch a replaced, re-encoded or truncated file.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        for offset in sorted({0, max(0, size // 2 - _HASH_CHUNK // 2), max(0, size - _HASH_CHUNK)}):
+            f.seek(offset)
+            h.update(f.read(_HASH_CHUNK))
+    return f"sha256s:{h.hexdigest()[:32]}"
+
+
+def write_shard(shard_dir: str | Path, meta: ShardMeta, feats: np.ndarray) -> Path:
+    """Write the features, then the metadata that marks them complete."""
+    shard_dir = Path(shard_dir)
+    feats = np.asarray(feats, dtype=np.float16)
+    assert feats.ndim == 2 and feats.shape[1] == meta.embed_dim, (feats.shape, meta.embed_dim)
+    meta.n_seconds = int(feats.shape[0])
+    path = atomic_save_npy(shard_dir / f"{meta.episode}.npy", feats)
+    atomic_write_text(shard_dir / f"{meta.episode}.json", json.dumps(asdict(meta), ensure_ascii=False))
+    return path
+
+
+def read_meta(path: str | Path) -> ShardMeta:
+    path = Path(path)
+    try:
+        return ShardMeta(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as e:
+        raise ShardError(f"{path}: unreadable shard metadata ({e})") from e
+
+
+def is_complete(shard_dir: str | Path, episode: str) -> bool:
+    d = Path(shard_dir)
+    return (d / f"{episode}.json").is_file() and (d / f"{episode}.npy").is_file()
+
+
+def scan_metas(shard_dir: str | Path) -> list[ShardMeta]:
+    """Every complete shard in the folder, from the per-episode .json files."""
+    d = Path(shard_dir)
+    metas = []
+    for p in sorted(d.glob("*.json")):
+        if (d / f"{p.stem}.npy").is_file():
+            metas.append(read_meta(p))
+    return metas
+
+
+def write_manifest(shard_dir: str | Path, metas: Iterable[ShardMeta] | None = None) -> Path:
+    """Rebuild manifest.jsonl (atomically) from the complete shards in the folder."""
+    metas = scan_metas(shard_dir) if metas is None else list(metas)
+    lines = [json.dumps(asdict(m), ensure_ascii=False) for m in sorted(metas, key=lambda m: m.episode)]
+    return atomic_write_text(Path(shard_dir) / MANIFEST, "".join(line + "\n" for line in lines))
+
+
+def read_manifest(shard_dir: str | Path) -> dict[str, ShardMeta]:
+    """episode -> metadata, from manifest.jsonl (or the .json files when it is missing)."""
+    d = Path(shard_dir)
+    if not d.is_dir():
+        raise ShardError(f"{d}: shard folder does not exist (run `python -m introdet.extract`)")
+    path = d / MANIFEST
+    if not path.is_file():
+        metas = scan_metas(d)
+    else:
+        metas = []
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                metas.append(ShardMeta(**json.loads(line)))
+            except (ValueError, TypeError) as e:
+                raise ShardError(f"{path}:{i}: bad manifest line ({e})") from e
+    if not metas:
+        raise ShardError(f"{d}: no complete feature shards found")
+    return {m.episode: m for m in metas}
+
+
+def check_consistent(
+    metas: Iterable[ShardMeta],
+    embed_dim: int | None = None,
+    fps: float | None = None,
+    encoder: dict | str | None = None,
+    where: str = "",
+) -> dict:
+    """Stop with a clear message when shards disagree with each other or with the reader.
+
+    Returns the one encoder identity all shards share.
+    """
+    metas = list(metas)
+    found = {encoder_name(m.encoder) for m in metas}
+    if len(found) > 1:
+        raise ShardError(f"{where}: shards from different encoders mixed: {sorted(found)}")
+    ident = metas[0].encoder
+    if embed_dim is not None and ident["embed_dim"] != embed_dim:
+        raise ShardError(
+            f"{where}: shards have embed_dim {ident['embed_dim']}, config expects {embed_dim}"
+        )
+    fpss = {float(m.fps) for m in metas}
+    if len(fpss) > 1 or (fps is not None and float(fps) not in fpss):
+        raise ShardError(f"{where}: shards sampled at fps {sorted(fpss)}, config expects {fps}")
+    if encoder is not None:
+        want = encoder if isinstance(encoder, str) else encoder_name(encoder)
+        if want != encoder_name(ident):
+            raise ShardError(
+                f"{where}: shards come from encoder {encoder_name(ident)}, expected {want}; "
+                "re-extract the features or use the matching checkpoint"
+            )
+    return ident
+
+
+def load_features(shard_dir: str | Path, episode: str, mmap: bool = True) -> np.ndarray:
+    path = Path(shard_dir) / f"{episode}.npy"
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ShardError(f"{path}: unreadable feature shard ({e})") from e
+    if arr.ndim != 2:
+        raise ShardError(f"{path}: expected a [T, D] array, got shape {arr.shape}")
+    return arr
+
+
+def remove_orphans(shard_dir: str | Path) -> list[Path]:
+    """Delete .npy files with no metadata (left by a run killed between the two writes)."""
+    d = Path(shard_dir)
+    gone = []
+    for p in d.glob("*.npy"):
+        if not (d / f"{p.stem}.json").is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    for p in d.glob(".*.tmp"):  # temp files of atomic writes that never reached their rename
+        if os.path.isfile(p):
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone

@@ -1,0 +1,85 @@
+"""Every config file composes, and what it builds is what its keys say."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from tests.conftest import CONF, compose_cfg
+
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml"))
+TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
+
+
+def _base(tmp_path, feature_set):
+    shards, labels = feature_set
+    return [f"data.shard_dir={shards}", f"data.train_labels={labels}", f"paths.output_dir={tmp_path}"]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiments_compose_and_instantiate(name, tmp_path, feature_set):
+    cfg = compose_cfg("train", [f"experiment={name}", *_base(tmp_path, feature_set)])
+    model = instantiate(cfg.model, _convert_="all")
+    data = instantiate(cfg.data, _convert_="all")
+    assert model.hparams.depth == cfg.model.depth and data.hparams.window == cfg.model.window
+    assert cfg.run_name != "dev"  # an experiment names its run: its own folder
+
+
+def test_paper_experiments_are_the_seed_setup(tmp_path, feature_set):
+    for name, epochs in (("paper_20ep", 20), ("paper_40ep", 40)):
+        cfg = compose_cfg("train", [f"experiment={name}", *_base(tmp_path, feature_set)])
+        assert cfg.trainer.max_epochs == epochs and cfg.data.mode == "balanced"
+        assert (cfg.data.window, cfg.data.stride, cfg.data.batch_size) == (60, 5, 8)
+        assert (cfg.model.depth, cfg.model.heads, cfg.model.d_model, cfg.model.lr) == (16, 16, 512, 5e-5)
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_sweep_params_exist(name, tmp_path, feature_set):
+    cfg = compose_cfg("train", [f"sweep={name}", *_base(tmp_path, feature_set)])
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    for key in cfg.hydra.sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, key
+
+
+@pytest.mark.parametrize("name", TRAINERS)
+def test_trainers_compose(name, tmp_path, feature_set):
+    cfg = compose_cfg("train", [f"trainer={name}", *_base(tmp_path, feature_set)])
+    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    if name in ("cpu", "debug", "default"):
+        instantiate(cfg.trainer, logger=False)
+
+
+@pytest.mark.parametrize("logger", ["csv", "wandb"])
+def test_loggers_build(logger, tmp_path, feature_set):
+    from introdet.app import build_loggers, finish_wandb
+
+    cfg = compose_cfg("train", [f"logger={logger}", *_base(tmp_path, feature_set)])
+    (lg,) = build_loggers(cfg)
+    assert type(lg).__name__.lower().startswith(logger)
+    finish_wandb()
+
+
+def test_callbacks_and_data_groups(tmp_path, feature_set):
+    cfg = compose_cfg("train", ["data=balanced", "callbacks=none", *_base(tmp_path, feature_set)])
+    assert cfg.data.mode == "balanced" and not cfg.callbacks
+    cb = compose_cfg("train", _base(tmp_path, feature_set)).callbacks
+    assert Path(cb.checkpoint.dirpath) == tmp_path / "checkpoints"
+
+
+def _has_submitit() -> bool:
+    try:
+        return importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _has_submitit(), reason="extra 'sweep' (hydra-submitit-launcher) not installed")
+@pytest.mark.parametrize("launcher", ["slurm", "gpu_isolated"])
+def test_launchers_compose(launcher, tmp_path, feature_set):
+    cfg = compose_cfg("train", [f"hydra/launcher={launcher}", *_base(tmp_path, feature_set)])
+    assert "submitit" in cfg.hydra.launcher._target_

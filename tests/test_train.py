@@ -1,0 +1,73 @@
+"""Training end to end on tiny shards: checkpoints, resume, refusal to mix, sweeps."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from introdet.app import CheckpointMismatch, train
+from tests.conftest import TINY_IDENTITY, compose_cfg, make_feature_set, train_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fit_then_resume_to_more_epochs(tmp_path, feature_set):
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    f1 = train(compose_cfg("train", train_overrides(shards, labels, out)))
+    last = out / "checkpoints" / "last.ckpt"
+    assert last.is_file() and 0.0 <= f1 <= 1.0
+    first = torch.load(last, weights_only=True)
+    steps = first["global_step"]
+    assert steps > 0
+    first_weights = first["state_dict"]["net.pos"].clone()
+
+    # same command with more epochs: continues from epoch 1, not from scratch
+    train(compose_cfg("train", train_overrides(shards, labels, out, "trainer.max_epochs=2")))
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["epoch"] == first["epoch"] + 1 and ckpt["global_step"] == 2 * steps
+    assert not torch.equal(ckpt["state_dict"]["net.pos"], first_weights)
+    epochs = set()
+    for path in (out / "csv").glob("metrics*.csv"):  # the first attempt's log is kept
+        with open(path) as f:
+            epochs |= {int(r["epoch"]) for r in csv.DictReader(f) if r.get("val/f1")}
+    assert epochs == {0, 1}
+
+
+def test_resume_refuses_other_architecture(tmp_path, feature_set):
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    train(compose_cfg("train", train_overrides(shards, labels, out)))
+    with pytest.raises(CheckpointMismatch, match="depth"):
+        train(compose_cfg("train", train_overrides(shards, labels, out, "model.depth=2")))
+
+
+def test_resume_refuses_other_encoder(tmp_path, feature_set):
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    train(compose_cfg("train", train_overrides(shards, labels, out)))
+    real = {**TINY_IDENTITY, "model_name": "ViT-B-32", "pretrained": "openai", "random_weights": False}
+    other, other_labels = make_feature_set(tmp_path / "real", identity=real)
+    with pytest.raises(CheckpointMismatch, match="mix encoders"):
+        train(compose_cfg("train", train_overrides(other, other_labels, out)))
+
+
+@pytest.mark.slow
+def test_multirun_puts_jobs_in_own_folders_and_resumes(tmp_path):
+    shards, labels = make_feature_set(tmp_path)
+    args = [a for a in train_overrides(shards, labels, tmp_path) if not a.startswith("paths.")]
+    args = [a for a in args if not a.startswith(("trainer.max_epochs", "model.depth"))]
+    cmd = [sys.executable, "train.py", "-m", "run_name=grid", "trainer.max_epochs=1,2", "model.depth=1,2",
+           f"hydra.sweep.dir={tmp_path}/sweep", *args]
+    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(jobs) == 4 and all((tmp_path / "sweep" / j / "checkpoints" / "last.ckpt").is_file() for j in jobs)
+    again = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    assert again.stderr.count("resuming from") == 4 or again.stdout.count("resuming from") == 4
