@@ -1,9 +1,10 @@
-"""What the entry points run: train(cfg) for train.py (predict and extract live in their modules)."""
+"""train(cfg): what train.py runs (prediction and extraction live in their own modules)."""
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import logging
 import math
 import os
@@ -113,7 +114,8 @@ def format_metrics(metrics: dict[str, float]) -> str:
         if not any(f"{s}/{n}" in metrics for n in names):
             continue
         cells = "".join(
-            f"{metrics[f'{s}/{n}']:11.3f}" if f"{s}/{n}" in metrics else f"{'-':>11s}" for n in names
+            f"{metrics[f'{s}/{n}']:11.3f}" if f"{s}/{n}" in metrics else f"{'-':>11s}"
+            for n in names
         )
         rows.append(f"{s:10s}{cells}")
     return "\n".join(rows)
@@ -132,7 +134,8 @@ def train(cfg: DictConfig) -> float:
     if encoder.get("random_weights"):
         log.warning(
             "features come from %s: RANDOM encoder weights, fine for tests and the demo, "
-            "meaningless for real episodes", encoder_name(encoder)
+            "meaningless for real episodes",
+            encoder_name(encoder),
         )
     # plain containers: checkpoints must load with weights_only=True, without omegaconf
     model = instantiate(cfg.model, encoder=encoder, _convert_="all")
@@ -166,11 +169,30 @@ def train(cfg: DictConfig) -> float:
             torch.cuda.empty_cache()
 
 
-def _report_episodes(model, data, out: Path) -> None:
-    """Whole-episode view of the test split (episodes mode), beside the window metrics."""
+def _report_episodes(model, data, out: Path) -> dict | None:
+    """Whole-episode view of the test split (episodes mode), beside the window metrics:
+    post-processed segments against the labels, boundary errors included."""
     if data.hparams.mode != "episodes":
-        return
-    try:
-        from introdet.evaluate import boundary_report  # noqa: F401
-    except ImportError:
-        return
+        return None
+    from introdet.atomic import atomic_write_text
+    from introdet.evaluate import EpisodeResult, format_table, summarize
+    from introdet.postprocess import to_segments
+
+    results = []
+    for ep, probs in sorted(model.episode_probabilities().items()):
+        segs = to_segments(probs)
+        intro = data.intros["test"][ep]
+        results.append(
+            EpisodeResult(
+                episode=ep, probs=probs, fps=1.0,
+                truth=intro.interval,
+                detected=(segs[0].start, segs[0].end) if segs else None,
+            )
+        )
+    if not results:
+        return None
+    report = summarize(results)
+    print("whole test episodes (default post-processing):")
+    print(format_table({"test": report}))
+    atomic_write_text(out / "test_episodes.json", json.dumps(report, indent=2))
+    return report

@@ -101,7 +101,11 @@ class WindowDataset(Dataset):
         self.random_offset = random_offset and not tile
         self.index: list[tuple[int, int]] = []  # (track, start)
         for i, t in enumerate(self.tracks):
-            starts = tile_starts(len(t.labels), window) if tile else window_starts(len(t.labels), window, stride)
+            starts = (
+                tile_starts(len(t.labels), window)
+                if tile
+                else window_starts(len(t.labels), window, stride)
+            )
             self.index += [(i, s) for s in starts]
 
     def __len__(self) -> int:
@@ -165,6 +169,7 @@ class IntroDataModule(L.LightningDataModule):
         self.tracks: dict[str, list[Track]] = {}
         self.encoder: dict | None = None
         self.episode_sets: dict[str, list[str]] = {}
+        self.intros: dict[str, dict[str, Intro]] = {}  # split -> episode -> annotation
 
     # --- building ------------------------------------------------------------------------
 
@@ -189,7 +194,10 @@ class IntroDataModule(L.LightningDataModule):
             if missing:
                 log.warning(
                     "%s: %d labelled episodes have no feature shard in %s and are skipped: %s",
-                    path, len(missing), hp.shard_dir, ", ".join(missing[:10]),
+                    path,
+                    len(missing),
+                    hp.shard_dir,
+                    ", ".join(missing[:10]),
                 )
             return {e: i for e, i in ann.intros.items() if e in metas}
 
@@ -200,7 +208,9 @@ class IntroDataModule(L.LightningDataModule):
             "val": hp.val_fraction if val is None else 0.0,
             "test": hp.test_fraction if test is None else 0.0,
         }
-        parts = split_episodes(train, hp.split_by, fractions["val"], fractions["test"], hp.split_seed)
+        parts = split_episodes(
+            train, hp.split_by, fractions["val"], fractions["test"], hp.split_seed
+        )
         out = {"train": {e: train[e] for e in parts["train"]}}
         out["val"] = val if val is not None else {e: train[e] for e in parts["val"]}
         out["test"] = test if test is not None else {e: train[e] for e in parts["test"]}
@@ -219,7 +229,11 @@ class IntroDataModule(L.LightningDataModule):
             interval = intros[ep].interval
             if interval is not None:  # rows start at m.start seconds into the video
                 interval = (interval[0] - m.start, interval[1] - m.start)
-            tracks.append(Track(ep, np.asarray(feats, dtype=np.float16), labels_for(len(feats), interval, m.fps)))
+            tracks.append(
+                Track(
+                    ep, np.asarray(feats, dtype=np.float16), labels_for(len(feats), interval, m.fps)
+                )
+            )
         if hp.recurrence:
             tracks = self._add_recurrence(tracks, intros)
         return tracks
@@ -233,7 +247,7 @@ class IntroDataModule(L.LightningDataModule):
         for eps in group_series(intros).values():
             group = [by_name[e] for e in eps]
             rec = recurrence_features([t.feats for t in group], max_others=self.hparams.max_others)
-            for t, r in zip(group, rec):
+            for t, r in zip(group, rec, strict=True):
                 feats = np.concatenate([t.feats, r.astype(np.float16)], axis=1)
                 out[t.name] = Track(t.name, feats, t.labels)
         return [out[t.name] for t in tracks]
@@ -246,6 +260,7 @@ class IntroDataModule(L.LightningDataModule):
         self.prepare_encoder()
         for name, intros in self._splits(metas).items():
             self.episode_sets[name] = sorted(intros)
+            self.intros[name] = dict(intros)
             if not intros:
                 self.tracks[name] = []
                 continue
@@ -270,7 +285,11 @@ class IntroDataModule(L.LightningDataModule):
         if hp.mode == "balanced":  # the paper's windows, the same in every split
             return WindowDataset(self.tracks[split], hp.window, hp.stride)
         return WindowDataset(
-            self.tracks[split], hp.window, hp.stride, tile=not train, random_offset=train and hp.random_offset
+            self.tracks[split],
+            hp.window,
+            hp.stride,
+            tile=not train,
+            random_offset=train and hp.random_offset,
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

@@ -76,8 +76,14 @@ class IntroDetector(L.LightningModule):
         scores = getattr(self, f"{stage}_scores")
         scores.update(logits.detach().float(), y)  # torchmetrics applies sigmoid to logits
         n = len(batch["feats"])
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=n,
-                 prog_bar=stage != "test")
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=n,
+            prog_bar=stage != "test",
+        )
         self.log_dict(scores, on_step=False, on_epoch=True, batch_size=n, prog_bar=stage == "val")
         return loss, logits
 
@@ -91,7 +97,9 @@ class IntroDetector(L.LightningModule):
         _, logits = self._step(batch, "test")
         # keep per-window probabilities, to score whole episodes at the end of the test
         probs = torch.sigmoid(logits.float()).cpu().numpy()
-        for ep, start, p, m in zip(batch["episode"], batch["start"].tolist(), probs, batch["mask"].cpu().numpy()):
+        for ep, start, p, m in zip(
+            batch["episode"], batch["start"].tolist(), probs, batch["mask"].cpu().numpy(), strict=True
+        ):
             self._test_probs[ep][int(start)] = p[m]
 
     def on_test_epoch_start(self) -> None:
@@ -119,6 +127,9 @@ class IntroDetector(L.LightningModule):
         if hp.optimizer == "adamw":
             decay = [p for p in self.parameters() if p.ndim >= 2]
             rest = [p for p in self.parameters() if p.ndim < 2]
-            groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+            groups = [
+                {"params": decay, "weight_decay": hp.weight_decay},
+                {"params": rest, "weight_decay": 0.0},
+            ]
             return torch.optim.AdamW(groups, lr=hp.lr)
         raise ValueError(f"model.optimizer must be 'adam' or 'adamw', got {hp.optimizer!r}")

@@ -57,9 +57,9 @@ class ShardMeta:
 
 def encoder_name(identity: dict) -> str:
     """Readable encoder name; features from random weights say so in the name itself."""
-    tag = identity.get("pretrained") or "none"
-    name = f"{identity['model_name']}/{tag}"
-    return f"{name}/RANDOM-WEIGHTS" if identity.get("random_weights") else name
+    if identity.get("random_weights"):
+        return f"{identity['model_name']}/RANDOM-WEIGHTS"
+    return f"{identity['model_name']}/{identity.get('pretrained')}"
 
 
 def content_hash(path: str | Path) -> str:
@@ -85,7 +85,9 @@ def write_shard(shard_dir: str | Path, meta: ShardMeta, feats: np.ndarray) -> Pa
     assert feats.ndim == 2 and feats.shape[1] == meta.embed_dim, (feats.shape, meta.embed_dim)
     meta.n_seconds = int(feats.shape[0])
     path = atomic_save_npy(shard_dir / f"{meta.episode}.npy", feats)
-    atomic_write_text(shard_dir / f"{meta.episode}.json", json.dumps(asdict(meta), ensure_ascii=False))
+    atomic_write_text(
+        shard_dir / f"{meta.episode}.json", json.dumps(asdict(meta), ensure_ascii=False)
+    )
     return path
 
 
@@ -115,7 +117,9 @@ def scan_metas(shard_dir: str | Path) -> list[ShardMeta]:
 def write_manifest(shard_dir: str | Path, metas: Iterable[ShardMeta] | None = None) -> Path:
     """Rebuild manifest.jsonl (atomically) from the complete shards in the folder."""
     metas = scan_metas(shard_dir) if metas is None else list(metas)
-    lines = [json.dumps(asdict(m), ensure_ascii=False) for m in sorted(metas, key=lambda m: m.episode)]
+    lines = [
+        json.dumps(asdict(m), ensure_ascii=False) for m in sorted(metas, key=lambda m: m.episode)
+    ]
     return atomic_write_text(Path(shard_dir) / MANIFEST, "".join(line + "\n" for line in lines))
 
 

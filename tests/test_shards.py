@@ -45,7 +45,12 @@ def test_orphan_npy_is_not_complete(tmp_path):
 
 def test_random_weights_are_named(tmp_path):
     assert "RANDOM" in encoder_name(TINY_IDENTITY)
-    real = {**TINY_IDENTITY, "model_name": "ViT-B-32", "pretrained": "laion2b_s34b_b79k", "random_weights": False}
+    real = {
+        **TINY_IDENTITY,
+        "model_name": "ViT-B-32",
+        "pretrained": "laion2b_s34b_b79k",
+        "random_weights": False,
+    }
     assert encoder_name(real) == "ViT-B-32/laion2b_s34b_b79k"
 
 

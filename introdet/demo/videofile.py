@@ -46,7 +46,12 @@ def write_video(
         opts.update(options or {})
         if opts:
             stream.options = opts
-        astream = container.add_stream("aac", rate=22050) if audio else None
+        astream = None
+        if audio:  # WebM carries only Opus/Vorbis audio
+            webm = path.suffix.lower() == ".webm"
+            astream = container.add_stream(
+                "libopus" if webm else "aac", rate=48000 if webm else 22050
+            )
         last_t = start
         first = True
         for i, arr in enumerate(frames):

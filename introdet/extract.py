@@ -1,0 +1,271 @@
+"""Video files -> CLIP feature shards, resumable: ``python -m introdet.extract input=.. out=..``."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import sys
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from introdet.shards import (
+    ShardMeta,
+    content_hash,
+    encoder_name,
+    is_complete,
+    read_meta,
+    remove_orphans,
+    write_manifest,
+    write_shard,
+)
+from introdet.video import VideoError, frames_per_second, probe
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".m4v",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mov",
+    ".ts",
+    ".m2ts",
+    ".mts",
+    ".wmv",
+    ".flv",
+    ".mpg",
+    ".mpeg",
+    ".ogv",
+    ".3gp",
+}
+_SEASON_DIR = re.compile(r"^(season|сезон|staffel|saison|s)\s*\d+$|^\d+\s*(season|сезон)$", re.I)
+
+
+def find_videos(root: str | Path) -> list[Path]:
+    """Video files under root, sorted; symlinked folders are not followed (no loops)."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such file or folder (input)")
+    found = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+    return sorted(found)
+
+
+def series_of(path: Path, root: Path) -> str:
+    """Library layouts are Series/Season 1/episode.mkv or Series/episode.mkv."""
+    parent = path.parent
+    if _SEASON_DIR.match(parent.name.strip()) and parent != root:
+        parent = parent.parent
+    return parent.name or path.stem
+
+
+def take_shard(paths: list[Path], shard: str | None) -> list[Path]:
+    """Files of shard "i/n": by a hash of the file name, so adding files moves no others."""
+    if not shard:
+        return paths
+    try:
+        i, n = (int(x) for x in str(shard).split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {shard!r}") from None
+    return [p for p in paths if zlib.crc32(p.name.encode()) % n == i]
+
+
+@dataclass
+class Summary:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    warned: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0  # seconds of video sampled
+
+    def format(self) -> str:
+        lines = [
+            f"extracted {len(self.done)}, skipped {len(self.skipped)} (already done), "
+            f"failed {len(self.failed)}, with warnings {len(self.warned)}"
+        ]
+        lines += [f"  FAILED  {p}: {why}" for p, why in self.failed]
+        lines += [f"  WARNING {p}: {why}" for p, why in self.warned]
+        return "\n".join(lines)
+
+
+class _Warnings(logging.Handler):
+    """Collects the sampler's warnings (damaged packets) for the episode being decoded."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: dict[int, list[str]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.setdefault(threading.get_ident(), []).append(record.getMessage())
+
+    def take(self) -> list[str]:
+        return self.messages.pop(threading.get_ident(), [])
+
+
+@dataclass
+class _Job:
+    path: Path
+    episode: str
+    series: str
+    source_hash: str
+
+
+def _decode(job: _Job, size: int, sampler: dict, catcher: _Warnings):
+    info = probe(job.path)
+    frames = [f for _, f in frames_per_second(job.path, size=size, crop=True, **sampler)]
+    if not frames:
+        raise VideoError(job.path, "no decodable frame")
+    return info, np.stack(frames), catcher.take()  # [T, size, size, 3] uint8
+
+
+def _decode_or_error(job: _Job, size: int, sampler: dict, catcher: _Warnings):
+    try:
+        return _decode(job, size, sampler, catcher)
+    except Exception as e:
+        catcher.take()
+        return e
+
+
+def _decoded(
+    jobs: list[_Job], size: int, sampler: dict, workers: int, catcher: _Warnings
+) -> Iterator:
+    """(job, result or exception) in order; up to ``workers`` episodes decode ahead in threads
+    (PyAV releases the GIL while decoding) while the caller encodes the current one."""
+    workers = max(1, workers)
+    todo = iter(jobs)
+    with ThreadPoolExecutor(workers) as pool:
+        ahead = deque(
+            (job, pool.submit(_decode_or_error, job, size, sampler, catcher))
+            for job in itertools.islice(todo, workers)
+        )
+        while ahead:
+            job, fut = ahead.popleft()
+            nxt = next(todo, None)
+            if nxt is not None:
+                ahead.append((nxt, pool.submit(_decode_or_error, nxt, size, sampler, catcher)))
+            yield job, fut.result()
+
+
+def extract(
+    input: str | Path,
+    out: str | Path,
+    encoder,
+    sampler: dict | None = None,
+    shard: str | None = None,
+    series: str | None = None,
+    decoders: int = 1,
+    progress: bool = True,
+) -> Summary:
+    """Extract every video under ``input`` that has no up-to-date shard in ``out``."""
+    sampler = dict(sampler or {})
+    root, out = Path(input), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_orphans(out)  # .npy without metadata: a run killed between the two writes
+    summary = Summary()
+    name = encoder_name(encoder.identity)
+    if encoder.identity.get("random_weights"):
+        log.warning("encoder %s has RANDOM weights: features for tests and demos only", name)
+
+    jobs, owner = [], {}
+    for path in take_shard(find_videos(root), shard):
+        ep = path.stem
+        if ep in owner:
+            summary.failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
+            continue
+        owner[ep] = path
+        try:
+            h = content_hash(path)
+        except OSError as e:
+            summary.failed.append((str(path), f"cannot read: {e}"))
+            continue
+        if is_complete(out, ep):
+            old = read_meta(out / f"{ep}.json")
+            if (
+                old.source_hash == h
+                and encoder_name(old.encoder) == name
+                and old.extra.get("sampler") == sampler
+            ):
+                summary.skipped.append(ep)
+                continue
+        ser = series or series_of(path, root if root.is_dir() else path.parent)
+        jobs.append(_Job(path, ep, ser, h))
+
+    catcher = _Warnings()
+    vlog = logging.getLogger("introdet.video")
+    vlog.addHandler(catcher)
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(jobs), unit="ep", disable=not progress, desc="extract")
+    try:
+        for job, res in _decoded(jobs, encoder.image_size, sampler, decoders, catcher):
+            if isinstance(res, Exception):
+                reason = str(res).removeprefix(f"{job.path}: ").removeprefix(str(job.path))
+                summary.failed.append((str(job.path), reason.strip(": ") or type(res).__name__))
+                log.error("%s: %s", job.path, reason)
+                bar.update()
+                continue
+            info, frames, warnings = res
+            feats = encoder.embed(frames)  # [T, D] float16 unit vectors
+            meta = ShardMeta(
+                episode=job.episode,
+                series=job.series,
+                source=str(job.path),
+                source_hash=job.source_hash,
+                duration=float(info.duration),
+                n_seconds=len(feats),
+                fps=float(sampler.get("fps", 1.0)),
+                start=float(sampler.get("start", 0.0)),
+                encoder=dict(encoder.identity),
+                extra={"sampler": sampler, "warnings": warnings[:20]},
+            )
+            write_shard(out, meta, feats)
+            summary.done.append(job.episode)
+            summary.seconds += len(feats) / meta.fps
+            if warnings:
+                summary.warned.append((str(job.path), warnings[0]))
+            bar.update()
+            bar.set_postfix(video_s_per_s=f"{summary.seconds / (time.perf_counter() - t0):.1f}")
+    finally:
+        bar.close()
+        vlog.removeHandler(catcher)
+        write_manifest(out)  # whatever finished, even when interrupted
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="extract")
+def _hydra_main(cfg: DictConfig) -> int:
+    from omegaconf import OmegaConf
+
+    encoder = instantiate(cfg.encoder)
+    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+    summary = extract(
+        cfg.input, cfg.out, encoder, sampler, cfg.shard, cfg.series, cfg.decoders, cfg.progress
+    )
+    print(summary.format())
+    print(f"shards: {cfg.out} (encoder {encoder.name})")
+    if summary.failed:
+        sys.exit(1)
+    return 0
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

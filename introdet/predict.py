@@ -1,0 +1,270 @@
+"""Checkpoint + episodes -> per-second probabilities -> intro segments -> player files."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+
+from introdet.annotations import series_key
+from introdet.export import episode_record, write_csv, write_episode
+from introdet.postprocess import (
+    PostprocessConfig,
+    Segment,
+    as_config,
+    stitch_windows,
+    tile_starts,
+    to_segments,
+)
+from introdet.shards import (
+    MANIFEST,
+    ShardMeta,
+    check_consistent,
+    encoder_name,
+    load_features,
+    read_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Episode:
+    meta: ShardMeta
+    feats: np.ndarray  # [T, D] float16
+    probs: np.ndarray | None = None  # [T]
+    mode: str = "single"  # single | season | recurrence
+    intro: Segment | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def load_detector(ckpt: str | Path, device: str = "cpu"):
+    from introdet.module import IntroDetector
+
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found (ckpt=)")
+    model = IntroDetector.load_from_checkpoint(path, map_location=device, weights_only=True)
+    return model.eval().requires_grad_(False)
+
+
+def group_by_series(episodes: Sequence[Episode]) -> dict[str, list[Episode]]:
+    groups: dict[str, list[Episode]] = {}
+    for ep in sorted(episodes, key=lambda e: e.meta.episode):  # broadcast order, roughly
+        groups.setdefault(series_key(ep.meta.series), []).append(ep)
+    return groups
+
+
+def season_inputs(episodes: Sequence[Episode], max_others: int = 8, enabled: bool = True) -> None:
+    """Append recurrence channels: from the other episodes of the series when there are any,
+    else the 'no information' rows (single-episode mode)."""
+    from introdet.recurrence import recurrence_features
+
+    for group in group_by_series(episodes).values():
+        season = enabled and len(group) > 1
+        rec = (
+            recurrence_features([e.feats for e in group], max_others=max_others)
+            if season
+            else [recurrence_features([e.feats])[0] for e in group]
+        )
+        for e, r in zip(group, rec, strict=True):
+            e.feats = np.concatenate([e.feats, r.astype(np.float16)], axis=1)
+            e.mode = "season" if season else "single"
+        if season:
+            log.info(
+                "season mode: series %r, %d episodes compared with each other",
+                group[0].meta.series,
+                len(group),
+            )
+
+
+@torch.inference_mode()
+def window_probabilities(
+    model, episodes: Sequence[Episode], stride: int = 30, batch_size: int = 64
+) -> None:
+    """Tile every episode with overlapping windows, batch windows across episodes, average."""
+    W = model.hparams.window
+    device = next(model.parameters()).device
+    index = [
+        (i, s) for i, e in enumerate(episodes) for s in tile_starts(len(e.feats), W, min(stride, W))
+    ]
+    outs = {i: [] for i in range(len(episodes))}
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for b in range(0, len(index), batch_size):
+        chunk = index[b : b + batch_size]
+        F = episodes[0].feats.shape[1]
+        x = np.zeros((len(chunk), W, F), np.float32)  # [B, W, F]
+        mask = np.zeros((len(chunk), W), bool)  # True = a real second
+        for j, (i, s) in enumerate(chunk):
+            part = episodes[i].feats[s : s + W]
+            x[j, : len(part)], mask[j, : len(part)] = part, True
+        with autocast:
+            logits = model(torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device))
+        probs = torch.sigmoid(logits.float()).cpu().numpy()  # [B, W]
+        for j, (i, s) in enumerate(chunk):
+            outs[i].append((s, probs[j], mask[j]))
+    for i, e in enumerate(episodes):
+        starts = [s for s, _, _ in outs[i]]
+        e.probs = stitch_windows(
+            np.stack([p for _, p, _ in outs[i]]),
+            starts,
+            len(e.feats),
+            np.stack([m for _, _, m in outs[i]]),
+        )
+
+
+def recurrence_probabilities(episodes: Sequence[Episode], max_others: int = 8) -> None:
+    """The training-free baseline: the longest consistent recurring run of a series."""
+    from introdet.recurrence import recurrence_scores
+
+    for group in group_by_series(episodes).values():
+        scores = recurrence_scores([e.feats for e in group], max_others=max_others)
+        for e, s in zip(group, scores, strict=True):
+            e.probs, e.mode = np.asarray(s, dtype=np.float64), "recurrence"
+
+
+def segments(episodes: Sequence[Episode], cfg: PostprocessConfig | Mapping | None) -> None:
+    cfg = as_config(cfg)
+    for e in episodes:
+        segs = to_segments(e.probs, cfg)
+        if segs:
+            s = segs[0]  # best run, or the first of several with keep="all"
+            offset = e.meta.start  # row 0 was sampled this many seconds into the video
+            e.intro = Segment(s.start + offset, min(s.end + offset, e.meta.duration), s.score)
+            if len(segs) > 1:
+                e.extra["other_intros"] = [
+                    [x.start + offset, x.end + offset, x.score] for x in segs[1:]
+                ]
+
+
+def write_outputs(
+    episodes: Sequence[Episode], out: Path, formats: Sequence[str], encoder: str
+) -> list[dict]:
+    records = []
+    for e in episodes:
+        rec = episode_record(
+            e.meta.episode,
+            e.meta.source,
+            e.meta.duration,
+            e.meta.fps,
+            encoder,
+            e.intro,
+            e.probs.tolist(),
+            intro_extra=(e.extra.pop("intro_extra", None) if e.intro else None),
+            mode=e.mode,
+            series=e.meta.series,
+            **e.extra,
+        )
+        write_episode(rec, out, formats)
+        records.append(rec)
+    write_csv(records, out / "intros.csv")
+    return records
+
+
+def _features(cfg, identity: dict | None, out: Path):
+    """Shards for the input: read them when input is a shard folder, else extract (cached)."""
+    from introdet.extract import Summary, extract
+
+    src = Path(cfg.input)
+    if (src / MANIFEST).is_file():
+        metas = read_manifest(src)
+        if identity is not None:
+            check_consistent(metas.values(), encoder=identity, where=str(src))
+        return src, metas, Summary()
+    from omegaconf import OmegaConf
+
+    from introdet.encoder import ClipEncoder, encoder_from_identity
+
+    enc_cfg = {
+        k: v for k, v in OmegaConf.to_container(cfg.encoder, resolve=True).items() if v is not None
+    }
+    if identity is not None:
+        encoder = encoder_from_identity(identity, **enc_cfg)
+    else:  # the recurrence baseline needs features, not a model: any encoder will do
+        encoder = ClipEncoder(**{"model_name": "ViT-B-32", **enc_cfg})
+    shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
+    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+    summary = extract(src, shard_dir, encoder, sampler, series=cfg.series, progress=cfg.progress)
+    metas = read_manifest(shard_dir) if (shard_dir / MANIFEST).is_file() else {}
+    # only the episodes of this input: the cache may hold others
+    wanted = set(summary.done) | set(summary.skipped)
+    return shard_dir, {k: v for k, v in metas.items() if k in wanted}, summary
+
+
+def predict(cfg) -> int:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = None
+    identity = None
+    if cfg.method == "model":
+        if not cfg.ckpt:
+            raise ValueError(
+                "ckpt= is required (or method=recurrence for the training-free baseline)"
+            )
+        model = load_detector(cfg.ckpt, cfg.device)
+        identity = model.hparams.encoder
+    elif cfg.method != "recurrence":
+        raise ValueError(f"method must be 'model' or 'recurrence', got {cfg.method!r}")
+    shard_dir, metas, summary = _features(cfg, identity, out)
+    if not metas:
+        print(summary.format())
+        print("no episode to predict")
+        return 1
+    ident = check_consistent(metas.values(), where=str(shard_dir))
+    if ident.get("random_weights"):
+        log.warning(
+            "features from %s: RANDOM encoder weights (demo/test only)", encoder_name(ident)
+        )
+    episodes = [
+        Episode(m, load_features(shard_dir, e, mmap=False)) for e, m in sorted(metas.items())
+    ]
+
+    if model is None:
+        recurrence_probabilities(episodes, cfg.max_others)
+    else:
+        if model.hparams.recurrence:
+            season_inputs(episodes, cfg.max_others, enabled=cfg.season != "off")
+        elif cfg.season == "auto" and any(len(g) > 1 for g in group_by_series(episodes).values()):
+            log.info("the checkpoint was trained without season features: single-episode mode")
+        window_probabilities(model, episodes, cfg.stride, cfg.batch_size)
+    segments(episodes, cfg.postprocess)
+    if cfg.get("refine") and cfg.method == "model":
+        _refine(episodes)
+    modes = {e.mode for e in episodes}
+    records = write_outputs(episodes, out, list(cfg.formats), encoder_name(ident))
+    found = sum(r["intro"] is not None for r in records)
+    print(summary.format())
+    print(
+        f"predicted {len(records)} episodes ({', '.join(sorted(modes))} mode): "
+        f"{found} with an intro -> {out}"
+    )
+    return 1 if summary.failed else 0
+
+
+def _refine(episodes: Sequence[Episode]) -> None:
+    try:
+        from introdet.refine import refine_episode
+    except ImportError:
+        return
+    for e in episodes:
+        if e.intro is not None:
+            e.intro, e.extra["intro_extra"] = refine_episode(e.meta.source, e.intro)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def _hydra_main(cfg) -> None:
+    sys.exit(predict(cfg))
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Extraction over a folder of real (tiny) video files with the tiny random-weight encoder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from introdet.demo.videofile import write_video
+from introdet.encoder import ClipEncoder
+from introdet.extract import extract, find_videos, series_of, take_shard
+from introdet.shards import load_features, read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _frames(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("lib")
+    write_video(root / "Harbor" / "Season 1" / "harbor_e1.mp4", _frames(40, 1), fps=10, audio=True)
+    write_video(
+        root / "Harbor" / "Season 1" / "harbor_e2.mkv", _frames(30, 2), fps=10, codec="libx265"
+    )
+    write_video(root / "Dunes" / "dunes_e1.webm", _frames(25, 3), fps=10, codec="libvpx-vp9")
+    (root / "Dunes" / "zero.mp4").write_bytes(b"")
+    (root / "Dunes" / "text.mkv").write_text("this is not a video")
+    (root / "Dunes" / "folder.mp4").mkdir()  # a directory named like a video
+    with av.open(str(root / "Dunes" / "audio_only.mp4"), "w") as c:  # no video stream
+        s = c.add_stream("aac", rate=22050)
+        for i in range(10):
+            f = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            f.sample_rate, f.pts = 22050, i * 1024
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return root
+
+
+@pytest.fixture(scope="module")
+def encoder() -> ClipEncoder:
+    return ClipEncoder("introdet-tiny", pretrained=None)
+
+
+def test_find_and_series(library):
+    names = [p.name for p in find_videos(library)]
+    assert "folder.mp4" not in names and len(names) == 6
+    assert series_of(library / "Harbor" / "Season 1" / "harbor_e1.mp4", library) == "Harbor"
+    assert series_of(library / "Dunes" / "dunes_e1.webm", library) == "Dunes"
+
+
+def test_extract_good_report_bad_then_skip(library, encoder, tmp_path):
+    out = tmp_path / "shards"
+    s = extract(library, out, encoder, {"fps": 1.0}, progress=False)
+    assert sorted(s.done) == ["dunes_e1", "harbor_e1", "harbor_e2"]
+    failed = {Path(p).name: why for p, why in s.failed}
+    assert set(failed) == {"zero.mp4", "text.mkv", "audio_only.mp4"}
+    assert all(why for why in failed.values())
+    assert "video" in failed["audio_only.mp4"].lower()
+    metas = read_manifest(out)
+    assert metas["harbor_e1"].n_seconds == 4 and metas["harbor_e1"].series == "Harbor"
+    assert metas["harbor_e1"].encoder["random_weights"] is True
+    feats = load_features(out, "harbor_e1")
+    assert feats.shape == (4, 512)
+    np.testing.assert_allclose(np.linalg.norm(feats.astype(np.float32), axis=1), 1, atol=1e-2)
+
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
+    again = extract(library, out, encoder, {"fps": 1.0}, progress=False)
+    assert sorted(again.skipped) == sorted(s.done) and not again.done
+    assert mtimes == {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
+
+
+def test_interrupted_run_resumes(library, encoder, tmp_path):
+    out = tmp_path / "shards"
+    extract(library / "Harbor", out, encoder, {"fps": 1.0}, progress=False)
+    done_before = (out / "harbor_e1.npy").stat().st_mtime_ns
+    # a kill between the feature write and the metadata write leaves an orphan .npy
+    (out / "harbor_e2.json").unlink()
+    (out / ".dunes_e1.npy.abc.tmp").write_bytes(b"partial")
+    s = extract(library, out, encoder, {"fps": 1.0}, progress=False)
+    assert sorted(s.done) == ["dunes_e1", "harbor_e2"] and s.skipped == ["harbor_e1"]
+    assert (out / "harbor_e1.npy").stat().st_mtime_ns == done_before
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_changed_source_or_sampler_is_redone(library, encoder, tmp_path):
+    out = tmp_path / "shards"
+    extract(library / "Dunes", out, encoder, {"fps": 1.0}, progress=False)
+    full = read_manifest(out)["dunes_e1"].n_seconds
+    s = extract(library / "Dunes", out, encoder, {"fps": 1.0, "max_seconds": 1}, progress=False)
+    assert s.done == ["dunes_e1"] and read_manifest(out)["dunes_e1"].n_seconds < full
+    write_video(out.parent / "lib" / "dunes_e1.webm", _frames(25, 3), fps=10, codec="libvpx")
+    s = extract(out.parent / "lib", out, encoder, {"fps": 1.0, "max_seconds": 1}, progress=False)
+    assert s.done == ["dunes_e1"]  # same id, other content: extracted again
+
+
+def test_shards_partition_the_library(library):
+    files = find_videos(library)
+    parts = [take_shard(files, f"{i}/3") for i in range(3)]
+    assert sorted(sum(parts, [])) == files
+    assert sum(len(p) for p in parts) == len(files)
+    with pytest.raises(ValueError, match="i/n"):
+        take_shard(files, "3/3")
+
+
+def test_cli_reports_and_exit_code(library, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "introdet.extract",
+        f"input={library}",
+        f"out={tmp_path}/s",
+        "encoder=tiny",
+        "progress=false",
+    ]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr  # some files failed
+    assert "extracted 3" in r.stdout and "FAILED" in r.stdout and "zero.mp4" in r.stdout
+    assert "RANDOM-WEIGHTS" in r.stdout
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "skipped 3" in r.stdout

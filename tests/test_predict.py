@@ -1,0 +1,114 @@
+"""predict end to end: real video files -> tiny encoder -> tiny trained model -> player files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from introdet.app import train
+from introdet.demo.videofile import write_video
+from introdet.encoder import ClipEncoder
+from introdet.export import read_record
+from introdet.extract import extract
+from introdet.predict import predict
+from introdet.shards import ShardError
+from tests.conftest import compose_cfg, make_feature_set, train_overrides
+
+INTRO = (6, 14)  # seconds
+FPS = 4
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    """A gradient with a block: varied content (random noise all looks alike to CLIP)."""
+    t = np.linspace(0, 1, 48)[:, None, None]
+    img = rng.integers(0, 255, 3) * (1 - t) + rng.integers(0, 255, 3) * t
+    img = np.broadcast_to(img, (48, 64, 3)).copy()
+    y, x = rng.integers(0, 32, 2)
+    img[y : y + 16, x : x + 16] = rng.integers(0, 255, 3)
+    return img.astype(np.uint8)
+
+
+def _episode(seed: int, intro: bool = True) -> list[np.ndarray]:
+    logo = np.zeros((48, 64, 3), np.uint8)
+    logo[:, :, 0], logo[12:36, 16:48] = 220, (30, 200, 250)
+    rng = np.random.default_rng(seed)
+    scenes = [_scene(rng) for _ in range(15)]  # a new scene every 2 s
+    return [
+        logo if intro and INTRO[0] <= k / FPS < INTRO[1] else scenes[int(k / FPS // 2)]
+        for k in range(30 * FPS)
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    lib = root / "train_lib" / "Logo Show"
+    labels = {}
+    for i in range(4):
+        write_video(lib / f"logo_e{i}.mp4", _episode(i), fps=FPS)
+        labels[f"logo_e{i}"] = {"start": f"0:00:{INTRO[0]:02d}", "end": f"0:00:{INTRO[1]:02d}"}
+    (root / "labels.json").write_text(json.dumps(labels))
+    encoder = ClipEncoder("introdet-tiny", pretrained=None)
+    extract(root / "train_lib", root / "shards", encoder, {"fps": 1.0}, progress=False)
+    out = root / "run"
+    overrides = train_overrides(root / "shards", root / "labels.json", out, "trainer.max_epochs=30",
+                                "data.val_fraction=0.0", "data.test_fraction=0.0", "data.split_by=episode")
+    train(compose_cfg("train", overrides))
+    new = root / "new"
+    write_video(new / "Logo Show" / "logo_new1.mkv", _episode(11), fps=FPS, codec="libx265")
+    write_video(new / "Logo Show" / "logo_new2.webm", _episode(12), fps=FPS, codec="libvpx-vp9")
+    write_video(new / "Logo Show" / "logo_none.mp4", _episode(13, intro=False), fps=FPS)
+    (new / "Logo Show" / "broken.mp4").write_bytes(b"\x00" * 1000)
+    return root, out / "checkpoints" / "last.ckpt", new
+
+
+def _cfg(ckpt, input, out, *extra):
+    return compose_cfg("predict", [f"ckpt={ckpt}", f"input={input}", f"out={out}", "progress=false",
+                                   "refine=false", *extra])
+
+
+def test_predict_writes_every_format_and_reports_bad_files(trained, tmp_path, capsys):
+    root, ckpt, new = trained
+    cfg = _cfg(ckpt, new, tmp_path, "formats=[json,edl,ffmetadata,vtt]")
+    assert predict(cfg) == 1  # a file failed: the exit code says so
+    stdout = capsys.readouterr().out
+    assert "broken.mp4" in stdout and "FAILED" in stdout
+    for ep in ("logo_new1", "logo_new2", "logo_none"):
+        for suffix in (".json", ".edl", ".ffmetadata", ".chapters.vtt"):
+            assert (tmp_path / f"{ep}{suffix}").is_file(), (ep, suffix)
+    assert (tmp_path / "intros.csv").read_text().count("\n") == 4
+    for ep in ("logo_new1", "logo_new2"):
+        rec = read_record(tmp_path / f"{ep}.json")
+        assert rec["intro"] is not None, ep
+        assert abs(rec["intro"]["start"] - INTRO[0]) <= 1 and abs(rec["intro"]["end"] - INTRO[1]) <= 1
+        assert len(rec["probabilities"]) == 30 and "RANDOM" in rec["encoder"]
+        edl = (tmp_path / f"{ep}.edl").read_text().split()
+        assert [float(edl[0]), float(edl[1]), edl[2]] == [rec["intro"]["start"], rec["intro"]["end"], "3"]
+    assert read_record(tmp_path / "logo_none.json")["intro"] is None
+
+
+def test_predict_from_shards_and_refuses_other_encoder(trained, tmp_path):
+    root, ckpt, _ = trained
+    assert predict(_cfg(ckpt, root / "shards", tmp_path)) == 0
+    assert len(list(tmp_path.glob("logo_e*.json"))) == 4
+    real = {"model_name": "ViT-B-32", "pretrained": "openai", "embed_dim": 512, "random_weights": False}
+    other, _ = make_feature_set(tmp_path / "other", n_series=1, identity=real)
+    with pytest.raises(ShardError, match="expected introdet-tiny"):
+        predict(_cfg(ckpt, other, tmp_path / "o"))
+
+
+def test_recurrence_baseline_needs_no_checkpoint(trained, tmp_path):
+    root, _, _ = trained
+    cfg = _cfg("null", root / "shards", tmp_path, "method=recurrence")
+    assert predict(cfg) == 0
+    rec = read_record(tmp_path / "logo_e0.json")
+    assert rec["mode"] == "recurrence" and rec["intro"] is not None
+    assert abs(rec["intro"]["start"] - INTRO[0]) <= 1 and abs(rec["intro"]["end"] - INTRO[1]) <= 1
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        predict(_cfg(tmp_path / "nope.ckpt", tmp_path, tmp_path / "o"))
