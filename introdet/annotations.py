@@ -173,7 +173,9 @@ def load_annotations(
     except (ValueError, RecursionError) as e:
         raise AnnotationError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(pairs, _Pairs):
-        raise AnnotationError(f"{path}: expected a JSON object of episodes, got {type(pairs).__name__}")
+        raise AnnotationError(
+            f"{path}: expected a JSON object of episodes, got {type(pairs).__name__}"
+        )
     return parse_annotations(pairs, str(path), durations, known)
 
 
@@ -240,15 +242,21 @@ def _parse_row(episode, row, durations, known) -> tuple[Intro, str | None]:
 # --- labels and splits -------------------------------------------------------------------
 
 
-def labels_for(n_seconds: int, interval: tuple[float, float] | None, fps: float = 1.0) -> np.ndarray:
+def labels_for(
+    n_seconds: int, interval: tuple[float, float] | None, fps: float = 1.0
+) -> np.ndarray:
     """[n_seconds] int64 0/1 by the half-overlap rule (module docstring)."""
+    if n_seconds < 0:
+        raise ValueError(f"negative number of seconds: {n_seconds}")
     labels = np.zeros(n_seconds, dtype=np.int64)
     if interval is None:
         return labels
-    start, end = interval[0] * fps, interval[1] * fps
+    start, end = float(interval[0]) * fps, float(interval[1]) * fps
+    if not end >= start:
+        raise ValueError(f"interval ends before it starts: {interval}")
     k = np.arange(n_seconds)
-    overlap = np.clip(np.minimum(k + 1, end) - np.maximum(k, start), 0, None)
-    labels[overlap >= 0.5] = 1
+    overlap = np.minimum(k + 1, end) - np.maximum(k, start)  # negative when disjoint
+    labels[overlap >= 0.5 - 1e-9] = 1  # 1e-9: 10.5 * fps may land a hair under the half
     return labels
 
 
@@ -278,7 +286,11 @@ def split_episodes(
     n_val = round(n * val_fraction) if val_fraction > 0 else 0
     if n >= 3:  # each requested split gets at least one unit when there are enough
         n_test, n_val = max(n_test, test_fraction > 0), max(n_val, val_fraction > 0)
-    parts = {"test": units[:n_test], "val": units[n_test : n_test + n_val], "train": units[n_test + n_val :]}
+    parts = {
+        "test": units[:n_test],
+        "val": units[n_test : n_test + n_val],
+        "train": units[n_test + n_val :],
+    }
     return {k: sorted(e for unit in v for e in unit) for k, v in parts.items()}
 
 

@@ -33,6 +33,7 @@ from introdet.annotations import (
     overlapping,
     split_episodes,
 )
+from introdet.postprocess import tile_starts
 from introdet.shards import ShardMeta, check_consistent, load_features, read_manifest
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,6 @@ def window_starts(length: int, window: int, stride: int, offset: int = 0) -> lis
     if length <= window:
         return [0]
     return list(range(min(offset, length - window), length - window + 1, stride))
-
-
-def tile_starts(length: int, window: int) -> list[int]:
-    """Non-overlapping windows covering every row exactly once (the last one padded)."""
-    return list(range(0, max(length, 1), window))
 
 
 def balanced_track(tracks: Sequence[Track], intros: Mapping[str, Intro]) -> Track:
@@ -102,7 +98,7 @@ class WindowDataset(Dataset):
         self.index: list[tuple[int, int]] = []  # (track, start)
         for i, t in enumerate(self.tracks):
             starts = (
-                tile_starts(len(t.labels), window)
+                tile_starts(len(t.labels), window, window)
                 if tile
                 else window_starts(len(t.labels), window, stride)
             )

@@ -18,6 +18,7 @@ from torchmetrics.functional.classification import (
     binary_stat_scores,
 )
 
+from introdet.annotations import labels_for
 from introdet.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -39,19 +40,8 @@ class EvaluationError(ValueError):
 
 
 def labels_from_interval(n: int, interval: Interval | None) -> np.ndarray:
-    """[n] int64: second k is intro when [k, k+1) overlaps [start, end) by at least 0.5 s."""
-    if n < 0:
-        raise ValueError(f"negative number of seconds: {n}")
-    labels = np.zeros(n, dtype=np.int64)
-    if interval is None:
-        return labels
-    start, end = float(interval[0]), float(interval[1])
-    if not end >= start:
-        raise ValueError(f"interval ends before it starts: {interval}")
-    k = np.arange(n)
-    overlap = np.minimum(k + 1, end) - np.maximum(k, start)  # negative when disjoint
-    labels[overlap >= 0.5] = 1
-    return labels
+    """[n] int64 by the project's labelling rule (introdet.annotations.labels_for)."""
+    return labels_for(n, interval)
 
 
 def frame_metrics(

@@ -171,8 +171,10 @@ def extract(
     series: str | None = None,
     decoders: int = 1,
     progress: bool = True,
+    only: set[str] | None = None,
 ) -> Summary:
-    """Extract every video under ``input`` that has no up-to-date shard in ``out``."""
+    """Extract every video under ``input`` that has no up-to-date shard in ``out``
+    (``only``: just these episode ids)."""
     sampler = dict(sampler or {})
     root, out = Path(input), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,6 +187,8 @@ def extract(
     jobs, owner = [], {}
     for path in take_shard(find_videos(root), shard):
         ep = path.stem
+        if only is not None and ep not in only:
+            continue
         if ep in owner:
             summary.failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
             continue

@@ -44,7 +44,7 @@ class IntroTransformer(nn.Module):
     def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
         # x [B, T, F]; pad [B, T] True = padding
         T = x.shape[1]
-        assert T <= self.pos.shape[1], f"window {T} > max_len {self.pos.shape[1]}"
+        assert self.pos.shape[1] >= T, f"window {T} > max_len {self.pos.shape[1]}"
         h = self.inp(x) + self.pos[:, :T]  # [B, T, d_model]
         h = self.blocks(h, src_key_padding_mask=pad)
         if self.head_kind == "shared":

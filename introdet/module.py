@@ -98,7 +98,11 @@ class IntroDetector(L.LightningModule):
         # keep per-window probabilities, to score whole episodes at the end of the test
         probs = torch.sigmoid(logits.float()).cpu().numpy()
         for ep, start, p, m in zip(
-            batch["episode"], batch["start"].tolist(), probs, batch["mask"].cpu().numpy(), strict=True
+            batch["episode"],
+            batch["start"].tolist(),
+            probs,
+            batch["mask"].cpu().numpy(),
+            strict=True,
         ):
             self._test_probs[ep][int(start)] = p[m]
 

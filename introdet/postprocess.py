@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from introdet.annotations import labels_for
+
 _EPS = 1e-9  # float slack for comparisons of seconds computed as index / fps
 
 
@@ -188,10 +190,7 @@ def to_labels(segments: Sequence[Segment], length: int, fps: float = 1.0) -> np.
     """[length] 0/1 labels: sample k is intro when [k, k+1)/fps overlaps one segment by >= half."""
     if length < 0 or not fps > 0:
         raise ValueError(f"need length >= 0 and fps > 0, got length={length}, fps={fps}")
-    k = np.arange(length, dtype=np.float64)  # [length] sample starts, in samples
     labels = np.zeros(length, dtype=np.int64)
     for s in segments:
-        a, b = s.start * fps, s.end * fps  # the segment in sample units
-        overlap = np.minimum(b, k + 1) - np.maximum(a, k)  # [length], negative when disjoint
-        labels[overlap >= 0.5 - _EPS] = 1
+        labels |= labels_for(length, (s.start, s.end), fps)
     return labels

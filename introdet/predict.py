@@ -44,12 +44,27 @@ class Episode:
     extra: dict = field(default_factory=dict)
 
 
-def load_detector(ckpt: str | Path, device: str = "cpu"):
+def load_detector(
+    ckpt: str | Path, device: str = "cpu", runtime: str = "torch", cache: Path | None = None
+):
+    """The temporal model: a Lightning checkpoint (runtime=torch), or ONNX (runtime=onnx: an
+    exported .onnx file, or a checkpoint exported once into ``cache``)."""
     from introdet.module import IntroDetector
 
     path = Path(ckpt)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found (ckpt=)")
+    if runtime == "onnx" or path.suffix == ".onnx":
+        from introdet.onnx_runtime import OnnxDetector, export_detector
+
+        if path.suffix != ".onnx":
+            onnx_path = (cache or path.parent) / f"{path.stem}.onnx"
+            if not onnx_path.is_file() or onnx_path.stat().st_mtime < path.stat().st_mtime:
+                export_detector(path, onnx_path)
+            path = onnx_path
+        return OnnxDetector(path)
+    if runtime != "torch":
+        raise ValueError(f"runtime must be 'torch' or 'onnx', got {runtime!r}")
     model = IntroDetector.load_from_checkpoint(path, map_location=device, weights_only=True)
     return model.eval().requires_grad_(False)
 
@@ -172,8 +187,11 @@ def _features(cfg, identity: dict | None, out: Path):
     from introdet.extract import Summary, extract
 
     src = Path(cfg.input)
+    only = _only(cfg.get("only"))
     if (src / MANIFEST).is_file():
         metas = read_manifest(src)
+        if only is not None:
+            metas = {k: v for k, v in metas.items() if k in only}
         if identity is not None:
             check_consistent(metas.values(), encoder=identity, where=str(src))
         return src, metas, Summary()
@@ -181,20 +199,40 @@ def _features(cfg, identity: dict | None, out: Path):
 
     from introdet.encoder import ClipEncoder, encoder_from_identity
 
+    shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
     enc_cfg = {
         k: v for k, v in OmegaConf.to_container(cfg.encoder, resolve=True).items() if v is not None
     }
+    if identity is None and (shard_dir / MANIFEST).is_file():
+        # the recurrence baseline needs features, not a model: reuse the cache's encoder
+        identity = check_consistent(read_manifest(shard_dir).values(), where=str(shard_dir))
     if identity is not None:
+        enc_cfg.pop("model_name", None)  # the recorded encoder decides
         encoder = encoder_from_identity(identity, **enc_cfg)
-    else:  # the recurrence baseline needs features, not a model: any encoder will do
-        encoder = ClipEncoder(**{"model_name": "ViT-B-32", **enc_cfg})
-    shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
+    elif "model_name" in enc_cfg:
+        encoder = ClipEncoder(**enc_cfg)
+    else:
+        raise ValueError("method=recurrence on videos needs encoder.model_name (e.g. ViT-B-32)")
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
-    summary = extract(src, shard_dir, encoder, sampler, series=cfg.series, progress=cfg.progress)
+    summary = extract(
+        src, shard_dir, encoder, sampler, series=cfg.series, progress=cfg.progress, only=only
+    )
     metas = read_manifest(shard_dir) if (shard_dir / MANIFEST).is_file() else {}
     # only the episodes of this input: the cache may hold others
     wanted = set(summary.done) | set(summary.skipped)
     return shard_dir, {k: v for k, v in metas.items() if k in wanted}, summary
+
+
+def _only(spec) -> set[str] | None:
+    """``only=``: a labels file (its episode ids) or a list of ids; None = every episode."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        from introdet.annotations import load_annotations
+
+        ann = load_annotations(spec)
+        return set(ann.intros) | {e for e, _ in ann.rejected}
+    return {str(x) for x in spec}
 
 
 def predict(cfg) -> int:
@@ -207,7 +245,7 @@ def predict(cfg) -> int:
             raise ValueError(
                 "ckpt= is required (or method=recurrence for the training-free baseline)"
             )
-        model = load_detector(cfg.ckpt, cfg.device)
+        model = load_detector(cfg.ckpt, cfg.device, cfg.get("runtime", "torch"), out / "onnx")
         identity = model.hparams.encoder
     elif cfg.method != "recurrence":
         raise ValueError(f"method must be 'model' or 'recurrence', got {cfg.method!r}")

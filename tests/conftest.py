@@ -58,11 +58,19 @@ def make_feature_set(
         for e in range(n_episodes):
             ep = f"show{s}_s01e{e + 1:02d}"
             feats = rng.normal(size=(seconds, dim))
-            feats[intro[0] : intro[1]] = pattern + 3 * intro_dir + 0.1 * rng.normal(size=pattern.shape)
+            feats[intro[0] : intro[1]] = (
+                pattern + 3 * intro_dir + 0.1 * rng.normal(size=pattern.shape)
+            )
             feats /= np.linalg.norm(feats, axis=1, keepdims=True)
             meta = ShardMeta(
-                episode=ep, series=f"Show {s}", source=f"/videos/{ep}.mp4", source_hash="x",
-                duration=float(seconds), n_seconds=seconds, fps=1.0, start=0.0,
+                episode=ep,
+                series=f"Show {s}",
+                source=f"/videos/{ep}.mp4",
+                source_hash="x",
+                duration=float(seconds),
+                n_seconds=seconds,
+                fps=1.0,
+                start=0.0,
                 encoder=identity or TINY_IDENTITY,
             )
             write_shard(shard_dir, meta, feats)

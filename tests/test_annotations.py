@@ -51,19 +51,40 @@ RAW = """{
 def test_fixes_and_rejections(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text(RAW, encoding="utf-8")
-    known = ["good", "slip", "backwards", "equal", "negative", "toolong", "garbled", "dup", "nointro", "seconds"]
+    known = [
+        "good",
+        "slip",
+        "backwards",
+        "equal",
+        "negative",
+        "toolong",
+        "garbled",
+        "dup",
+        "nointro",
+        "seconds",
+    ]
     ann = load_annotations(path, durations={"toolong": 300.0}, known=known)
     assert set(ann.intros) == {"good", "slip", "nointro", "seconds"}
     assert (ann.intros["slip"].start, ann.intros["slip"].end) == (167.0, 190.0)
     assert [e for e, _ in ann.fixed] == ["slip"]
     reasons = dict(ann.rejected)
-    assert set(reasons) == {"backwards", "equal", "negative", "toolong", "garbled", "dup", "unknown"}
+    assert set(reasons) == {
+        "backwards",
+        "equal",
+        "negative",
+        "toolong",
+        "garbled",
+        "dup",
+        "unknown",
+    }
     assert "not after start" in reasons["backwards"] and "negative" in reasons["negative"]
     assert "beyond" in reasons["toolong"] and "duplicate" in reasons["dup"]
     assert "unknown episode" in reasons["unknown"] and "not a time" in reasons["garbled"]
     assert ann.intros["nointro"].interval is None
     assert ann.intros["good"].series == "Блеск" and ann.intros["seconds"].series == "Y"
-    assert all(str(path) in line for line in ann.report) and len(ann.report) == 9  # dup: one line per row
+    assert (
+        all(str(path) in line for line in ann.report) and len(ann.report) == 9
+    )  # dup: one line per row
 
 
 def test_backwards_by_more_than_a_minute_is_not_fixed():
@@ -75,8 +96,11 @@ def test_backwards_by_more_than_a_minute_is_not_fixed():
 
 
 def test_series_names_fold_lookalikes_and_punctuation():
-    names = ["Амepикaнcкий вaндaл. 1 сезон, 2 серия", "Американский вандал, 1 сезон 3 серия",
-             "АМЕРИКАНСКИЙ  ВАНДАЛ 2 сезон. 1 серия"]
+    names = [
+        "Амepикaнcкий вaндaл. 1 сезон, 2 серия",
+        "Американский вандал, 1 сезон 3 серия",
+        "АМЕРИКАНСКИЙ  ВАНДАЛ 2 сезон. 1 серия",
+    ]
     keys = {series_key(series_from_name(n)) for n in names}
     assert len(keys) == 1
     assert series_from_name("Harbor S01E03") == "Harbor"
@@ -92,8 +116,11 @@ def test_labels_half_overlap_rule():
 
 
 def _intros(n_series: int, n_eps: int):
-    pairs = [(f"s{s}e{e}", {"name": f"Show{s}. 1 сезон, {e} серия", "start": 1, "end": 5})
-             for s in range(n_series) for e in range(n_eps)]
+    pairs = [
+        (f"s{s}e{e}", {"name": f"Show{s}. 1 сезон, {e} серия", "start": 1, "end": 5})
+        for s in range(n_series)
+        for e in range(n_eps)
+    ]
     return parse_annotations(pairs).intros
 
 
@@ -133,17 +160,24 @@ def test_whole_file_errors(tmp_path):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=8,
 )
 times = st.one_of(
-    st.none(), st.integers(-100, 10_000), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=10), st.from_regex(r"\d{1,2}:\d{1,2}(:\d{1,2})?", fullmatch=True),
+    st.none(),
+    st.integers(-100, 10_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=10),
+    st.from_regex(r"\d{1,2}:\d{1,2}(:\d{1,2})?", fullmatch=True),
 )
 rows = st.one_of(
     json_values,
-    st.fixed_dictionaries({"start": times, "end": times},
-                          optional={"name": st.text(max_size=30), "series": json_values}),
+    st.fixed_dictionaries(
+        {"start": times, "end": times},
+        optional={"name": st.text(max_size=30), "series": json_values},
+    ),
 )
 
 

@@ -18,7 +18,11 @@ TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
 
 def _base(tmp_path, feature_set):
     shards, labels = feature_set
-    return [f"data.shard_dir={shards}", f"data.train_labels={labels}", f"paths.output_dir={tmp_path}"]
+    return [
+        f"data.shard_dir={shards}",
+        f"data.train_labels={labels}",
+        f"paths.output_dir={tmp_path}",
+    ]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -35,7 +39,12 @@ def test_paper_experiments_are_the_seed_setup(tmp_path, feature_set):
         cfg = compose_cfg("train", [f"experiment={name}", *_base(tmp_path, feature_set)])
         assert cfg.trainer.max_epochs == epochs and cfg.data.mode == "balanced"
         assert (cfg.data.window, cfg.data.stride, cfg.data.batch_size) == (60, 5, 8)
-        assert (cfg.model.depth, cfg.model.heads, cfg.model.d_model, cfg.model.lr) == (16, 16, 512, 5e-5)
+        assert (cfg.model.depth, cfg.model.heads, cfg.model.d_model, cfg.model.lr) == (
+            16,
+            16,
+            512,
+            5e-5,
+        )
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -78,7 +87,9 @@ def _has_submitit() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _has_submitit(), reason="extra 'sweep' (hydra-submitit-launcher) not installed")
+@pytest.mark.skipif(
+    not _has_submitit(), reason="extra 'sweep' (hydra-submitit-launcher) not installed"
+)
 @pytest.mark.parametrize("launcher", ["slurm", "gpu_isolated"])
 def test_launchers_compose(launcher, tmp_path, feature_set):
     cfg = compose_cfg("train", [f"hydra/launcher={launcher}", *_base(tmp_path, feature_set)])

@@ -17,15 +17,28 @@ def _module(**kw):
 def _batch(B=4, T=20):
     labels = torch.randint(0, 2, (B, T))
     labels[:, -3:] = -1
-    return {"feats": torch.randn(B, T, 512), "labels": labels, "mask": labels >= 0,
-            "episode": ["e"] * B, "start": torch.zeros(B, dtype=torch.long)}
+    return {
+        "feats": torch.randn(B, T, 512),
+        "labels": labels,
+        "mask": labels >= 0,
+        "episode": ["e"] * B,
+        "start": torch.zeros(B, dtype=torch.long),
+    }
 
 
 def test_finite_loss_and_metric_keys():
     m = _module()
     assert torch.isfinite(m.training_step(_batch(), 0))
-    keys = set(m.train_scores.keys(keep_base=False)) | set(m.val_scores.keys()) | set(m.test_scores.keys())
-    want = {f"{s}/{n}" for s in ("train", "val", "test") for n in ("accuracy", "precision", "recall", "f1")}
+    keys = (
+        set(m.train_scores.keys(keep_base=False))
+        | set(m.val_scores.keys())
+        | set(m.test_scores.keys())
+    )
+    want = {
+        f"{s}/{n}"
+        for s in ("train", "val", "test")
+        for n in ("accuracy", "precision", "recall", "f1")
+    }
     assert keys == want
 
 
@@ -48,17 +61,34 @@ def test_padding_excluded_from_loss():
     b["feats"][:, -3:] = 1e3  # padded positions: changing them cannot change the loss...
     b["labels"][:, -3:] = -1
     loss2 = m._step(b, "val")[0]
-    torch.testing.assert_close(loss1, loss2, atol=1e-5, rtol=1e-5)  # ...padding is masked in attention
+    torch.testing.assert_close(
+        loss1, loss2, atol=1e-5, rtol=1e-5
+    )  # ...padding is masked in attention
 
 
 def test_checkpoint_loads_weights_only(tmp_path, feature_set):
     shards, labels = feature_set
-    dm = IntroDataModule(str(shards), str(labels), window=20, stride=10, batch_size=4,
-                         max_seconds=None, val_fraction=0.34, test_fraction=0.0)
+    dm = IntroDataModule(
+        str(shards),
+        str(labels),
+        window=20,
+        stride=10,
+        batch_size=4,
+        max_seconds=None,
+        val_fraction=0.34,
+        test_fraction=0.0,
+    )
     dm.prepare_encoder()
     model = _module(encoder=dm.encoder)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=dm)
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,8 +53,15 @@ def trained(tmp_path_factory):
     encoder = ClipEncoder("introdet-tiny", pretrained=None)
     extract(root / "train_lib", root / "shards", encoder, {"fps": 1.0}, progress=False)
     out = root / "run"
-    overrides = train_overrides(root / "shards", root / "labels.json", out, "trainer.max_epochs=30",
-                                "data.val_fraction=0.0", "data.test_fraction=0.0", "data.split_by=episode")
+    overrides = train_overrides(
+        root / "shards",
+        root / "labels.json",
+        out,
+        "trainer.max_epochs=30",
+        "data.val_fraction=0.0",
+        "data.test_fraction=0.0",
+        "data.split_by=episode",
+    )
     train(compose_cfg("train", overrides))
     new = root / "new"
     write_video(new / "Logo Show" / "logo_new1.mkv", _episode(11), fps=FPS, codec="libx265")
@@ -66,8 +72,10 @@ def trained(tmp_path_factory):
 
 
 def _cfg(ckpt, input, out, *extra):
-    return compose_cfg("predict", [f"ckpt={ckpt}", f"input={input}", f"out={out}", "progress=false",
-                                   "refine=false", *extra])
+    return compose_cfg(
+        "predict",
+        [f"ckpt={ckpt}", f"input={input}", f"out={out}", "progress=false", "refine=false", *extra],
+    )
 
 
 def test_predict_writes_every_format_and_reports_bad_files(trained, tmp_path, capsys):
@@ -83,10 +91,16 @@ def test_predict_writes_every_format_and_reports_bad_files(trained, tmp_path, ca
     for ep in ("logo_new1", "logo_new2"):
         rec = read_record(tmp_path / f"{ep}.json")
         assert rec["intro"] is not None, ep
-        assert abs(rec["intro"]["start"] - INTRO[0]) <= 1 and abs(rec["intro"]["end"] - INTRO[1]) <= 1
+        assert (
+            abs(rec["intro"]["start"] - INTRO[0]) <= 1 and abs(rec["intro"]["end"] - INTRO[1]) <= 1
+        )
         assert len(rec["probabilities"]) == 30 and "RANDOM" in rec["encoder"]
         edl = (tmp_path / f"{ep}.edl").read_text().split()
-        assert [float(edl[0]), float(edl[1]), edl[2]] == [rec["intro"]["start"], rec["intro"]["end"], "3"]
+        assert [float(edl[0]), float(edl[1]), edl[2]] == [
+            rec["intro"]["start"],
+            rec["intro"]["end"],
+            "3",
+        ]
     assert read_record(tmp_path / "logo_none.json")["intro"] is None
 
 
@@ -94,7 +108,12 @@ def test_predict_from_shards_and_refuses_other_encoder(trained, tmp_path):
     root, ckpt, _ = trained
     assert predict(_cfg(ckpt, root / "shards", tmp_path)) == 0
     assert len(list(tmp_path.glob("logo_e*.json"))) == 4
-    real = {"model_name": "ViT-B-32", "pretrained": "openai", "embed_dim": 512, "random_weights": False}
+    real = {
+        "model_name": "ViT-B-32",
+        "pretrained": "openai",
+        "embed_dim": 512,
+        "random_weights": False,
+    }
     other, _ = make_feature_set(tmp_path / "other", n_series=1, identity=real)
     with pytest.raises(ShardError, match="expected introdet-tiny"):
         predict(_cfg(ckpt, other, tmp_path / "o"))
@@ -112,3 +131,15 @@ def test_recurrence_baseline_needs_no_checkpoint(trained, tmp_path):
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.ckpt"):
         predict(_cfg(tmp_path / "nope.ckpt", tmp_path, tmp_path / "o"))
+
+
+def test_onnx_runtime_matches_torch(trained, tmp_path):
+    root, ckpt, _ = trained
+    assert predict(_cfg(ckpt, root / "shards", tmp_path / "t")) == 0
+    assert predict(_cfg(ckpt, root / "shards", tmp_path / "o", "runtime=onnx")) == 0
+    assert (tmp_path / "o" / "onnx" / "last.onnx").is_file()
+    for ep in ("logo_e0", "logo_e3"):
+        a = read_record(tmp_path / "t" / f"{ep}.json")
+        b = read_record(tmp_path / "o" / f"{ep}.json")
+        np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-3)
+        assert a["intro"] == b["intro"]

@@ -52,7 +52,12 @@ def test_resume_refuses_other_encoder(tmp_path, feature_set):
     shards, labels = feature_set
     out = tmp_path / "run"
     train(compose_cfg("train", train_overrides(shards, labels, out)))
-    real = {**TINY_IDENTITY, "model_name": "ViT-B-32", "pretrained": "openai", "random_weights": False}
+    real = {
+        **TINY_IDENTITY,
+        "model_name": "ViT-B-32",
+        "pretrained": "openai",
+        "random_weights": False,
+    }
     other, other_labels = make_feature_set(tmp_path / "real", identity=real)
     with pytest.raises(CheckpointMismatch, match="mix encoders"):
         train(compose_cfg("train", train_overrides(other, other_labels, out)))
@@ -63,11 +68,21 @@ def test_multirun_puts_jobs_in_own_folders_and_resumes(tmp_path):
     shards, labels = make_feature_set(tmp_path)
     args = [a for a in train_overrides(shards, labels, tmp_path) if not a.startswith("paths.")]
     args = [a for a in args if not a.startswith(("trainer.max_epochs", "model.depth"))]
-    cmd = [sys.executable, "train.py", "-m", "run_name=grid", "trainer.max_epochs=1,2", "model.depth=1,2",
-           f"hydra.sweep.dir={tmp_path}/sweep", *args]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "run_name=grid",
+        "trainer.max_epochs=1,2",
+        "model.depth=1,2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        *args,
+    ]
     env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
-    assert len(jobs) == 4 and all((tmp_path / "sweep" / j / "checkpoints" / "last.ckpt").is_file() for j in jobs)
+    assert len(jobs) == 4 and all(
+        (tmp_path / "sweep" / j / "checkpoints" / "last.ckpt").is_file() for j in jobs
+    )
     again = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert again.stderr.count("resuming from") == 4 or again.stdout.count("resuming from") == 4

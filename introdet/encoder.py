@@ -1,0 +1,382 @@
+"""open_clip wrapper: RGB frames -> [T, 512] float16 unit vectors."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip import factory as open_clip_factory
+
+log = logging.getLogger(__name__)
+
+TINY_MODEL = "introdet-tiny"
+# ViT-B-32's interface (embed_dim 512, the same tokenizer) at a size that builds in milliseconds;
+# 2 heads of width 32 in both towers.
+_TINY_CONFIG = {
+    "embed_dim": 512,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_HUB_TIMEOUT_S = 2.0
+_HF_WEIGHTS = "open_clip_pytorch_model.bin"  # open_clip's default file name in a hub repo
+_HF_SAFE_WEIGHTS = "open_clip_model.safetensors"
+
+
+class WeightsUnavailable(RuntimeError):
+    """The requested CLIP weights are neither on this machine nor downloadable right now."""
+
+
+class CheckpointError(ValueError):
+    """A local checkpoint file exists but does not load into the requested model."""
+
+
+class FramesError(ValueError):
+    """Frames handed to ClipEncoder.embed are not uint8 RGB [N, H, W, 3]."""
+
+
+def register_tiny_model() -> None:
+    """Make TINY_MODEL known to open_clip (idempotent)."""
+    # open_clip only scans JSON files; writing its registry avoids a temp file in every process
+    open_clip_factory._MODEL_CONFIGS.setdefault(TINY_MODEL, copy.deepcopy(_TINY_CONFIG))
+
+
+register_tiny_model()
+
+
+class ClipEncoder:
+    """An open_clip image tower in eval mode that turns frames into unit-length features."""
+
+    def __init__(
+        self,
+        model_name: str = "ViT-B-32",
+        pretrained: str | None = "laion2b_s34b_b79k",
+        device: str = "cpu",
+        precision: str = "fp32",
+        batch_size: int = 64,
+        channels_last: bool = True,
+        compile: bool = False,
+        seed: int = 0,
+        weights_file: str | None = None,
+    ) -> None:
+        """``weights_file``: a local file that holds the weights ``pretrained`` names (a hub tag
+        on a machine without network); the identity keeps ``pretrained``."""
+        register_tiny_model()
+        self.device = torch.device(device)
+        self.dtype = _check_precision(precision, self.device)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.channels_last = channels_last
+        if pretrained in ("random", ""):
+            pretrained = None
+
+        if weights_file is not None:
+            if pretrained is None:
+                raise ValueError("weights_file needs pretrained: the tag or name those weights are")
+            checkpoint = _existing_file(weights_file, model_name, pretrained)
+            tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+        elif pretrained is not None:
+            checkpoint, tag_cfg = _resolve_weights(model_name, pretrained)
+        else:
+            checkpoint, tag_cfg = None, {}
+        self.model = _build_model(model_name, checkpoint, tag_cfg, self.device, precision, seed)
+        if channels_last:
+            self.model.visual.to(memory_format=torch.channels_last)
+        if compile:
+            self.model.visual.compile()  # in place: the module keeps its state-dict keys
+
+        pre = open_clip.get_model_preprocess_cfg(self.model)
+        self.image_size = _side(pre["size"])
+        self.embed_dim = int(self.model.visual.output_dim)
+        self._interpolation = pre.get("interpolation", "bicubic")
+        self._resize_mode = pre.get("resize_mode", "shortest")
+        self._mean = torch.tensor(pre["mean"], device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(pre["std"], device=self.device).view(1, 3, 1, 1)
+
+        random_weights = checkpoint is None
+        label = pretrained if tag_cfg or weights_file else None
+        if not random_weights and label is None:
+            label = Path(checkpoint).name
+        self.identity: dict[str, Any] = {
+            "model_name": model_name,
+            "pretrained": label,
+            "embed_dim": self.embed_dim,
+            "image_size": self.image_size,
+            "random_weights": random_weights,
+        }
+        self.name = f"{model_name}/{'RANDOM-WEIGHTS' if random_weights else label}"
+        if random_weights and model_name != TINY_MODEL:
+            log.warning(
+                "%s has random weights (seed %d): its features mean nothing", self.name, seed
+            )
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 RGB frames [N, H, W, 3] -> float16 unit vectors [N, embed_dim] on the CPU."""
+        frames = np.asarray(frames)
+        out = np.empty((len(frames), self.embed_dim), dtype=np.float16)  # [N, D]
+        if len(frames) == 0:
+            return out
+        _check_frames(frames)
+        with torch.inference_mode():
+            for i in range(0, len(frames), self.batch_size):
+                x = self._preprocess(frames[i : i + self.batch_size])  # [B, 3, S, S]
+                feats = self.model.encode_image(x)  # [B, D]
+                # normalise in fp32: a bf16 norm leaves lengths off by up to ~1e-2
+                out[i : i + len(x)] = F.normalize(feats.float(), dim=-1).cpu().numpy()
+        return out
+
+    def _preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        # ship uint8 (4x fewer bytes to a GPU), convert on the device
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)  # [B, H, W, 3]
+        x = x.permute(0, 3, 1, 2).float().div_(255)  # [B, 3, H, W]
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            x = _resize_center_crop(x, self.image_size, self._interpolation, self._resize_mode)
+        x = ((x - self._mean) / self._std).to(self.dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def encoder_from_identity(identity: dict, **kwargs: Any) -> ClipEncoder:
+    """Rebuild the encoder an identity (checkpoint / shard manifest) records.
+
+    An identity names its weights (a hub tag or a file name), not where they are: pass
+    ``pretrained=/path/to/file`` to load them from a local file (a machine without network, or a
+    file that has moved). Raises ValueError if the rebuilt identity differs from ``identity``.
+    """
+    missing = {"model_name", "pretrained", "embed_dim"} - identity.keys()
+    if missing:
+        raise ValueError(f"encoder identity {identity} lacks {sorted(missing)}")
+    recorded = None if identity.get("random_weights") else identity["pretrained"]
+    given = kwargs.pop("pretrained", recorded)
+    if (
+        recorded is not None
+        and given not in (None, recorded)
+        and Path(given).expanduser().is_file()
+    ):
+        kwargs["weights_file"] = given  # the caller vouches that it holds the recorded weights
+        given = recorded
+    kwargs["pretrained"] = given
+    encoder = ClipEncoder(model_name=identity["model_name"], **kwargs)
+    if not same_encoder(encoder.identity, identity):
+        raise ValueError(f"rebuilt encoder {encoder.identity} differs from recorded {identity}")
+    return encoder
+
+
+def same_encoder(a: dict, b: dict) -> bool:
+    """True when features from encoders ``a`` and ``b`` may be mixed."""
+    return all(a.get(k) == b.get(k) for k in ("model_name", "pretrained", "embed_dim"))
+
+
+def _check_precision(precision: str, device: torch.device) -> torch.dtype:
+    if precision not in _DTYPES:
+        raise ValueError(f"precision must be one of {sorted(_DTYPES)}, got {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(
+            f"precision=fp16 needs a CUDA device (got {device}): CPU fp16 kernels are slow "
+            "or missing; use precision=bf16 or fp32 on CPU"
+        )
+    if (
+        precision == "bf16"
+        and device.type == "cpu"
+        and not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    ):
+        # measured: ViT-B-32 bf16 ran ~10x slower than fp32 on an AVX2-only EPYC
+        log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): bf16 will be slower than fp32")
+    return _DTYPES[precision]
+
+
+def _check_frames(frames: np.ndarray) -> None:
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise FramesError(
+            f"frames must be uint8 RGB [N, H, W, 3], got {frames.dtype} {list(frames.shape)}"
+        )
+
+
+def _side(size: int | tuple[int, int] | list[int]) -> int:
+    if isinstance(size, int):
+        return size
+    if size[0] != size[1]:
+        raise ValueError(f"only square model inputs are supported, got {size}")
+    return int(size[0])
+
+
+def _resize_center_crop(x: torch.Tensor, size: int, interpolation: str, mode: str) -> torch.Tensor:
+    """CLIP's Resize(size) + CenterCrop(size) on float [B, 3, H, W] in [0, 1]."""
+    h, w = x.shape[-2:]
+    if mode == "squash":
+        nh = nw = size
+    elif mode == "shortest":  # same rounding as torchvision's Resize(int)
+        short, long = min(h, w), max(h, w)
+        other = int(size * long / short)
+        nh, nw = (size, other) if h <= w else (other, size)
+    else:
+        raise ValueError(f"resize_mode {mode!r} is not supported; resize frames to {size} first")
+    x = F.interpolate(x, size=(nh, nw), mode=interpolation, align_corners=False, antialias=True)
+    x = x.clamp_(0, 1)  # bicubic overshoots; PIL's uint8 output clips as well
+    top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+    return x[..., top : top + size, left : left + size]  # [B, 3, size, size]
+
+
+def _build_model(
+    model_name: str,
+    checkpoint: str | None,
+    tag_cfg: dict,
+    device: torch.device,
+    precision: str,
+    seed: int,
+) -> torch.nn.Module:
+    kwargs: dict[str, Any] = {}
+    if tag_cfg:
+        keys = ("mean", "std", "interpolation", "resize_mode")
+        kwargs["force_preprocess_cfg"] = {k: tag_cfg[k] for k in keys if k in tag_cfg}
+        # open_clip only warns when a tag was trained with QuickGELU (e.g. 'openai'), and the
+        # features of a GELU model with those weights are off
+        kwargs["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
+    # random init happens on the CPU before the move, so one seed gives the same weights anywhere
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            model = open_clip.create_model(
+                model_name, pretrained=checkpoint, precision=precision, device=device, **kwargs
+            )
+        except Exception as e:  # unpickling, safetensors and state-dict errors differ in type
+            if checkpoint is None or isinstance(e, torch.OutOfMemoryError):
+                raise
+            raise CheckpointError(f"{checkpoint}: cannot load into {model_name}: {e}") from e
+    if model_name == TINY_MODEL and checkpoint is None:
+        # a random ViT maps every image near one direction (cosine ~0.98 between unrelated
+        # frames), dominated by the class and position embeddings; without them the random
+        # features keep images apart (cosine ~0.1-0.5), which the demo and tests rely on
+        with torch.no_grad():
+            model.visual.positional_embedding.zero_()
+            model.visual.class_embedding.zero_()
+    model.eval()  # open_clip returns train mode
+    model.requires_grad_(False)
+    return model
+
+
+def _weights_help(model_name: str, pretrained: str) -> str:
+    return (
+        f"To use {model_name} weights '{pretrained}', either pass a local checkpoint file "
+        f"(encoder.pretrained=/path/to/open_clip_pytorch_model.bin or .safetensors), or run once "
+        f"with network access / pre-populate the Hugging Face cache "
+        f"(HF_HOME, now {_hf_cache_dir().parent}) so that the weights are cached."
+    )
+
+
+def _existing_file(path: str, model_name: str, pretrained: str) -> str:
+    if not Path(path).expanduser().is_file():
+        raise WeightsUnavailable(
+            f"{path}: no such checkpoint file. " + _weights_help(model_name, pretrained)
+        )
+    return str(Path(path).expanduser())
+
+
+def _resolve_weights(model_name: str, pretrained: str) -> tuple[str, dict]:
+    """-> (local checkpoint file, the tag's open_clip config or {} for a file). Never hangs."""
+    tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    if not tag_cfg:
+        path = Path(pretrained).expanduser()
+        if path.is_file():
+            return str(path), {}
+        tags = open_clip.list_pretrained_tags_by_model(model_name) or "none"
+        raise WeightsUnavailable(
+            f"{pretrained}: no such checkpoint file, and not a pretrained tag of {model_name} "
+            f"(tags: {tags}). {_weights_help(model_name, pretrained)}"
+        )
+    if "file" in tag_cfg:
+        return tag_cfg["file"], tag_cfg
+    cached = _cached_weights(tag_cfg)
+    if cached:
+        return cached, tag_cfg
+    why = _hub_unreachable(tag_cfg)
+    if why:
+        raise WeightsUnavailable(
+            f"{model_name}/{pretrained}: not in the local cache and {why}. "
+            + _weights_help(model_name, pretrained)
+        )
+    cache_dir = str(_hf_cache_dir()) if tag_cfg.get("hf_hub") else None
+    try:
+        return open_clip.download_pretrained(tag_cfg, cache_dir=cache_dir), tag_cfg
+    except Exception as e:  # hub and HTTP errors come in many types
+        raise WeightsUnavailable(
+            f"{model_name}/{pretrained}: download failed ({e}). "
+            + _weights_help(model_name, pretrained)
+        ) from e
+
+
+def _hf_cache_dir() -> Path:
+    # read at call time: huggingface_hub freezes HF_HOME when it is imported
+    env = os.environ
+    if env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE"):
+        return Path(env.get("HF_HUB_CACHE") or env["HUGGINGFACE_HUB_CACHE"]).expanduser()
+    xdg = Path(env.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
+    return Path(env.get("HF_HOME", xdg / "huggingface")).expanduser() / "hub"
+
+
+def _cached_weights(tag_cfg: dict) -> str | None:
+    hub = tag_cfg.get("hf_hub", "")
+    if hub:
+        repo, filename = os.path.split(hub)
+        filename = filename or _HF_WEIGHTS
+        # open_clip prefers a .safetensors twin when the repo has one
+        safe = _HF_SAFE_WEIGHTS if filename == _HF_WEIGHTS else None
+        if filename.endswith((".bin", ".pth")) and safe is None:
+            safe = filename[:-4] + ".safetensors"
+        for name in filter(None, (safe, filename)):
+            hit = huggingface_hub.try_to_load_from_cache(repo, name, cache_dir=_hf_cache_dir())
+            if isinstance(hit, str):
+                return hit
+    url = tag_cfg.get("url", "")
+    if url:
+        path = Path("~/.cache/clip").expanduser() / os.path.basename(url)  # open_clip's URL cache
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def _hub_unreachable(tag_cfg: dict) -> str | None:
+    """Why the weights cannot be downloaded now, or None if the host answers."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        return "huggingface_hub is in offline mode"
+    if tag_cfg.get("hf_hub"):
+        url = os.environ.get("HF_ENDPOINT") or huggingface_hub.constants.ENDPOINT
+    else:
+        url = tag_cfg["url"]
+    proxy = urllib.request.getproxies().get(urllib.parse.urlparse(url).scheme)
+    target = urllib.parse.urlparse(proxy if proxy else url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    return _no_answer(target.hostname or "", port, _HUB_TIMEOUT_S)
+
+
+def _no_answer(host: str, port: int, timeout: float) -> str | None:
+    # a thread bounds DNS as well, which the socket timeout does not cover
+    result: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(None)
+        except OSError as e:
+            result.append(f"{host}:{port} is unreachable ({e})")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return result[0] if result else f"{host}:{port} did not answer within {timeout:g} s"

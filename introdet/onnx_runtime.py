@@ -1,0 +1,303 @@
+"""ONNX export of the detector and the CLIP image tower, and onnxruntime stand-ins for both."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from introdet.atomic import atomic_write_bytes
+from introdet.encoder import _check_frames, _resize_center_crop
+
+if TYPE_CHECKING:
+    from introdet.encoder import ClipEncoder
+    from introdet.module import IntroDetector
+
+KIND_KEY = "introdet_kind"  # metadata key telling a detector file from an encoder file
+_BATCH = 2  # example batch for tracing; the batch axis is exported as dynamic
+
+
+class OnnxModelError(ValueError):
+    """An ONNX file is missing, unreadable, of the wrong kind, or fed inputs of the wrong shape."""
+
+
+# --------------------------------------------------------------------------------------- export
+
+
+class _DetectorGraph(nn.Module):
+    """IntroTransformer with IntroDetector's mask contract: mask True = a real second."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(feats, pad=~mask)  # [B, W] logits
+
+
+class _EncoderGraph(nn.Module):
+    """uint8 [B, 3, S, S] -> unit-norm [B, D]: CLIP normalisation and the image tower."""
+
+    def __init__(self, visual: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.visual = visual
+        self.register_buffer("mean", mean.float().reshape(1, 3, 1, 1))
+        self.register_buffer("std", std.float().reshape(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.float() / 255.0 - self.mean) / self.std  # [B, 3, S, S]
+        return F.normalize(self.visual(x), dim=-1)  # [B, D]
+
+
+def export_detector(
+    ckpt_or_model: IntroDetector | str | Path, path: str | Path, opset: int = 17
+) -> Path:
+    """Write the temporal model as ONNX: feats float32 [B, W, F] + mask bool [B, W] (True =
+    real second) -> logits [B, W]. B is dynamic, W is the checkpoint's window. Every
+    hyperparameter is stored JSON-encoded under its own name in the model's metadata_props."""
+    model = _load_detector(ckpt_or_model)
+    hp = dict(model.hparams)
+    W = int(hp["window"])
+    in_dim = _detector_input_dim(model)
+    device = next(model.parameters()).device
+    feats = torch.zeros(_BATCH, W, in_dim, device=device)  # [B, W, F]
+    mask = torch.ones(_BATCH, W, dtype=torch.bool, device=device)  # [B, W]
+    meta = {KIND_KEY: "detector", **{k: json.dumps(v) for k, v in hp.items()}}
+    return _export(
+        _DetectorGraph(model.net),
+        (feats, mask),
+        path,
+        inputs=["feats", "mask"],
+        output="logits",
+        meta=meta,
+        opset=opset,
+    )
+
+
+def export_encoder(encoder: ClipEncoder, path: str | Path, opset: int = 17) -> Path:
+    """Write the image tower as ONNX: uint8 RGB [B, 3, S, S] (already resized and cropped to
+    ``encoder.image_size``) -> float32 unit vectors [B, D]; B is dynamic.
+
+    uint8 rather than float input: a quarter of the bytes to copy, and the CLIP normalisation
+    travels inside the file, so a runtime without torch can feed plain decoded frames.
+    """
+    if encoder.dtype != torch.float32:
+        raise ValueError(f"export an encoder built with precision=fp32, not {encoder.dtype}")
+    graph = _EncoderGraph(encoder.model.visual, encoder._mean, encoder._std)
+    S = encoder.image_size
+    images = torch.zeros(_BATCH, 3, S, S, dtype=torch.uint8, device=encoder.device)
+    preprocess = {"interpolation": encoder._interpolation, "resize_mode": encoder._resize_mode}
+    meta = {
+        KIND_KEY: "encoder",
+        "identity": json.dumps(encoder.identity),
+        "name": encoder.name,
+        "preprocess": json.dumps(preprocess),
+    }
+    return _export(
+        graph, (images,), path, inputs=["images"], output="embeddings", meta=meta, opset=opset
+    )
+
+
+def _load_detector(ckpt_or_model: IntroDetector | str | Path) -> IntroDetector:
+    from introdet.module import IntroDetector  # Lightning is slow to import: only when needed
+
+    if isinstance(ckpt_or_model, IntroDetector):
+        return ckpt_or_model
+    path = Path(ckpt_or_model)
+    if not path.is_file():
+        raise OnnxModelError(f"{path}: checkpoint not found")
+    return IntroDetector.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+
+
+def _detector_input_dim(model: IntroDetector) -> int:
+    # season mode widens the input past feature_dim; the positional table does not depend on it
+    inp = model.net.inp
+    return int(inp.in_features) if isinstance(inp, nn.Linear) else int(model.net.pos.shape[-1])
+
+
+def _export(
+    graph: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: str | Path,
+    inputs: list[str],
+    output: str,
+    meta: dict[str, str],
+    opset: int,
+) -> Path:
+    buf = io.BytesIO()
+    dynamic = {name: {0: "batch"} for name in [*inputs, output]}
+    with _frozen(graph), _no_fastpath(), warnings.catch_warnings():
+        # expected: the legacy exporter's deprecation note, and IntroTransformer's
+        # window-length assert, which only constant-folds the (fixed) window
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # dynamo=False: the TorchScript exporter handles nn.TransformerEncoder and open_clip's
+        # MultiheadAttention without graph breaks
+        torch.onnx.export(
+            graph,
+            args,
+            buf,
+            dynamo=False,
+            input_names=inputs,
+            output_names=[output],
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+    proto = onnx.load_from_string(buf.getvalue())
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    return atomic_write_bytes(path, proto.SerializeToString())
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Eval mode and no grad for the export, then every submodule's mode as it was."""
+    # the exporter restores the *root's* mode onto all children: a wrapper in train mode
+    # would leave the caller's model with dropout switched on
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+@contextlib.contextmanager
+def _no_fastpath() -> Iterator[None]:
+    # the fused eval kernels (aten::_transformer_encoder_layer_fwd, _native_multi_head_attention)
+    # have no ONNX symbolic
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
+# -------------------------------------------------------------------------------------- runtime
+
+
+def default_providers() -> list[str]:
+    """CUDA when this onnxruntime build has it, with the CPU as the fallback."""
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+def _session(
+    path: str | Path, kind: str, providers: list[str] | None
+) -> tuple[ort.InferenceSession, dict[str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise OnnxModelError(f"{path}: ONNX file not found")
+    try:
+        session = ort.InferenceSession(str(path), providers=providers or default_providers())
+    except Exception as e:  # onnxruntime raises its own pybind types (InvalidProtobuf, Fail...)
+        raise OnnxModelError(f"{path}: not a loadable ONNX model ({e})") from e
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    found = meta.get(KIND_KEY)
+    if found != kind:
+        what = f"an introdet {found}" if found else "not an introdet export"
+        raise OnnxModelError(f"{path}: expected an introdet {kind} ONNX file, this is {what}")
+    return session, meta
+
+
+def _numpy(x: torch.Tensor | np.ndarray, dtype: type) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+class OnnxDetector:
+    """onnxruntime stand-in for IntroDetector at prediction time: same call, same hparams."""
+
+    def __init__(self, path: str | Path, providers: list[str] | None = None) -> None:
+        self.path = Path(path)
+        self.session, meta = _session(self.path, "detector", providers)
+        self.hparams = SimpleNamespace(
+            **{k: json.loads(v) for k, v in meta.items() if k != KIND_KEY}
+        )
+        shape = self.session.get_inputs()[0].shape  # ["batch", W, F]
+        self.input_dim = int(shape[2])
+        self._device_probe = torch.empty(0)  # outputs come back as CPU tensors
+
+    def __call__(
+        self, feats: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray | None = None
+    ) -> torch.Tensor:
+        """feats [B, W, F] + mask [B, W] (True = real second; None = all real) -> logits [B, W]."""
+        x = _numpy(feats, np.float32)  # [B, W, F]
+        W = self.hparams.window
+        if x.ndim != 3 or x.shape[1:] != (W, self.input_dim):
+            raise OnnxModelError(
+                f"{self.path}: feats must be [B, {W}, {self.input_dim}], got {list(x.shape)}"
+            )
+        m = np.ones(x.shape[:2], bool) if mask is None else _numpy(mask, np.bool_)  # [B, W]
+        if m.shape != x.shape[:2]:
+            raise OnnxModelError(
+                f"{self.path}: mask must be {list(x.shape[:2])} like feats, got {list(m.shape)}"
+            )
+        (logits,) = self.session.run(None, {"feats": x, "mask": m})
+        return torch.from_numpy(logits)  # [B, W]
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """One CPU tensor, so ``next(model.parameters()).device`` works as for a torch model."""
+        yield self._device_probe
+
+    def eval(self) -> OnnxDetector:
+        return self  # nothing to switch: the graph was exported in eval mode
+
+
+class OnnxEncoder:
+    """onnxruntime stand-in for ClipEncoder: frames -> float16 unit vectors [N, D]."""
+
+    def __init__(
+        self, path: str | Path, batch_size: int = 64, providers: list[str] | None = None
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.path = Path(path)
+        self.batch_size = batch_size
+        self.session, meta = _session(self.path, "encoder", providers)
+        self.identity: dict[str, Any] = json.loads(meta["identity"])
+        self.name: str = meta["name"]
+        self.embed_dim = int(self.identity["embed_dim"])
+        self.image_size = int(self.identity["image_size"])
+        pre = json.loads(meta["preprocess"])
+        self._interpolation, self._resize_mode = pre["interpolation"], pre["resize_mode"]
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 RGB frames [N, H, W, 3] -> float16 unit vectors [N, embed_dim]."""
+        frames = np.asarray(frames)
+        out = np.empty((len(frames), self.embed_dim), dtype=np.float16)  # [N, D]
+        if len(frames) == 0:
+            return out
+        _check_frames(frames)
+        for i in range(0, len(frames), self.batch_size):
+            x = self._preprocess(frames[i : i + self.batch_size])  # [B, 3, S, S]
+            (feats,) = self.session.run(None, {"images": x})  # [B, D]
+            out[i : i + len(x)] = feats
+        return out
+
+    def _preprocess(self, frames: np.ndarray) -> np.ndarray:
+        S = self.image_size
+        if frames.shape[1:3] == (S, S):
+            return np.ascontiguousarray(frames.transpose(0, 3, 1, 2))  # [B, 3, S, S]
+        # same resize + crop as ClipEncoder, rounded back to uint8 as a PIL pipeline would be
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+        x = _resize_center_crop(x, S, self._interpolation, self._resize_mode)
+        return x.mul(255).round().to(torch.uint8).numpy()  # [B, 3, S, S]

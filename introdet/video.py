@@ -1,0 +1,499 @@
+"""Probe videos and sample their frames with PyAV: one per second, keyframes, or every frame."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+log = logging.getLogger(__name__)
+
+# open_clip's Resize is bicubic; swscale widens its bicubic kernel when it shrinks, so a
+# 1080p -> 224 resize is antialiased like PIL's
+INTERPOLATION = "BICUBIC"
+# after this many undecodable packets in a row the damage is taken to run to the end
+MAX_BAD_PACKETS = 64
+# a tail longer than this between the last decoded frame and the stated duration is treated as
+# truncation (stop there), not as a sparse stream whose last frame stays on screen
+MAX_TAIL_GAP = 1.0
+
+Frame = np.ndarray  # RGB uint8 [H, W, 3]
+
+
+class VideoError(ValueError):
+    """A video that cannot be read; the message starts with the file path, then the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    duration: float  # seconds of the video stream
+    fps: float | None  # average frame rate
+    width: int  # display size: sample aspect ratio and rotation applied
+    height: int
+    rotation: int  # counter-clockwise degrees (0, 90, 180, 270) that make the picture upright
+    codec: str
+    start_time: float  # seconds, pts of the stream's first frame (may be non-zero)
+    has_audio: bool
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's metadata and decode its first frame, so an unreadable file fails here."""
+    with _open(path) as (container, stream):
+        first = next(_decoded(container, stream, path), None)
+        if first is None:
+            raise VideoError(path, "no decodable video frame")
+        origin = _origin_pts(container, stream)
+        rotation = _rotation(stream, first)
+        sar = _sar(stream)
+        width, height = round(first.width * sar), first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        rate = stream.average_rate or stream.guessed_rate
+        return VideoInfo(
+            path=str(path),
+            duration=_duration(container, stream, path, origin),
+            fps=float(rate) if rate else None,
+            width=width,
+            height=height,
+            rotation=rotation,
+            codec=stream.codec_context.name,
+            start_time=float(origin * stream.time_base),
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def frames_per_second(
+    path: str | os.PathLike,
+    fps: float = 1.0,
+    size: int | None = 224,
+    crop: bool = True,
+    start: float = 0.0,
+    max_seconds: float | None = None,
+    fraction: float | None = None,
+    skip_nonref: bool = False,
+    threads: int = 0,
+) -> Iterator[tuple[int, Frame]]:
+    """Yield ``(k, frame)`` for k = 0, 1, 2, ...: the frame on screen at ``start + k / fps``.
+
+    Times count from the stream's first frame. Frame k is the last frame whose presentation time
+    is <= ``start + k / fps``; a sparse stream (variable frame rate, long frames) repeats the
+    previous frame, so no k is ever missing. k runs while ``start + k / fps < scan_end`` with
+    ``scan_end = min(duration, start + max_seconds, start + fraction * duration)``: a 5.0 s file
+    at 25 fps (last frame at 4.96 s) gives k = 0..4.
+
+    ``size`` resizes the shortest display side to ``size`` inside FFmpeg (aspect kept), then
+    ``crop`` center-crops to ``[size, size, 3]``, as CLIP's Resize + CenterCrop do; ``None``
+    keeps the coded size. Rotation metadata is applied. Damaged packets are skipped with a
+    warning; where decoding cannot go on, iteration stops at the damage with a warning.
+
+    ``skip_nonref`` has the decoder drop non-reference frames (most B-frames): faster, but a
+    dropped frame is replaced by the reference frame before it, so a sample can come from up to
+    one run of consecutive non-reference frames early (x264 defaults: <= 3 frames, ~0.12 s at
+    25 fps). ``threads`` is FFmpeg's thread count, 0 = one per core.
+    """
+    if fps <= 0 or start < 0:
+        raise ValueError(f"fps must be > 0 and start >= 0, got fps={fps}, start={start}")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    info = probe(path)
+    scan_end = info.duration
+    if max_seconds is not None:
+        scan_end = min(scan_end, start + max_seconds)
+    if fraction is not None:
+        scan_end = min(scan_end, start + fraction * info.duration)
+    f_fps, f_start = _frac(fps), _frac(start)
+    # rounding guards a duration like 5.0000001 s from adding a k that no frame covers
+    n = max(0, math.ceil(round((scan_end - start) * fps, 6)))
+    if n == 0:
+        return
+
+    with _open(path) as (container, stream):
+        _configure(stream, threads, "NONREF" if skip_nonref else None)
+        tb = stream.time_base
+        origin = _origin_pts(container, stream)
+        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
+
+        def target(k: int) -> int:  # last pts that is on screen at sample k
+            return origin + math.floor((f_start + k / f_fps) / tb)
+
+        k, want, prev = 0, target(0), None
+        for frame in _frames_from(container, stream, path, target(0)):
+            while frame.pts > want:  # everything up to `want` has been seen: prev is on screen
+                yield k, to_rgb(prev if prev is not None else frame)
+                k += 1
+                if k == n:
+                    return
+                want = target(k)
+            prev = frame
+        if prev is None:
+            return
+        # the stream ended: its last frame stays on screen for its duration, then to scan_end
+        # unless the gap is so long that the file looks truncated
+        last_end = float((prev.pts - origin) * tb) + _frame_seconds(prev, stream)
+        if scan_end - last_end > MAX_TAIL_GAP:
+            log.warning(
+                "%s: video frames end at %.2f s but the duration is %.2f s; stopping there",
+                path,
+                last_end,
+                info.duration,
+            )
+            scan_end = last_end
+        while k < n and float(f_start + k / f_fps) < scan_end:
+            yield k, to_rgb(prev)
+            k += 1
+
+
+def keyframes(
+    path: str | os.PathLike,
+    size: int | None = 224,
+    crop: bool = True,
+    max_seconds: float | None = None,
+) -> Iterator[tuple[float, Frame]]:
+    """Yield ``(seconds from stream start, frame)`` for keyframes only (others are not decoded)."""
+    info = probe(path)
+    with _open(path) as (container, stream):
+        _configure(stream, 0, "NONKEY")
+        origin = _origin_pts(container, stream)
+        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
+        for frame in _decoded(container, stream, path):
+            t = float((frame.pts - origin) * stream.time_base)
+            if max_seconds is not None and t >= max_seconds:
+                return
+            yield t, to_rgb(frame)
+
+
+def frames_between(
+    path: str | os.PathLike,
+    t0: float,
+    t1: float,
+    size: int | None = 64,
+    crop: bool = False,
+) -> Iterator[tuple[float, Frame]]:
+    """Yield ``(seconds from stream start, frame)`` for every frame whose pts lies in [t0, t1).
+
+    Seeks to the keyframe before ``t0`` and decodes forward at the full frame rate: the frame
+    exact view that boundary refinement needs.
+    """
+    info = probe(path)
+    with _open(path) as (container, stream):
+        _configure(stream, 0, None)
+        tb = stream.time_base
+        origin = _origin_pts(container, stream)
+        lo = origin + math.ceil(_frac(t0) / tb)  # first pts at or after t0
+        hi = origin + math.ceil(_frac(t1) / tb)  # first pts at or after t1 (excluded)
+        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
+        for frame in _frames_from(container, stream, path, lo):
+            if frame.pts >= hi:
+                return
+            if frame.pts >= lo:
+                yield float((frame.pts - origin) * tb), to_rgb(frame)
+
+
+def rotate_upright(frame: Frame, rotation: int) -> Frame:
+    """Turn a decoded frame by ``rotation`` counter-clockwise degrees (a multiple of 90)."""
+    return np.rot90(frame, k=(rotation // 90) % 4)
+
+
+def center_crop(frame: Frame, size: int) -> Frame:
+    """The central ``size`` x ``size`` square, offsets rounded as torchvision's CenterCrop."""
+    h, w = frame.shape[:2]
+    top, left = round((h - size) / 2.0), round((w - size) / 2.0)
+    return frame[top : top + size, left : left + size]
+
+
+def resized_shape(width: float, height: float, size: int) -> tuple[int, int]:
+    """(width, height) with the shortest side = ``size``, long side as torchvision's Resize."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+class _Converter:
+    """Decoded frame -> upright RGB array, resized in FFmpeg with one reusable scaler."""
+
+    def __init__(self, size: int | None, crop: bool, rotation: int, sar: Fraction) -> None:
+        self.size, self.crop, self.rotation, self.sar = size, crop, rotation, sar
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> Frame:
+        if self.size is None:
+            width, height = frame.width, frame.height
+        else:
+            width, height = resized_shape(frame.width * self.sar, frame.height, self.size)
+        rgb = self.reformatter.reformat(
+            frame, width, height, format="rgb24", interpolation=INTERPOLATION
+        ).to_ndarray()  # [H, W, 3]
+        rgb = rotate_upright(rgb, self.rotation)
+        if self.crop and self.size is not None:
+            rgb = center_crop(rgb, self.size)
+        return np.ascontiguousarray(rgb)
+
+
+@contextmanager
+def _open(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(path, "no such file")
+    if not p.is_file():
+        raise VideoError(path, "not a regular file")
+    if p.stat().st_size == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    try:
+        container = av.open(str(p), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as e:
+        raise VideoError(path, f"not a readable media file ({e})") from e
+    try:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+            raise VideoError(path, f"no video stream (has {', '.join(kinds)})")
+        yield container, container.streams.video[0]
+    finally:
+        container.close()
+
+
+def _configure(stream: av.VideoStream, threads: int, skip: str | None) -> None:
+    stream.thread_type = "AUTO"  # frame + slice threading
+    stream.codec_context.thread_count = threads
+    if skip:
+        stream.codec_context.skip_frame = skip
+
+
+def _decoded(
+    container: av.container.InputContainer, stream: av.VideoStream, path: str | os.PathLike
+) -> Iterator[av.VideoFrame]:
+    """Decode from the current position, skipping damage; every frame leaves with a pts."""
+    tb, bad, last_pts = stream.time_base, 0, None
+    step = _frame_ticks(stream)
+    packets = container.demux(stream)
+    damage = _DamageLog(path)
+    try:
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                log.warning(
+                    "%s: cannot read on after %s (%s); stopping", path, _at(last_pts, tb), e
+                )
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                bad += 1
+                damage.report("undecodable packet near %s skipped (%s)", _at(packet.pts, tb), e)
+                if bad >= MAX_BAD_PACKETS:
+                    log.warning("%s: %d bad packets in a row; stopping", path, bad)
+                    return
+                continue
+            bad = 0
+            for frame in frames:
+                if frame.pts is None:
+                    # raw elementary streams carry no timestamps: count frames at the average rate
+                    if frame.dts is not None:
+                        frame.pts = frame.dts
+                    else:
+                        frame.pts = 0 if last_pts is None else last_pts + step
+                last_pts = frame.pts
+                if frame.is_corrupt:
+                    damage.report("corrupt frame at %s skipped", _at(frame.pts, tb))
+                    continue
+                yield frame
+    finally:
+        damage.close()
+
+
+class _DamageLog:
+    """Warns about the first few damaged spots of a file, then only counts them."""
+
+    MAX_REPORTS = 10
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path, self.count = path, 0
+
+    def report(self, message: str, *args: object) -> None:
+        self.count += 1
+        level = logging.WARNING if self.count <= self.MAX_REPORTS else logging.DEBUG
+        log.log(level, "%s: " + message, self.path, *args)
+
+    def close(self) -> None:
+        if self.count > self.MAX_REPORTS:
+            log.warning("%s: %d damaged packets or frames in all", self.path, self.count)
+
+
+def _frames_from(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    path: str | os.PathLike,
+    pts: int,
+) -> Iterator[av.VideoFrame]:
+    """Frames from the keyframe at or before ``pts`` on (from the start if no seek is needed)."""
+    first_pts = stream.start_time
+    # no start time = no timestamps (raw elementary streams): such inputs cannot seek
+    if first_pts is not None and pts - first_pts > 1 / stream.time_base:  # a second in: seek
+        _seek(container, stream, path, pts)
+        frames = _decoded(container, stream, path)
+        first = next(frames, None)
+        if first is not None and first.pts <= pts:
+            yield first
+            yield from frames
+            return
+        # the index put us past the target (or nowhere): fall back to decoding from the start
+        log.debug("%s: seek to pts %d landed at %s; decoding from the start", path, pts, first)
+        _seek(container, stream, path, first_pts)
+    yield from _decoded(container, stream, path)
+
+
+def _seek(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    path: str | os.PathLike,
+    pts: int,
+) -> None:
+    """Seek to the keyframe at or before ``pts`` (PyAV flushes the decoder)."""
+    try:
+        container.seek(pts, backward=True, any_frame=False, stream=stream)
+    except av.error.FFmpegError as e:
+        raise VideoError(path, f"cannot seek to {float(pts * stream.time_base):.2f} s ({e})") from e
+
+
+def _origin_pts(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+    """pts of the stream's first frame: all returned times count from here."""
+    if stream.start_time is not None:
+        return stream.start_time
+    if container.start_time is not None:
+        return _ticks(container.start_time, stream.time_base)
+    return 0  # no timestamps at all: _decoded counts frames from 0
+
+
+def _duration(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    path: str | os.PathLike,
+    origin: int,
+) -> float:
+    """Seconds of video: where the last packet ends, else the stream header, else the container's.
+
+    Headers mislead: MP4 muxers write variable-frame-rate durations short, Matroska counts the
+    container duration from 0 rather than from the start time, a truncated file keeps its full
+    header duration. The last packets, found by one seek near the end, say where the video ends.
+    """
+    tb = stream.time_base
+    header = None  # end pts the headers promise
+    if stream.duration:
+        header = origin + stream.duration
+    elif container.duration:
+        # Matroska counts from 0, MP4 and MPEG-TS from the start time: take the later end to
+        # seek near, the earlier one if nothing better turns up
+        c_start = container.start_time or 0
+        ends = [_ticks(container.duration, tb), _ticks(c_start + container.duration, tb)]
+        header = max(origin, min(ends))
+    last = _last_packet_end(container, stream, path, header)
+    if last is None:
+        if header is None:
+            raise VideoError(path, "duration unknown: no header duration and no timestamps")
+        return float((header - origin) * tb)
+    if header is not None and (header - last) * tb > MAX_TAIL_GAP:
+        log.warning(
+            "%s: header says %.2f s but the video ends at %.2f s (truncated?)",
+            path,
+            float((header - origin) * tb),
+            float((last - origin) * tb),
+        )
+    elif header is not None and header > last:
+        last = header  # the header knows the last frame's real length (AVI packets say 1 tick)
+    return float((last - origin) * tb)
+
+
+def _last_packet_end(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    path: str | os.PathLike,
+    near: int | None,
+) -> int | None:
+    """End pts of the stream's last packet, from demuxing (never decoding) the last GOP.
+
+    Where the index points past the data (a truncated file) or the input cannot seek (a raw
+    elementary stream), every packet is demuxed from a fresh start instead.
+    """
+    if near is not None:
+        try:
+            # a backward seek lands on the last keyframe before: well past a short header
+            container.seek(near + round(60 / stream.time_base), stream=stream)
+            end = _packets_end(container, stream)
+            if end is not None:
+                return end
+        except av.error.FFmpegError:
+            pass
+    with av.open(str(path), metadata_errors="ignore") as fresh:
+        return _packets_end(fresh, fresh.streams.video[0])
+
+
+def _packets_end(container: av.container.InputContainer, stream: av.VideoStream) -> int | None:
+    step, end = _frame_ticks(stream), None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet at the end
+                continue
+            # a packet without timestamps follows the one before (raw elementary streams)
+            pts = packet.pts if packet.pts is not None else (end if end is not None else 0)
+            packet_end = pts + (packet.duration or step)
+            end = packet_end if end is None else max(end, packet_end)
+    except av.error.FFmpegError:
+        pass  # damage at the end: the packets read before it still count
+    return end
+
+
+def _rotation(stream: av.VideoStream, first: av.VideoFrame) -> int:
+    """Counter-clockwise degrees from the display matrix, else the legacy ``rotate`` tag."""
+    degrees = first.rotation  # FFmpeg copies the stream's display matrix onto each frame
+    if not degrees and "rotate" in stream.metadata:
+        try:
+            degrees = -float(stream.metadata["rotate"])  # the tag counts clockwise
+        except ValueError:
+            degrees = 0
+    return round(degrees / 90) * 90 % 360
+
+
+def _sar(stream: av.VideoStream) -> Fraction:
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
+
+
+def _frame_ticks(stream: av.VideoStream) -> int:
+    """One frame interval in stream ticks (1/25 s when the rate is unknown)."""
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    return max(1, round(1 / (rate * stream.time_base)))
+
+
+def _frame_seconds(frame: av.VideoFrame, stream: av.VideoStream) -> float:
+    ticks = frame.duration if frame.duration else _frame_ticks(stream)
+    return float(ticks * stream.time_base)
+
+
+def _ticks(microseconds: int, tb: Fraction) -> int:
+    return math.floor(Fraction(microseconds, av.time_base) / tb)
+
+
+def _frac(x: float) -> Fraction:
+    # decimal-looking inputs (0.1, 2.5) become the exact ratio the caller meant
+    return Fraction(x).limit_denominator(1_000_000)
+
+
+def _at(pts: int | None, tb: Fraction) -> str:
+    return "the start" if pts is None else f"{float(pts * tb):.2f} s"

@@ -1,0 +1,273 @@
+"""Tests for the demo library generator: real files, labels, splits and identical intros."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from introdet.demo.make_library import LibraryError, main, make_library, render_intro
+
+# extension -> (PyAV codec name, demuxer name fragment, audio codec)
+CODECS = {
+    "mp4": ("h264", "mp4", "aac"),
+    "mkv": ("hevc", "matroska", "aac"),
+    "webm": ("vp9", "matroska", "opus"),
+    "avi": ("mpeg4", "avi", "aac"),
+}
+SAME = 12.0  # mean |difference| of one render after encoding: codec noise only (seen: <= 7.3)
+OTHER = 30.0  # a different picture is far above that (seen: >= 65)
+HMS = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
+NAME = re.compile(r"^(?P<series>.+?)[.,]? 1 сезон[.,]? (?P<number>\d+) серия$")
+LATIN_TO_CYRILLIC = str.maketrans("aepc", "аерс")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("demo")
+    return out, make_library(out, seed=0, size="tiny")
+
+
+@pytest.fixture(scope="module")
+def decoded(library):
+    """Decode each episode once: (pts in seconds [N], RGB frames [N, H, W, 3])."""
+    out, _ = library
+    cache: dict[str, tuple[list[float], np.ndarray]] = {}
+
+    def get(rel: str) -> tuple[list[float], np.ndarray]:
+        if rel not in cache:
+            with av.open(str(out / rel)) as c:
+                s = c.streams.video[0]
+                frames = list(c.decode(s))
+                times = [float(f.pts * s.time_base) for f in frames]  # time_base dies with c
+            cache[rel] = (times, np.stack([f.to_ndarray(format="rgb24") for f in frames]))
+        return cache[rel]
+
+    return get
+
+
+def diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def intro_episodes(truth: dict) -> dict[str, list[dict]]:
+    by_series = defaultdict(list)
+    for e in truth["episodes"].values():
+        if e["intro"]:
+            by_series[e["series"]].append(e)
+    return by_series
+
+
+def test_every_episode_is_a_real_file_with_video_and_audio(library, decoded):
+    out, truth = library
+    seen_ext = set()
+    for ep_id, e in truth["episodes"].items():
+        path = out / e["path"]
+        assert path.is_file(), path
+        assert path.stem == ep_id and path.parent.name == e["series"]
+        assert path.parent.parent == out / "videos"
+        ext = path.suffix[1:]
+        seen_ext.add(ext)
+        vcodec, demuxer, acodec = CODECS[ext]
+        with av.open(str(path)) as c:
+            assert demuxer in c.format.name
+            v = c.streams.video[0]
+            assert v.codec_context.name == vcodec
+            assert (v.codec_context.width, v.codec_context.height) == (160, 90)
+            assert [a.codec_context.name for a in c.streams.audio] == [acodec]
+        if ext in ("mkv", "webm"):  # the EBML DocType tells the two apart
+            head = path.read_bytes()[:64]
+            assert (b"webm" if ext == "webm" else b"matroska") in head
+        times, frames = decoded(e["path"])
+        assert len(frames) == e["n_frames"]
+        assert times == sorted(times) and times[0] == 0.0
+        assert e["duration"] == pytest.approx(times[-1] + 1 / e["fps"], abs=1e-3)
+    assert seen_ext == set(CODECS)
+
+
+def test_same_seed_gives_the_same_library_from_the_cli(library, tmp_path, capsys, decoded):
+    out, truth = library
+    assert main([f"out={tmp_path}", "seed=0", "size=tiny"]) == 0
+    printed = capsys.readouterr().out
+    for series in {e["series"] for e in truth["episodes"].values()}:
+        assert f"{series}:" in printed
+    assert str(tmp_path / "truth.json") in printed
+    for name in ("truth.json", "train_labels.json", "test_labels.json"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
+    firsts = {}
+    for e in truth["episodes"].values():
+        firsts.setdefault(Path(e["path"]).suffix, e["path"])
+    for suffix, rel in firsts.items():
+        if suffix in (".mp4", ".avi"):
+            assert (tmp_path / rel).read_bytes() == (out / rel).read_bytes()
+        else:  # Matroska stamps a random segment UID: compare the pictures instead
+            again = hashlib.sha256()
+            with av.open(str(tmp_path / rel)) as c:
+                for f in c.decode(video=0):
+                    again.update(f.to_ndarray(format="rgb24").tobytes())
+            assert again.digest() == hashlib.sha256(decoded(rel)[1].tobytes()).digest()
+
+
+def _seconds(hms: str) -> int:
+    h, m, s = HMS.match(hms).groups()
+    return int(h) * 3600 + int(m) * 60 + int(s)
+
+
+def test_label_files_match_truth_to_the_second_except_the_slips(library):
+    out, truth = library
+    train = json.loads((out / "train_labels.json").read_text(encoding="utf-8"))
+    test = json.loads((out / "test_labels.json").read_text(encoding="utf-8"))
+    assert not set(train) & set(test)
+    assert set(train) | set(test) == set(truth["episodes"])
+    n_slipped = 0
+    for split, rows in (("train", train), ("test", test)):
+        for ep_id, row in rows.items():
+            e = truth["episodes"][ep_id]
+            assert e["split"] == split
+            assert set(row) == {"name", "url", "start", "end"} and row["url"] == ""
+            if e["intro"] is None:
+                assert row["start"] is None and row["end"] is None
+                continue
+            assert HMS.match(row["start"]) and HMS.match(row["end"])
+            start, end = _seconds(row["start"]), _seconds(row["end"])
+            assert end == math.floor(e["intro"]["end"] + 0.5)
+            nearest = math.floor(e["intro"]["start"] + 0.5)
+            if e["slipped"]:
+                n_slipped += 1
+                assert split == "train"
+                assert start == nearest + 60 and 1 <= start - end <= 59
+            else:
+                assert start == nearest and start < end
+    assert 1 <= n_slipped <= 4
+    assert any(e["intro"] is None for e in truth["episodes"].values())
+
+
+def test_names_vary_but_fold_back_to_their_series(library):
+    out, truth = library
+    rows = json.loads((out / "train_labels.json").read_text(encoding="utf-8"))
+    rows |= json.loads((out / "test_labels.json").read_text(encoding="utf-8"))
+    mixed_script = 0
+    for ep_id, row in rows.items():
+        e = truth["episodes"][ep_id]
+        m = NAME.match(row["name"])
+        assert m, row["name"]
+        assert int(m["number"]) == int(ep_id[-2:])
+        series = m["series"]
+        if re.search("[а-я]", e["series"]):
+            has_latin = bool(re.search("[a-z]", series))
+            mixed_script += has_latin
+            series = series.translate(LATIN_TO_CYRILLIC)
+        assert series == e["series"]
+    assert mixed_script >= 1
+    assert len({re.sub(r"[^.,]", "", row["name"]) for row in rows.values()}) >= 2
+
+
+def test_test_split_has_an_unseen_series_and_unseen_episodes(library):
+    _, truth = library
+    by_series = defaultdict(list)
+    for e in truth["episodes"].values():
+        by_series[e["series"]].append(e)
+    unseen = [s for s, eps in by_series.items() if all(not e["seen"] for e in eps)]
+    assert unseen
+    for series, eps in by_series.items():
+        splits = {e["split"] for e in eps}
+        if series in unseen:
+            assert splits == {"test"}
+        else:
+            assert splits == {"train", "test"} and all(e["seen"] for e in eps)
+
+
+def test_intro_pixels_recur_across_episodes_and_differ_from_content(library, decoded):
+    _, truth = library
+    pairs = [eps[:2] for eps in intro_episodes(truth).values() if len(eps) >= 2]
+    assert len(pairs) >= 2
+    for a, b in pairs:
+        fa, fb = decoded(a["path"])[1], decoded(b["path"])[1]
+        ia, ib = a["intro"], b["intro"]
+        n = ia["end_frame"] - ia["start_frame"]
+        assert n == ib["end_frame"] - ib["start_frame"]
+        intro_a = fa[ia["start_frame"] : ia["end_frame"]]
+        intro_b = fb[ib["start_frame"] : ib["end_frame"]]
+        assert max(diff(x, y) for x, y in zip(intro_a, intro_b, strict=True)) < SAME
+        middle = intro_a[n // 2]
+        assert diff(middle, fb[ib["start_frame"] - 1]) > OTHER  # content just before
+        assert diff(middle, fb[ib["end_frame"] + 5]) > OTHER  # and after
+
+
+def test_truth_times_are_the_pts_of_the_first_intro_frame_and_the_frame_after(library, decoded):
+    _, truth = library
+    for series, eps in intro_episodes(truth).items():
+        render = render_intro(0, "tiny", series)  # [N, H, W, 3]
+        for e in eps:
+            times, frames = decoded(e["path"])
+            i = e["intro"]
+            s, t = i["start_frame"], i["end_frame"]
+            assert len(render) == t - s
+            assert times[s] == pytest.approx(i["start"], abs=1e-9)
+            assert times[t] == pytest.approx(i["end"], abs=1e-9)
+            assert i["start"] % 1 and i["end"] % 1  # frame boundaries, not whole seconds
+            assert diff(frames[s], render[0]) < SAME < OTHER < diff(frames[s - 1], render[0])
+            assert diff(frames[t - 1], render[-1]) < SAME < OTHER < diff(frames[t], render[-1])
+            if i["start_transition"] == "fade_in":  # first fade frame lit 1/12
+                lit = frames[s + 12].mean()
+                assert 0 < frames[s].mean() < lit / 6
+            if i["end_transition"] == "fade_black":  # the black frame is the intro's last
+                assert frames[t - 1].mean() < 3 < 20 < frames[t].mean()
+                assert frames[t - 2].mean() > frames[t - 1].mean()
+
+
+def _frames_between(decoded, e: dict, start: float, end: float) -> np.ndarray:
+    times, frames = decoded(e["path"])
+    keep = [k for k, t in enumerate(times) if start - 1e-9 <= t < end - 1e-9]
+    return frames[keep]
+
+
+def test_distractors_recur_or_are_black_and_stay_outside_the_intro(library, decoded):
+    _, truth = library
+    kinds = defaultdict(list)
+    for e in truth["episodes"].values():
+        for d in e["distractors"]:
+            kinds[d["kind"]].append((e, d))
+            if e["intro"]:
+                assert d["end"] <= e["intro"]["start"] or d["start"] >= e["intro"]["end"]
+    expected = {"studio_logo", "recap", "recurring_set"}
+    assert expected <= set(kinds) <= expected | {"black"}
+    for e, d in kinds["black"]:
+        assert _frames_between(decoded, e, d["start"], d["end"]).max() < 12
+    (e1, d1), (e2, d2) = kinds["studio_logo"][:2]
+    logo1 = _frames_between(decoded, e1, d1["start"], d1["end"])
+    logo2 = _frames_between(decoded, e2, d2["start"], d2["end"])
+    assert diff(logo1[len(logo1) // 2], logo2[len(logo1) // 2]) < SAME
+    # a recap shot is a picture from the previous episode of the series
+    e, d = kinds["recap"][0]
+    shot = _frames_between(decoded, e, d["start"], d["end"])[5]
+    n = int(Path(e["path"]).stem[-2:])
+    _, prev = decoded(e["path"].replace(f"e{n:02d}.", f"e{n - 1:02d}."))
+    assert min(diff(shot, f) for f in prev) < SAME
+    # the recurring set: same background, other objects -> most pixels agree
+    (e1, d1), (e2, d2) = kinds["recurring_set"][:2]
+    set1 = _frames_between(decoded, e1, d1["start"], d1["end"])[0]
+    set2 = _frames_between(decoded, e2, d2["start"], d2["end"])[0]
+    close = np.abs(set1.astype(np.int16) - set2.astype(np.int16)).max(axis=-1) < 12
+    assert close.mean() > 0.5
+    assert diff(set1, set2) > 1.0  # but not the same picture
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(LibraryError, match="huge"):
+        make_library(tmp_path / "lib", size="huge")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LibraryError, match=str(blocker)):
+        make_library(blocker, size="tiny")
+    assert main(["size=tiny"]) == 2  # no out=
+    assert main([f"out={tmp_path}", "colour=red"]) == 2
+    assert main([f"out={tmp_path}", "seed=abc"]) == 2
+    assert not (tmp_path / "lib").exists() and not (tmp_path / "truth.json").exists()

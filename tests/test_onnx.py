@@ -1,0 +1,206 @@
+"""Tests for introdet.onnx_runtime and introdet.export_onnx: tiny detector and CLIP, on the CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from introdet.encoder import TINY_MODEL, ClipEncoder
+from introdet.export_onnx import main
+from introdet.module import IntroDetector
+from introdet.onnx_runtime import (
+    OnnxDetector,
+    OnnxEncoder,
+    OnnxModelError,
+    export_detector,
+    export_encoder,
+)
+from introdet.recurrence import N_CHANNELS
+
+W = 20
+TINY = {"window": W, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}
+
+
+def _detector(seed: int = 0, **kwargs) -> IntroDetector:
+    torch.manual_seed(seed)
+    return IntroDetector(**TINY, **kwargs).eval()
+
+
+def _inputs(batch: int, dim: int = 512, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(batch, W, dim, generator=g)  # [B, W, F]
+    mask = torch.ones(batch, W, dtype=torch.bool)  # [B, W]
+    mask[0, W - 7 :] = False  # an episode's tail
+    if batch > 1:
+        mask[1, :3] = False  # padding in front
+    return feats, mask
+
+
+def _frames(n: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clip() -> ClipEncoder:
+    return ClipEncoder(TINY_MODEL, pretrained=None)
+
+
+@pytest.fixture(scope="module")
+def detector(clip: ClipEncoder) -> IntroDetector:
+    return _detector(encoder=clip.identity)
+
+
+@pytest.fixture(scope="module")
+def detector_onnx(detector: IntroDetector, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_detector(detector, tmp_path_factory.mktemp("det") / "detector.onnx")
+
+
+@pytest.fixture(scope="module")
+def encoder_onnx(clip: ClipEncoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_encoder(clip, tmp_path_factory.mktemp("enc") / "encoder.onnx")
+
+
+@pytest.mark.parametrize("batch", [1, 3, 5])  # the export traced batch 2
+def test_detector_matches_pytorch(detector, detector_onnx, batch):
+    feats, mask = _inputs(batch, seed=batch)
+    with torch.inference_mode():
+        expected = detector(feats, mask)  # [B, W]
+    got = OnnxDetector(detector_onnx)(feats, mask)
+    assert got.shape == (batch, W)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_detector_padding_cannot_change_real_seconds(detector_onnx):
+    model = OnnxDetector(detector_onnx)
+    feats, mask = _inputs(3)
+    before = model(feats, mask)
+    feats[~mask] = 1e3  # garbage in the padded seconds only
+    after = model(feats, mask)
+    torch.testing.assert_close(after[mask], before[mask], atol=1e-5, rtol=0)
+    assert not torch.allclose(after[~mask], before[~mask])  # padded outputs did see the change
+
+
+def test_detector_takes_numpy_and_no_mask(detector_onnx):
+    model = OnnxDetector(detector_onnx)
+    feats, _ = _inputs(2)
+    all_real = torch.ones(2, W, dtype=torch.bool)
+    torch.testing.assert_close(model(feats.numpy()), model(feats, all_real))
+
+
+def test_season_detector_with_per_position_head(tmp_path):
+    model = _detector(seed=1, recurrence=True, head="per_position")
+    path = export_detector(model, tmp_path / "season.onnx")
+    feats, mask = _inputs(3, dim=512 + N_CHANNELS)
+    with torch.inference_mode():
+        expected = model(feats, mask)
+    onnx_model = OnnxDetector(path)
+    assert onnx_model.hparams.recurrence is True
+    assert onnx_model.input_dim == 512 + N_CHANNELS
+    torch.testing.assert_close(onnx_model(feats, mask), expected, atol=1e-4, rtol=0)
+
+
+def test_detector_metadata_round_trips(detector_onnx, clip):
+    model = OnnxDetector(detector_onnx)
+    assert model.hparams.window == W
+    assert model.hparams.feature_dim == 512
+    assert model.hparams.recurrence is False
+    assert model.hparams.encoder == clip.identity
+    assert next(model.parameters()).device == torch.device("cpu")
+    props = {p.key: p.value for p in onnx.load(detector_onnx).metadata_props}
+    assert props["window"] == str(W)  # readable by any ONNX tool, not only by introdet
+
+
+def test_export_leaves_the_model_mode_alone(tmp_path):
+    # the exporter puts the wrapper's mode back onto every child: a train-mode wrapper would
+    # switch dropout on in the caller's model
+    for training in (False, True):
+        model = _detector().train(training)
+        export_detector(model, tmp_path / "m.onnx")
+        assert all(m.training is training for m in model.modules())
+
+
+def test_detector_rejects_bad_shapes(detector_onnx):
+    model = OnnxDetector(detector_onnx)
+    with pytest.raises(OnnxModelError, match=r"detector\.onnx.*\[B, 20, 512\]"):
+        model(torch.zeros(1, W // 2, 512))
+    with pytest.raises(OnnxModelError, match="mask"):
+        model(torch.zeros(2, W, 512), torch.ones(1, W, dtype=torch.bool))
+
+
+@pytest.mark.parametrize(("h", "w"), [(64, 64), (48, 64)])  # exact size; resize + crop
+def test_encoder_matches_clip_encoder(clip, encoder_onnx, h, w):
+    frames = _frames(5, h, w, seed=h)
+    expected = clip.embed(frames).astype(np.float32)
+    got = OnnxEncoder(encoder_onnx).embed(frames)
+    assert got.dtype == np.float16
+    assert got.shape == (5, 512)
+    np.testing.assert_allclose(got.astype(np.float32), expected, atol=1e-2, rtol=0)
+    np.testing.assert_allclose(np.linalg.norm(got.astype(np.float32), axis=1), 1.0, atol=1e-2)
+
+
+def test_encoder_batches_agree(encoder_onnx):
+    frames = _frames(5)
+    whole = OnnxEncoder(encoder_onnx).embed(frames)
+    np.testing.assert_array_equal(OnnxEncoder(encoder_onnx, batch_size=2).embed(frames), whole)
+    assert OnnxEncoder(encoder_onnx).embed(frames[:0]).shape == (0, 512)
+
+
+def test_encoder_metadata_round_trips(clip, encoder_onnx):
+    enc = OnnxEncoder(encoder_onnx)
+    assert enc.identity == clip.identity
+    assert (enc.name, enc.embed_dim, enc.image_size) == (clip.name, 512, 64)
+
+
+def test_wrong_or_broken_files_are_clear_errors(detector_onnx, encoder_onnx, tmp_path):
+    with pytest.raises(OnnxModelError, match="encoder.onnx.*expected an introdet detector"):
+        OnnxDetector(encoder_onnx)
+    with pytest.raises(OnnxModelError, match="expected an introdet encoder"):
+        OnnxEncoder(detector_onnx)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(OnnxModelError, match="junk.onnx: not a loadable ONNX model"):
+        OnnxDetector(junk)
+    with pytest.raises(OnnxModelError, match="missing.onnx: ONNX file not found"):
+        OnnxEncoder(tmp_path / "missing.onnx")
+
+
+def test_cli_writes_both_files(detector, clip, tmp_path, capsys):
+    ckpt = tmp_path / "tiny.ckpt"
+    torch.save(  # the keys a Trainer checkpoint has that load_from_checkpoint reads
+        {
+            "state_dict": detector.state_dict(),
+            "hyper_parameters": dict(detector.hparams),
+            "pytorch-lightning_version": L.__version__,
+        },
+        ckpt,
+    )
+    out = tmp_path / "onnx"
+    assert main([f"ckpt={ckpt}", f"out={out}"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("detector.onnx", "encoder.onnx"):
+        assert str(out / name) in printed
+    feats, mask = _inputs(2)
+    with torch.inference_mode():
+        expected = detector(feats, mask)
+    torch.testing.assert_close(
+        OnnxDetector(out / "detector.onnx")(feats, mask), expected, atol=1e-4, rtol=0
+    )
+    frames = _frames(2)  # the encoder rebuilt from the identity: same seed, same weights
+    np.testing.assert_allclose(
+        OnnxEncoder(out / "encoder.onnx").embed(frames).astype(np.float32),
+        clip.embed(frames).astype(np.float32),
+        atol=1e-2,
+        rtol=0,
+    )
+
+
+def test_cli_usage_errors(tmp_path, capsys):
+    assert main(["out=x"]) == 2
+    assert main(["ckpt=a", "out=b", "colour=red"]) == 2
+    assert main([f"ckpt={tmp_path / 'none.ckpt'}", f"out={tmp_path}"]) == 2
+    assert "none.ckpt: checkpoint not found" in capsys.readouterr().err
