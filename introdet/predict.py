@@ -272,8 +272,8 @@ def predict(cfg) -> int:
             log.info("the checkpoint was trained without season features: single-episode mode")
         window_probabilities(model, episodes, cfg.stride, cfg.batch_size)
     segments(episodes, cfg.postprocess)
-    if cfg.get("refine") and cfg.method == "model":
-        _refine(episodes)
+    if cfg.refine.enabled:
+        refine(episodes, {k: v for k, v in cfg.refine.items() if k != "enabled"})
     modes = {e.mode for e in episodes}
     records = write_outputs(episodes, out, list(cfg.formats), encoder_name(ident))
     found = sum(r["intro"] is not None for r in records)
@@ -285,14 +285,17 @@ def predict(cfg) -> int:
     return 1 if summary.failed else 0
 
 
-def _refine(episodes: Sequence[Episode]) -> None:
-    try:
-        from introdet.refine import refine_episode
-    except ImportError:
-        return
+def refine(episodes: Sequence[Episode], cfg: Mapping | None = None) -> None:
+    """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one."""
+    from introdet.refine import RefineConfig, refine_episode
+
+    rcfg = RefineConfig(**dict(cfg or {}))
     for e in episodes:
         if e.intro is not None:
-            e.intro, e.extra["intro_extra"] = refine_episode(e.meta.source, e.intro)
+            e.intro, extra = refine_episode(e.meta.source, e.intro, rcfg)
+            e.extra["intro_extra"] = extra
+            if extra.get("video_fps"):
+                e.extra["video_fps"] = extra["video_fps"]  # boundary errors in frames
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")

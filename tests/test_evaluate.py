@@ -372,3 +372,51 @@ def test_cli_writes_json_table_and_plots(pred_dir, tmp_path, capsys):
 def test_cli_rejects_unknown_option():
     with pytest.raises(SystemExit, match="unknown option"):
         main(["predictions=x", "annotations=y", "colour=red"])
+
+
+def test_cli_exact_truth_and_refinement_columns(tmp_path, capsys):
+    pytest.importorskip("introdet.annotations")
+    probs = [0.0] * 30
+    for ep, (start, end, cs, ce) in {
+        "a": (10.48, 20.04, 10.0, 20.0),
+        "b": (5.2, 9.96, 5.0, 10.0),
+    }.items():
+        record = {
+            "schema_version": 1,
+            "episode": ep,
+            "fps": 1,
+            "probabilities": probs,
+            "intro": {
+                "start": start,
+                "end": end,
+                "score": 0.9,
+                "coarse_start": cs,
+                "coarse_end": ce,
+                "refined": True,
+            },
+        }
+        (tmp_path / "p").mkdir(exist_ok=True)
+        (tmp_path / "p" / f"{ep}.json").write_text(json.dumps(record))
+    labels = {"a": {"start": 10, "end": 20}, "b": {"start": 5, "end": 10}}  # whole seconds
+    exact = {
+        "episodes": {
+            "a": {"intro": {"start": 10.48, "end": 20.0}},
+            "b": {"intro": {"start": 5.24, "end": 9.96}},
+        }
+    }
+    (tmp_path / "l.json").write_text(json.dumps(labels))
+    (tmp_path / "t.json").write_text(json.dumps(exact))
+    rc = main(
+        [
+            f"predictions.x={tmp_path / 'p'}",
+            f"annotations={tmp_path / 'l.json'}",
+            f"truth={tmp_path / 't.json'}",
+            f"out={tmp_path / 'o'}",
+        ]
+    )
+    assert rc == 0
+    res = json.loads((tmp_path / "o" / "evaluation.json").read_text())["results"]["x"]
+    # refined: a is off by (0, 0.04), b by (0.04, 0): both within 0.1 s; at 1 fps neither is
+    assert res["all"]["boundary"]["within"]["0.1"] == 1.0
+    assert res["before_refinement"]["all"]["boundary"]["within"]["0.1"] == 0.0
+    assert "before frame-accurate refinement" in capsys.readouterr().out

@@ -74,7 +74,14 @@ def trained(tmp_path_factory):
 def _cfg(ckpt, input, out, *extra):
     return compose_cfg(
         "predict",
-        [f"ckpt={ckpt}", f"input={input}", f"out={out}", "progress=false", "refine=false", *extra],
+        [
+            f"ckpt={ckpt}",
+            f"input={input}",
+            f"out={out}",
+            "progress=false",
+            "refine.enabled=false",
+            *extra,
+        ],
     )
 
 
@@ -143,3 +150,17 @@ def test_onnx_runtime_matches_torch(trained, tmp_path):
         b = read_record(tmp_path / "o" / f"{ep}.json")
         np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-3)
         assert a["intro"] == b["intro"]
+
+
+def test_refined_boundaries_keep_the_coarse_ones(trained, tmp_path):
+    _, ckpt, new = trained
+    cfg = compose_cfg(
+        "predict", [f"ckpt={ckpt}", f"input={new}", f"out={tmp_path}", "progress=false"]
+    )
+    predict(cfg)
+    intro = read_record(tmp_path / "logo_new1.json")["intro"]
+    assert {"coarse_start", "coarse_end", "refined"} <= intro.keys()
+    # the logo is cut in at exactly 6 s and out at 14 s (frame boundaries of the 4-fps video)
+    assert intro["refined"] is True
+    assert intro["start"] == pytest.approx(INTRO[0], abs=0.125)
+    assert intro["end"] == pytest.approx(INTRO[1], abs=0.125)
