@@ -132,7 +132,7 @@ _EPISODE_TAIL = re.compile(
 
 def series_from_name(name: str) -> str | None:
     """``"Блеск. 2 сезон, 5 серия"`` -> ``"Блеск"``; None when nothing is left."""
-    head = _EPISODE_TAIL.sub("", unicodedata.normalize("NFKC", name)).strip(" .,:;-–—_")
+    head = _EPISODE_TAIL.sub("", unicodedata.normalize("NFKC", name)).strip().strip(".,:;-–—_ ")
     return head or None
 
 
@@ -143,7 +143,7 @@ def series_key(name: str) -> str:
 
 
 def _series_from_id(episode: str) -> str:
-    return series_from_name(episode.replace("_", " ")) or episode
+    return series_from_name(episode.replace("_", " ")) or episode.strip() or episode
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -217,8 +217,11 @@ def _parse_row(episode, row, durations, known) -> tuple[Intro, str | None]:
     name = fields.get("name")
     name = name if isinstance(name, str) else None
     series = fields.get("series")
-    if not isinstance(series, str) or not series.strip():
-        series = (series_from_name(name) if name else None) or _series_from_id(episode)
+    series = series.strip() if isinstance(series, str) else ""
+    if not series:
+        series = ((series_from_name(name) or "") if name else "").strip() or _series_from_id(
+            episode
+        )
     raw_start, raw_end = fields.get("start"), fields.get("end")
     if raw_start is None and raw_end is None:
         if "start" not in fields and "end" not in fields:

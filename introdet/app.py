@@ -150,6 +150,8 @@ def train(cfg: DictConfig) -> float:
         trainer.fit(model, datamodule=data, ckpt_path=ckpt)
         metrics = _scalars(trainer.callback_metrics)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if data.hparams.mode == "episodes" and data.tracks.get("val") and best:
+            _tune_postprocess(type(model).load_from_checkpoint(best, weights_only=True), data, out)
         if cfg.get("test_after_fit", True) and data.tracks.get("test"):
             trainer.test(model, datamodule=data, ckpt_path=best or None)
             metrics.update(_scalars(trainer.callback_metrics))
@@ -184,7 +186,9 @@ def _report_episodes(model, data, out: Path) -> dict | None:
         intro = data.intros["test"][ep]
         results.append(
             EpisodeResult(
-                episode=ep, probs=probs, fps=1.0,
+                episode=ep,
+                probs=probs,
+                fps=1.0,
                 truth=intro.interval,
                 detected=(segs[0].start, segs[0].end) if segs else None,
             )
@@ -196,3 +200,25 @@ def _report_episodes(model, data, out: Path) -> dict | None:
     print(format_table({"test": report}))
     atomic_write_text(out / "test_episodes.json", json.dumps(report, indent=2))
     return report
+
+
+def _tune_postprocess(model, data, out: Path) -> None:
+    """Post-processing parameters chosen on the validation episodes, saved beside the
+    checkpoints (predict.py uses them for this run's checkpoints)."""
+    from dataclasses import asdict
+
+    from torch.utils.data import DataLoader
+
+    from introdet.atomic import atomic_write_text
+    from introdet.tune import tune_postprocess
+
+    loader = DataLoader(data.dataset("val"), batch_size=64)
+    probs = model.eval().episode_probabilities(loader)
+    truth = {ep: data.intros["val"][ep].interval for ep in probs}
+    best, tried = tune_postprocess(probs, truth)
+    (iou, useful), _ = tried[0]
+    atomic_write_text(out / "postprocess.json", json.dumps(asdict(best), indent=2))
+    print(
+        f"post-processing tuned on {len(probs)} validation episodes "
+        f"(mean IoU {iou:.3f}, useful {useful:.3f}): {asdict(best)}"
+    )

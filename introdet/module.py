@@ -109,13 +109,25 @@ class IntroDetector(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self._test_probs.clear()
 
-    def episode_probabilities(self) -> dict[str, np.ndarray]:
-        """Per-second probabilities of each test episode, from tiled test windows."""
+    def episode_probabilities(self, loader=None) -> dict[str, np.ndarray]:
+        """Per-second probabilities of each episode: of the last test run, or of the tiled
+        windows in ``loader``."""
+        parts = self._test_probs
+        if loader is not None:
+            parts = defaultdict(dict)
+            with torch.inference_mode():
+                for b in loader:
+                    logits = self(b["feats"].to(self.device), b["mask"].to(self.device))
+                    probs = torch.sigmoid(logits.float()).cpu().numpy()
+                    for ep, s, p, m in zip(
+                        b["episode"], b["start"].tolist(), probs, b["mask"].numpy(), strict=True
+                    ):
+                        parts[ep][int(s)] = p[m]
         out = {}
-        for ep, parts in self._test_probs.items():
-            n = max(s + len(p) for s, p in parts.items())
+        for ep, windows in parts.items():
+            n = max(s + len(p) for s, p in windows.items())
             probs, count = np.zeros(n), np.zeros(n)
-            for s, p in parts.items():
+            for s, p in windows.items():
                 probs[s : s + len(p)] += p
                 count[s : s + len(p)] += 1
             out[ep] = probs / np.maximum(count, 1)

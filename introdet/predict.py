@@ -235,6 +235,21 @@ def _only(spec) -> set[str] | None:
     return {str(x) for x in spec}
 
 
+def _postprocess_config(cfg) -> PostprocessConfig:
+    """The run's tuned parameters (postprocess.json beside checkpoints/) when asked for."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    base = as_config(OmegaConf.to_container(cfg.postprocess, resolve=True))
+    if cfg.get("tuned_postprocess") and cfg.ckpt and cfg.method == "model":
+        path = Path(cfg.ckpt).resolve().parent.parent / "postprocess.json"
+        if path.is_file():
+            log.info("post-processing tuned on validation episodes: %s", path)
+            return as_config(json.loads(path.read_text()))
+    return base
+
+
 def predict(cfg) -> int:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -271,7 +286,7 @@ def predict(cfg) -> int:
         elif cfg.season == "auto" and any(len(g) > 1 for g in group_by_series(episodes).values()):
             log.info("the checkpoint was trained without season features: single-episode mode")
         window_probabilities(model, episodes, cfg.stride, cfg.batch_size)
-    segments(episodes, cfg.postprocess)
+    segments(episodes, _postprocess_config(cfg))
     if cfg.refine.enabled:
         refine(episodes, {k: v for k, v in cfg.refine.items() if k != "enabled"})
     modes = {e.mode for e in episodes}

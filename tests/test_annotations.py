@@ -181,7 +181,7 @@ rows = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.text(max_size=8), rows), max_size=8))
 def test_parser_never_crashes_and_accounts_for_every_row(tmp_path_factory, entries):
     doc = "{" + ",".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in entries) + "}"
