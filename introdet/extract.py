@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from introdet.shards import (
+    MANIFEST,
     ShardMeta,
     content_hash,
     encoder_name,
@@ -51,19 +52,38 @@ VIDEO_SUFFIXES = {
     ".mpeg",
     ".ogv",
     ".3gp",
+    # raw elementary streams (demuxed rips): no container, timestamps counted from the frames
+    ".h264",
+    ".264",
+    ".h265",
+    ".265",
+    ".hevc",
 }
 _SEASON_DIR = re.compile(r"^(season|сезон|staffel|saison|s)\s*\d+$|^\d+\s*(season|сезон)$", re.I)
 
 
 def find_videos(root: str | Path) -> list[Path]:
-    """Video files under root, sorted; symlinked folders are not followed (no loops)."""
+    """Video files under root, sorted; symlinked folders are not followed (no loops).
+
+    Broken links named like videos are listed too, so that the run reports them as failed
+    rather than leaving an episode out without a word (an unmounted share, a moved file).
+    """
     root = Path(root)
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such file or folder (input)")
-    found = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+    found = [
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in VIDEO_SUFFIXES and (p.is_file() or _broken_link(p))
+    ]
     return sorted(found)
+
+
+def _broken_link(path: Path) -> bool:
+    """A symlink whose target is missing or loops back (exists() follows it and fails)."""
+    return path.is_symlink() and not path.exists()
 
 
 def series_of(path: Path, root: Path) -> str:
@@ -102,6 +122,11 @@ class Summary:
         lines += [f"  FAILED  {p}: {why}" for p, why in self.failed]
         lines += [f"  WARNING {p}: {why}" for p, why in self.warned]
         return "\n".join(lines)
+
+
+class ShardWriteError(OSError):
+    """The shard folder cannot take a shard (disk full, quota, permissions): the run stops,
+    since every later episode would fail the same way; the shards written so far stay."""
 
 
 class _Warnings(logging.Handler):
@@ -193,10 +218,13 @@ def extract(
             summary.failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
             continue
         owner[ep] = path
+        if _broken_link(path):
+            summary.failed.append((str(path), "broken symbolic link (target missing or a loop)"))
+            continue
         try:
             h = content_hash(path)
         except OSError as e:
-            summary.failed.append((str(path), f"cannot read: {e}"))
+            summary.failed.append((str(path), f"cannot read ({e.strerror or e})"))
             continue
         if is_complete(out, ep):
             old = read_meta(out / f"{ep}.json")
@@ -237,7 +265,14 @@ def extract(
                 encoder=dict(encoder.identity),
                 extra={"sampler": sampler, "warnings": warnings[:20]},
             )
-            write_shard(out, meta, feats)
+            try:
+                write_shard(out, meta, feats)
+            except OSError as e:
+                raise ShardWriteError(
+                    e.errno,
+                    f"cannot write the features of {job.path} ({e.strerror or e})",
+                    str(out / f"{job.episode}.npy"),
+                ) from e
             summary.done.append(job.episode)
             summary.seconds += len(feats) / meta.fps
             if warnings:
@@ -247,8 +282,23 @@ def extract(
     finally:
         bar.close()
         vlog.removeHandler(catcher)
-        write_manifest(out)  # whatever finished, even when interrupted
+        # whatever finished, even when interrupted; an error here must not hide the one that
+        # interrupted the run, which propagates past this point
+        manifest_error = _rebuild_manifest(out)
+    if manifest_error is not None:
+        raise manifest_error
     return summary
+
+
+def _rebuild_manifest(out: Path) -> ShardWriteError | None:
+    try:
+        write_manifest(out)
+    except OSError as e:
+        log.error("%s: cannot rebuild %s (%s)", out, MANIFEST, e.strerror or e)
+        return ShardWriteError(
+            e.errno, f"cannot rebuild the manifest ({e.strerror or e})", str(out / MANIFEST)
+        )
+    return None
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="extract")
@@ -257,9 +307,14 @@ def _hydra_main(cfg: DictConfig) -> int:
 
     encoder = instantiate(cfg.encoder)
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
-    summary = extract(
-        cfg.input, cfg.out, encoder, sampler, cfg.shard, cfg.series, cfg.decoders, cfg.progress
-    )
+    try:
+        summary = extract(
+            cfg.input, cfg.out, encoder, sampler, cfg.shard, cfg.series, cfg.decoders, cfg.progress
+        )
+    except (OSError, ValueError) as e:
+        # the run itself cannot go on (input missing, disk full, bad shard=): one line, exit 2
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     print(summary.format())
     print(f"shards: {cfg.out} (encoder {encoder.name})")
     if summary.failed:

@@ -126,6 +126,13 @@ def frames_per_second(
         _configure(stream, threads, "NONREF" if skip_nonref else None)
         tb = stream.time_base
         origin = _origin_pts(container, stream)
+        if stream.start_time is None and container.start_time is None:
+            # every time below is a frame count over a guessed rate: say so, it may be wrong
+            log.warning(
+                "%s: no timestamps (raw elementary stream?); times assume %.3g fps",
+                path,
+                info.fps or 25.0,
+            )
         to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
 
         def target(k: int) -> int:  # last pts that is on screen at sample k
@@ -256,7 +263,8 @@ def _open(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError) as e:
-        raise VideoError(path, f"not a readable media file ({e})") from e
+        # strerror alone: str(e) repeats the path and FFmpeg's tag-sized errno
+        raise VideoError(path, f"not a readable media file ({e.strerror or e})") from e
     try:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import pytest
 import torch
 
 from introdet.app import CheckpointMismatch, train
+from introdet.postprocess import PostprocessConfig
+from introdet.tune import GRID
 from tests.conftest import TINY_IDENTITY, compose_cfg, make_feature_set, train_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +26,8 @@ def test_fit_then_resume_to_more_epochs(tmp_path, feature_set):
     f1 = train(compose_cfg("train", train_overrides(shards, labels, out)))
     last = out / "checkpoints" / "last.ckpt"
     assert last.is_file() and 0.0 <= f1 <= 1.0
+    tuned = json.loads((out / "postprocess.json").read_text())  # chosen on validation episodes
+    assert PostprocessConfig(**tuned).threshold in GRID["threshold"]
     first = torch.load(last, weights_only=True)
     steps = first["global_step"]
     assert steps > 0
