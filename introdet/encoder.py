@@ -130,12 +130,25 @@ class ClipEncoder:
         if len(frames) == 0:
             return out
         _check_frames(frames)
+        i = 0
         with torch.inference_mode():
-            for i in range(0, len(frames), self.batch_size):
-                x = self._preprocess(frames[i : i + self.batch_size])  # [B, 3, S, S]
-                feats = self.model.encode_image(x)  # [B, D]
+            while i < len(frames):
+                try:
+                    x = self._preprocess(frames[i : i + self.batch_size])  # [B, 3, S, S]
+                    feats = self.model.encode_image(x)  # [B, D]
+                except torch.OutOfMemoryError:
+                    if self.batch_size == 1:
+                        raise
+                    # a shared GPU can lose memory mid-run: halve the batch, keep going
+                    self.batch_size //= 2
+                    torch.cuda.empty_cache()
+                    log.warning(
+                        "out of GPU memory: encoder batch size halved to %d", self.batch_size
+                    )
+                    continue
                 # normalise in fp32: a bf16 norm leaves lengths off by up to ~1e-2
                 out[i : i + len(x)] = F.normalize(feats.float(), dim=-1).cpu().numpy()
+                i += len(x)
         return out
 
     def _preprocess(self, frames: np.ndarray) -> torch.Tensor:

@@ -111,7 +111,8 @@ def window_probabilities(
     ]
     outs = {i: [] for i in range(len(episodes))}
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    for b in range(0, len(index), batch_size):
+    b = 0
+    while b < len(index):
         chunk = index[b : b + batch_size]
         F = episodes[0].feats.shape[1]
         x = np.zeros((len(chunk), W, F), np.float32)  # [B, W, F]
@@ -119,11 +120,20 @@ def window_probabilities(
         for j, (i, s) in enumerate(chunk):
             part = episodes[i].feats[s : s + W]
             x[j, : len(part)], mask[j, : len(part)] = part, True
-        with autocast:
-            logits = model(torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device))
+        try:
+            with autocast:
+                logits = model(torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device))
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size //= 2  # a shared GPU lost memory: smaller batches, same result
+            torch.cuda.empty_cache()
+            log.warning("out of GPU memory: window batch size halved to %d", batch_size)
+            continue
         probs = torch.sigmoid(logits.float()).cpu().numpy()  # [B, W]
         for j, (i, s) in enumerate(chunk):
             outs[i].append((s, probs[j], mask[j]))
+        b += len(chunk)
     for i, e in enumerate(episodes):
         starts = [s for s, _, _ in outs[i]]
         e.probs = stitch_windows(
