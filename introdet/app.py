@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from introdet.module import read_checkpoint
 from introdet.shards import encoder_name
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
 
 def check_compatible(ckpt: str, hparams: dict) -> None:
     """Refuse to resume a checkpoint of another architecture or encoder."""
-    saved = torch.load(ckpt, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+    saved = read_checkpoint(ckpt).get("hyper_parameters", {})
     diff = {k: (saved.get(k), hparams.get(k)) for k in ARCH_KEYS if saved.get(k) != hparams.get(k)}
     if diff:
         lines = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())

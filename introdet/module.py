@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -18,6 +19,34 @@ from torchmetrics.classification import (
 
 from introdet.model import IntroTransformer
 from introdet.recurrence import N_CHANNELS
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read (missing, damaged, not an IntroDetector)."""
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint's contents (weights_only: plain data), or an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... by damage
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    return ckpt
+
+
+def load_detector(path: str | Path, device: str = "cpu") -> IntroDetector:
+    """IntroDetector from a checkpoint, in eval mode, with errors that name the file."""
+    read_checkpoint(path)  # damaged or foreign files fail here, with the path in the message
+    try:
+        model = IntroDetector.load_from_checkpoint(path, map_location=device, weights_only=True)
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: does not load as an IntroDetector ({e})") from e
+    return model.eval().requires_grad_(False)
 
 
 class IntroDetector(L.LightningModule):

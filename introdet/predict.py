@@ -49,7 +49,7 @@ def load_detector(
 ):
     """The temporal model: a Lightning checkpoint (runtime=torch), or ONNX (runtime=onnx: an
     exported .onnx file, or a checkpoint exported once into ``cache``)."""
-    from introdet.module import IntroDetector
+    from introdet.module import load_detector as load_checkpoint
 
     path = Path(ckpt)
     if not path.is_file():
@@ -65,8 +65,7 @@ def load_detector(
         return OnnxDetector(path)
     if runtime != "torch":
         raise ValueError(f"runtime must be 'torch' or 'onnx', got {runtime!r}")
-    model = IntroDetector.load_from_checkpoint(path, map_location=device, weights_only=True)
-    return model.eval().requires_grad_(False)
+    return load_checkpoint(path, device)
 
 
 def group_by_series(episodes: Sequence[Episode]) -> dict[str, list[Episode]]:
@@ -123,9 +122,9 @@ def window_probabilities(
         try:
             with autocast:
                 logits = model(torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device))
-        except torch.OutOfMemoryError:
+        except torch.OutOfMemoryError as e:
             if batch_size == 1:
-                raise
+                raise ValueError("out of GPU memory even at batch_size=1: use device=cpu") from e
             batch_size //= 2  # a shared GPU lost memory: smaller batches, same result
             torch.cuda.empty_cache()
             log.warning("out of GPU memory: window batch size halved to %d", batch_size)
@@ -263,6 +262,8 @@ def _postprocess_config(cfg) -> PostprocessConfig:
 def predict(cfg) -> int:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    for tmp in out.glob(".*.tmp"):  # unfinished atomic writes of a killed run: never read
+        tmp.unlink(missing_ok=True)
     model = None
     identity = None
     if cfg.method == "model":
