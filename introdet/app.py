@@ -156,7 +156,7 @@ def train(cfg: DictConfig) -> float:
         if cfg.get("test_after_fit", True) and data.tracks.get("test"):
             trainer.test(model, datamodule=data, ckpt_path=best or None)
             metrics.update(_scalars(trainer.callback_metrics))
-            _report_episodes(model, data, out)
+            _report_episodes(model, data, out, loggers)
         print(format_metrics(metrics))
         if best:
             print(f"best checkpoint: {best}")
@@ -172,7 +172,7 @@ def train(cfg: DictConfig) -> float:
             torch.cuda.empty_cache()
 
 
-def _report_episodes(model, data, out: Path) -> dict | None:
+def _report_episodes(model, data, out: Path, loggers: list = ()) -> dict | None:
     """Whole-episode view of the test split (episodes mode), beside the window metrics:
     post-processed segments against the labels, boundary errors included."""
     if data.hparams.mode != "episodes":
@@ -200,7 +200,32 @@ def _report_episodes(model, data, out: Path) -> dict | None:
     print("whole test episodes (default post-processing):")
     print(format_table({"test": report}))
     atomic_write_text(out / "test_episodes.json", json.dumps(report, indent=2))
+    figures = _plot_test(results, report, out / "plots")
+    for lg in loggers:  # W&B shows the same figures as the files
+        if hasattr(lg, "log_image"):
+            for key, path in figures.items():
+                lg.log_image(key=f"test/{key}", images=[str(path)])
     return report
+
+
+def _plot_test(results, report: dict, folder: Path) -> dict[str, Path]:
+    from introdet.plots import plot_boundary_errors, plot_pr_curve
+
+    per = report["boundary"]["per_episode"]
+    starts = [
+        per[r.episode]["start_error"]
+        for r in results
+        if per[r.episode].get("start_error") is not None
+    ]
+    ends = [
+        per[r.episode]["end_error"] for r in results if per[r.episode].get("end_error") is not None
+    ]
+    return {
+        "pr_curve": plot_pr_curve(
+            [r.probs for r in results], [r.labels for r in results], folder / "test_pr.png"
+        ),
+        "boundary_errors": plot_boundary_errors(starts, ends, folder / "test_boundary_errors.png"),
+    }
 
 
 def _tune_postprocess(model, data, out: Path) -> None:

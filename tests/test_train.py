@@ -26,6 +26,7 @@ def test_fit_then_resume_to_more_epochs(tmp_path, feature_set):
     f1 = train(compose_cfg("train", train_overrides(shards, labels, out)))
     last = out / "checkpoints" / "last.ckpt"
     assert last.is_file() and 0.0 <= f1 <= 1.0
+    assert (out / "test_episodes.json").is_file() and (out / "plots" / "test_pr.png").stat().st_size
     tuned = json.loads((out / "postprocess.json").read_text())  # chosen on validation episodes
     assert PostprocessConfig(**tuned).threshold in GRID["threshold"]
     first = torch.load(last, weights_only=True)
