@@ -10,12 +10,14 @@ import math
 import os
 from pathlib import Path
 
+import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from introdet import CONF_DIR
 from introdet.module import read_checkpoint
 from introdet.shards import encoder_name
 
@@ -248,3 +250,13 @@ def _tune_postprocess(model, data, out: Path) -> None:
         f"post-processing tuned on {len(probs)} validation episodes "
         f"(mean IoU {iou:.3f}, useful {useful:.3f}): {asdict(best)}"
     )
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def _hydra_main(cfg: DictConfig) -> float:
+    return train(cfg)
+
+
+def main() -> None:
+    """Console script ``introdet-train``: the same as ``python train.py``."""
+    _hydra_main()

@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from introdet import CONF_DIR
 from introdet.shards import (
     MANIFEST,
     ShardMeta,
@@ -301,7 +302,7 @@ def _rebuild_manifest(out: Path) -> ShardWriteError | None:
     return None
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="extract")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="extract")
 def _hydra_main(cfg: DictConfig) -> int:
     from omegaconf import OmegaConf
 

@@ -12,6 +12,7 @@ import hydra
 import numpy as np
 import torch
 
+from introdet import CONF_DIR
 from introdet.annotations import series_key
 from introdet.export import episode_record, write_csv, write_episode
 from introdet.postprocess import (
@@ -324,7 +325,7 @@ def refine(episodes: Sequence[Episode], cfg: Mapping | None = None) -> None:
                 e.extra["video_fps"] = extra["video_fps"]  # boundary errors in frames
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def _hydra_main(cfg) -> None:
     sys.exit(predict(cfg))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,23 @@ def _has_submitit() -> bool:
 def test_launchers_compose(launcher, tmp_path, feature_set):
     cfg = compose_cfg("train", [f"hydra/launcher={launcher}", *_base(tmp_path, feature_set)])
     assert "submitit" in cfg.hydra.launcher._target_
+
+
+@pytest.mark.parametrize(
+    ("module", "key"),
+    [("introdet.app", "run_name"), ("introdet.predict", "ckpt"), ("introdet.extract", "out")],
+)
+def test_console_scripts_find_the_configs_from_anywhere(module, key, tmp_path):
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.argv = ['x', '--cfg', 'job']; from {module} import main; main()"
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"{key}:" in r.stdout
