@@ -32,9 +32,12 @@ def write_video(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a millisecond time base carries both constant and variable frame timing exactly enough
-    time_base = Fraction(1, 1000)
     rate = Fraction(fps).limit_denominator(1001)
+    # a millisecond time base carries both constant and variable frame timing exactly enough;
+    # AVI counts frames (its index has no timestamps): a 1 ms base there makes every frame
+    # "last" 1 ms and seeks land one frame late
+    avi = path.suffix.lower() == ".avi"
+    time_base = 1 / rate if avi else Fraction(1, 1000)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.pix_fmt = _PIX_FMT.get(codec, "yuv420p")
@@ -63,7 +66,7 @@ def write_video(
                 np.ascontiguousarray(arr[: stream.height, : stream.width]), format="rgb24"
             )
             t = (times[i] if times is not None else i / fps) + start
-            frame.pts = round(t * 1000)
+            frame.pts = round(t / time_base)
             frame.time_base = time_base
             last_t = t
             for packet in stream.encode(frame):
