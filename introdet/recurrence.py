@@ -111,14 +111,18 @@ def _paint(n_seconds: int, start: np.ndarray, span: np.ndarray) -> np.ndarray:
 def recurrence_features(
     feats: Sequence[np.ndarray],
     max_others: int = 8,
-    sim_threshold: float = 0.9,
+    sim_threshold: float = 0.98,
     neighbourhood: int = 2,
     seed: int = 0,
     max_gap: int = 1,
+    center: bool = True,
 ) -> list[np.ndarray]:
     """One float32 ``[T_i, N_CHANNELS]`` array per episode (channels: see the module docstring).
 
     ``feats`` are the CLIP features of episodes of ONE series, ``[T_i, D]``, one row per second.
+    ``center`` subtracts the series' mean feature first: what every second of a show shares
+    (its palette, its look) then no longer makes ordinary scenes match each other, while
+    identical frames still match exactly.
     """
     if neighbourhood < 0 or max_gap < 0:
         raise ValueError(f"neighbourhood and max_gap must be >= 0, got {neighbourhood}, {max_gap}")
@@ -129,6 +133,9 @@ def recurrence_features(
     for i, f in enumerate(feats):
         units.append(_unit_rows(f, i, dim))
         dim = units[-1].shape[1]
+    if center and any(len(u) for u in units):
+        mean = np.concatenate(units).mean(axis=0)  # [D]
+        units = [_unit_rows(u - mean, i, dim) if len(u) else u for i, u in enumerate(units)]
     n = len(units)
     plan = partners(n, max_others, seed) if n else []
     min_len = 2 * neighbourhood + 1

@@ -233,3 +233,22 @@ def test_bad_input_names_the_episode():
         recurrence_features([good, good, bad])
     with pytest.raises(ValueError, match="max_others"):
         recurrence_features([good, good], max_others=0)
+
+
+def test_centering_removes_a_shared_look():
+    # every second of the show shares one strong direction (its palette): unrelated scenes then
+    # have cosine ~0.99 to each other, as the random-weight encoder gives on the demo library
+    rng = np.random.default_rng(3)
+    look = unit(rng.standard_normal(D))
+    intro = rng.standard_normal((INTRO_LEN, D))
+    eps = []
+    for at in (40, 90, 10, 150):
+        x = rng.standard_normal((200, D))
+        x[at : at + INTRO_LEN] = intro + 0.01 * rng.standard_normal((INTRO_LEN, D))
+        eps.append(unit(12 * look + 0.1 * unit(x)))  # content cosines ~0.99, intro ~1.0
+    raw = recurrence_scores(eps, center=False)
+    centred = recurrence_scores(eps, center=True)
+    assert (raw[0] > 0.5).mean() > 0.5  # without centring nearly everything "recurs"
+    for s, at in zip(centred, (40, 90, 10, 150), strict=True):
+        hits = np.flatnonzero(s > 0.5)
+        assert hits.min() == at and hits.max() == at + INTRO_LEN - 1
