@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
             *[f"predictions.{k}={v}" for k, v in preds.items()],
             f"annotations={lib / 'test_labels.json'}",
             f"train_annotations={lib / 'train_labels.json'}",
+            f"truth={lib / 'truth.json'}",  # frame-exact boundaries, not whole-second labels
             f"out={out / 'evaluation'}",
             "plots=true",
         ],
