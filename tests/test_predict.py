@@ -164,3 +164,30 @@ def test_refined_boundaries_keep_the_coarse_ones(trained, tmp_path):
     assert intro["refined"] is True
     assert intro["start"] == pytest.approx(INTRO[0], abs=0.125)
     assert intro["end"] == pytest.approx(INTRO[1], abs=0.125)
+
+
+def test_season_mode_is_automatic_for_several_episodes_of_a_series(trained, tmp_path, caplog):
+    import logging
+
+    root, _, new = trained
+    out = tmp_path / "run"
+    overrides = train_overrides(
+        root / "shards",
+        root / "labels.json",
+        out,
+        "trainer.max_epochs=2",
+        "data.val_fraction=0.0",
+        "data.test_fraction=0.0",
+        "data.split_by=episode",
+        "data.recurrence=true",
+    )
+    train(compose_cfg("train", overrides))
+    lone = tmp_path / "lone" / "Other Show"
+    write_video(lone / "other_e1.mp4", _episode(21), fps=FPS)
+    ckpt = out / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.INFO, logger="introdet.predict"):
+        assert predict(_cfg(ckpt, new, tmp_path / "season")) == 1  # broken.mp4 still fails
+    assert "season mode: series 'Logo Show', 3 episodes" in caplog.text
+    assert {read_record(p)["mode"] for p in (tmp_path / "season").glob("logo_*.json")} == {"season"}
+    assert predict(_cfg(ckpt, tmp_path / "lone", tmp_path / "single")) == 0
+    assert read_record(tmp_path / "single" / "other_e1.json")["mode"] == "single"
