@@ -335,7 +335,9 @@ def test_killed_training_resumes_to_the_configured_epochs(tmp_path):
     data.setup("fit")
     steps_per_epoch = len(data.train_dataloader())
     ckpt = torch.load(last, weights_only=True)
-    assert ckpt["epoch"] == epochs - 1  # Lightning counts epochs from 0
+    # completion is the step count; the recorded epoch is 3 or 4 depending on whether the step
+    # callback or the epoch-end callback wrote last.ckpt last (both write it at the final step)
+    assert ckpt["epoch"] in (epochs - 1, epochs)
     assert killed_at < ckpt["global_step"] == epochs * steps_per_epoch
     best = [p for p in last.parent.glob("*.ckpt") if p.name != "last.ckpt"]
     assert len(best) == 1
