@@ -108,17 +108,7 @@ def huge_frames(folder: Path) -> Path:
 
 def rotated(folder: Path, degrees: int = 90) -> Path:
     """A clip whose display matrix turns the picture ``degrees`` counter-clockwise."""
-    path = folder / "phone.mp4"
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=FPS)
-        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
-        s.set_display_rotation(degrees)
-        for i, a in enumerate(frames(SECONDS * FPS, 5)):
-            f = av.VideoFrame.from_ndarray(a, format="rgb24")
-            f.pts = i
-            c.mux(s.encode(f))
-        c.mux(s.encode())
-    return path
+    return write_video(folder / "phone.mp4", frames(SECONDS * FPS, 5), fps=FPS, rotation=degrees)
 
 
 def variable_rate(folder: Path) -> Path:

@@ -171,16 +171,7 @@ def write_rotated(path: Path, degrees: int) -> Path:
     """64x48 clip with a white top-left quadrant and a display matrix turning it ``degrees``."""
     a = np.zeros((48, 64, 3), np.uint8)
     a[:24, :32] = 255
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=FPS)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.set_display_rotation(degrees)  # counter-clockwise, as VideoFrame.rotation reads it
-        for i in range(30):
-            f = av.VideoFrame.from_ndarray(a, format="rgb24")
-            f.pts = i
-            c.mux(s.encode(f))
-        c.mux(s.encode())
-    return path
+    return write_video(path, [a] * 30, fps=FPS, rotation=degrees)
 
 
 def test_rotation_metadata_is_applied(tmp_path: Path) -> None:

@@ -23,12 +23,14 @@ def write_video(
     audio: bool = False,
     gop: int | None = None,
     options: dict[str, str] | None = None,
+    rotation: int = 0,
 ) -> Path:
     """Encode RGB uint8 frames [H, W, 3] into ``path`` (container chosen by its suffix).
 
     ``times`` gives each frame's presentation time in seconds (variable frame rate); otherwise
     frame i is shown at ``i / fps``. ``start`` shifts every timestamp, so the stream's start
-    time is not zero. ``audio`` adds a quiet tone track of the same length.
+    time is not zero. ``audio`` adds a quiet tone track of the same length. ``rotation``
+    writes a display matrix turning the picture that many degrees counter-clockwise, as phones do.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +47,8 @@ def write_video(
         stream.codec_context.time_base = time_base
         if gop:
             stream.codec_context.gop_size = gop
+        if rotation:
+            stream.set_display_rotation(rotation)
         opts = {"x265-params": "log-level=error"} if codec == "libx265" else {}
         opts.update(options or {})
         if opts:
