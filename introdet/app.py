@@ -180,7 +180,7 @@ def _report_episodes(model, data, out: Path, loggers: list = ()) -> dict | None:
     if data.hparams.mode != "episodes":
         return None
     from introdet.atomic import atomic_write_text
-    from introdet.evaluate import EpisodeResult, format_table, summarize
+    from introdet.evaluate import EpisodeResult, format_table, summarize, write_plots
     from introdet.postprocess import to_segments
 
     results = []
@@ -202,32 +202,12 @@ def _report_episodes(model, data, out: Path, loggers: list = ()) -> dict | None:
     print("whole test episodes (default post-processing):")
     print(format_table({"test": report}))
     atomic_write_text(out / "test_episodes.json", json.dumps(report, indent=2))
-    figures = _plot_test(results, report, out / "plots")
+    figures = write_plots(out / "plots", "test", results, report)
     for lg in loggers:  # W&B shows the same figures as the files
         if hasattr(lg, "log_image"):
             for key, path in figures.items():
                 lg.log_image(key=f"test/{key}", images=[str(path)])
     return report
-
-
-def _plot_test(results, report: dict, folder: Path) -> dict[str, Path]:
-    from introdet.plots import plot_boundary_errors, plot_pr_curve
-
-    per = report["boundary"]["per_episode"]
-    starts = [
-        per[r.episode]["start_error"]
-        for r in results
-        if per[r.episode].get("start_error") is not None
-    ]
-    ends = [
-        per[r.episode]["end_error"] for r in results if per[r.episode].get("end_error") is not None
-    ]
-    return {
-        "pr_curve": plot_pr_curve(
-            [r.probs for r in results], [r.labels for r in results], folder / "test_pr.png"
-        ),
-        "boundary_errors": plot_boundary_errors(starts, ends, folder / "test_boundary_errors.png"),
-    }
 
 
 def _tune_postprocess(model, data, out: Path) -> None:

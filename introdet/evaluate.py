@@ -429,18 +429,24 @@ def _parse_args(argv: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
     return options, predictions
 
 
-def _write_plots(out: Path, name: str, results: list[EpisodeResult], report: dict) -> None:
+def write_plots(
+    out: Path, name: str, results: list[EpisodeResult], summary: dict, threshold: float = 0.5
+) -> dict[str, Path]:
+    """PR curve, boundary-error histogram and one curve per episode; returns the first two."""
     from introdet.plots import plot_boundary_errors, plot_episode, plot_pr_curve
 
-    threshold = report["threshold"]
-    per_episode = report["all"]["boundary"]["per_episode"]
+    per_episode = summary["boundary"]["per_episode"]
     errors = [per_episode[r.episode] for r in results]
-    plot_pr_curve([r.probs for r in results], [r.labels for r in results], out / f"{name}_pr.png")
-    plot_boundary_errors(
-        [e["start_error"] for e in errors if e["start_error"] is not None],
-        [e["end_error"] for e in errors if e["end_error"] is not None],
-        out / f"{name}_boundary_errors.png",
-    )
+    figures = {
+        "pr_curve": plot_pr_curve(
+            [r.probs for r in results], [r.labels for r in results], out / f"{name}_pr.png"
+        ),
+        "boundary_errors": plot_boundary_errors(
+            [e["start_error"] for e in errors if e["start_error"] is not None],
+            [e["end_error"] for e in errors if e["end_error"] is not None],
+            out / f"{name}_boundary_errors.png",
+        ),
+    }
     for r in results:
         plot_episode(
             r.probs,
@@ -450,6 +456,7 @@ def _write_plots(out: Path, name: str, results: list[EpisodeResult], report: dic
             truth=r.truth,
             title=f"{name}: {r.episode}",
         )
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -500,7 +507,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for group, summary in before.items():
                 coarse[name if group == "all" else f"{name}/{group}"] = summary
         if options.get("plots", "false").lower() in ("true", "1", "yes"):
-            _write_plots(out / "plots", name, load_results(pred_dir, truth, use), results[name])
+            write_plots(
+                out / "plots",
+                name,
+                load_results(pred_dir, truth, use),
+                results[name]["all"],
+                threshold,
+            )
 
     document = {
         "annotations": str(options["annotations"]),
