@@ -18,7 +18,16 @@ from torchmetrics.classification import (
 )
 
 from introdet.model import IntroTransformer
+from introdet.postprocess import stitch_windows
 from introdet.recurrence import N_CHANNELS
+
+
+def _collect(parts: dict, batch: dict, logits: torch.Tensor) -> None:
+    """parts[episode][start] = (probabilities [W], real-second mask [W]) of each window."""
+    probs = torch.sigmoid(logits.float()).cpu().numpy()
+    masks = batch["mask"].cpu().numpy()
+    for ep, s, p, m in zip(batch["episode"], batch["start"].tolist(), probs, masks, strict=True):
+        parts[ep][int(s)] = (p, m)
 
 
 class CheckpointError(ValueError):
@@ -90,7 +99,7 @@ class IntroDetector(L.LightningModule):
         self.train_scores = scores.clone(prefix="train/")
         self.val_scores = scores.clone(prefix="val/")
         self.test_scores = scores.clone(prefix="test/")
-        self._test_probs: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+        self._test_probs: dict[str, dict[int, tuple]] = defaultdict(dict)
 
     def forward(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(feats, pad=None if mask is None else ~mask)  # [B, T] logits
@@ -125,41 +134,27 @@ class IntroDetector(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> None:
         _, logits = self._step(batch, "test")
         # keep per-window probabilities, to score whole episodes at the end of the test
-        probs = torch.sigmoid(logits.float()).cpu().numpy()
-        for ep, start, p, m in zip(
-            batch["episode"],
-            batch["start"].tolist(),
-            probs,
-            batch["mask"].cpu().numpy(),
-            strict=True,
-        ):
-            self._test_probs[ep][int(start)] = p[m]
+        _collect(self._test_probs, batch, logits)
 
     def on_test_epoch_start(self) -> None:
         self._test_probs.clear()
 
     def episode_probabilities(self, loader=None) -> dict[str, np.ndarray]:
         """Per-second probabilities of each episode: of the last test run, or of the tiled
-        windows in ``loader``."""
+        windows in ``loader``; overlapping windows are averaged."""
         parts = self._test_probs
         if loader is not None:
             parts = defaultdict(dict)
             with torch.inference_mode():
                 for b in loader:
-                    logits = self(b["feats"].to(self.device), b["mask"].to(self.device))
-                    probs = torch.sigmoid(logits.float()).cpu().numpy()
-                    for ep, s, p, m in zip(
-                        b["episode"], b["start"].tolist(), probs, b["mask"].numpy(), strict=True
-                    ):
-                        parts[ep][int(s)] = p[m]
+                    _collect(parts, b, self(b["feats"].to(self.device), b["mask"].to(self.device)))
         out = {}
         for ep, windows in parts.items():
-            n = max(s + len(p) for s, p in windows.items())
-            probs, count = np.zeros(n), np.zeros(n)
-            for s, p in windows.items():
-                probs[s : s + len(p)] += p
-                count[s : s + len(p)] += 1
-            out[ep] = probs / np.maximum(count, 1)
+            starts = list(windows)
+            probs = np.stack([p for p, _ in windows.values()])  # [N, W]
+            valid = np.stack([m for _, m in windows.values()])  # [N, W]
+            n = max(s + int(m.sum()) for s, m in zip(starts, valid, strict=True))
+            out[ep] = stitch_windows(probs, starts, n, valid)
         return out
 
     def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -104,3 +104,20 @@ def test_recurrence_widens_input():
 
     m = _module(recurrence=True)
     assert m(torch.randn(2, 20, 512 + N_CHANNELS)).shape == (2, 20)
+
+
+def test_episode_probabilities_stitch_tiled_windows():
+    import numpy as np
+    from torch.utils.data import DataLoader
+
+    from introdet.data import Track, WindowDataset
+
+    torch.manual_seed(0)
+    m = _module().eval()
+    feats = np.random.default_rng(0).normal(size=(50, 512)).astype(np.float16)
+    ds = WindowDataset([Track("ep", feats, np.zeros(50, np.int64))], 20, 20, tile=True)
+    got = m.episode_probabilities(DataLoader(ds, batch_size=2))["ep"]
+    assert got.shape == (50,)
+    with torch.inference_mode():  # the last window holds seconds 40..49 and 10 of padding
+        last = torch.sigmoid(m(ds[2]["feats"][None], ds[2]["mask"][None]))[0, :10]
+    np.testing.assert_allclose(got[40:], last.numpy(), atol=1e-6)
