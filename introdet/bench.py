@@ -218,10 +218,10 @@ def _init_cache(cache: Path) -> None:
 # ---------------------------------------------------------------- 1. sampler
 
 
-def sample_introdet(path: Path, size: int = 224, skip_nonref: bool = False) -> int:
+def sample_introdet(path: Path, size: int = 224, **sampler: Any) -> int:
     from introdet.video import frames_per_second
 
-    return sum(1 for _ in frames_per_second(path, size=size, skip_nonref=skip_nonref))
+    return sum(1 for _ in frames_per_second(path, size=size, **sampler))
 
 
 def sample_keyframes(path: Path, size: int = 224) -> int:
@@ -278,6 +278,7 @@ def bench_sampler(
 
     methods: dict[str, Callable[[Path], int]] = {
         "introdet frames_per_second": lambda p: sample_introdet(p, size),
+        "introdet decode=all": lambda p: sample_introdet(p, size, decode="all"),
         "introdet skip_nonref=True": lambda p: sample_introdet(p, size, skip_nonref=True),
         "introdet keyframes()": lambda p: sample_keyframes(p, size),
         "ffmpeg -vf fps=1,scale": lambda p: sample_ffmpeg(p, size),

@@ -232,7 +232,7 @@ def extract(
             if (
                 old.source_hash == h
                 and encoder_name(old.encoder) == name
-                and old.extra.get("sampler") == sampler
+                and _same_frames(old.extra.get("sampler") or {}, sampler)
             ):
                 summary.skipped.append(ep)
                 continue
@@ -289,6 +289,17 @@ def extract(
     if manifest_error is not None:
         raise manifest_error
     return summary
+
+
+# sampler keys that change how fast frames come, not which frames
+_SPEED_KEYS = ("threads", "decode")
+
+
+def _same_frames(a: dict, b: dict) -> bool:
+    """Whether two sampler settings give the same frames (a shard made with one serves both)."""
+    return {k: v for k, v in a.items() if k not in _SPEED_KEYS} == {
+        k: v for k, v in b.items() if k not in _SPEED_KEYS
+    }
 
 
 def _rebuild_manifest(out: Path) -> ShardWriteError | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
+from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +89,7 @@ def frames_per_second(
     fraction: float | None = None,
     skip_nonref: bool = False,
     threads: int = 0,
+    decode: str = "needed",
 ) -> Iterator[tuple[int, Frame]]:
     """Yield ``(k, frame)`` for k = 0, 1, 2, ...: the frame on screen at ``start + k / fps``.
 
@@ -105,7 +108,15 @@ def frames_per_second(
     dropped frame is replaced by the reference frame before it, so a sample can come from up to
     one run of consecutive non-reference frames early (x264 defaults: <= 3 frames, ~0.12 s at
     25 fps). ``threads`` is FFmpeg's thread count, 0 = one per core.
+
+    ``decode="needed"`` (default) hands the decoder only the packets that the sampled frames
+    depend on: a GOP with no sampled frame is not decoded, a GOP's packets after its last
+    sampled frame are dropped, and non-reference frames other than the sampled ones are
+    skipped. The frames returned are the same as with ``decode="all"`` (every packet decoded),
+    which is what files without timestamps, AVI files and unknown codecs always get.
     """
+    if decode not in ("needed", "all"):
+        raise ValueError(f"decode must be 'needed' or 'all', got {decode!r}")
     if fps <= 0 or start < 0:
         raise ValueError(f"fps must be > 0 and start >= 0, got fps={fps}, start={start}")
     if fraction is not None and not 0 < fraction <= 1:
@@ -138,8 +149,14 @@ def frames_per_second(
         def target(k: int) -> int:  # last pts that is on screen at sample k
             return origin + math.floor((f_start + k / f_fps) / tb)
 
+        plan = None
+        if decode == "needed" and _plannable(container, stream):
+            plan = _Plan(container, stream, path, [target(k) for k in range(n)], skip_nonref)
+            frames = plan.frames(target(0))
+        else:
+            frames = _frames_from(container, stream, path, target(0))
         k, want, prev = 0, target(0), None
-        for frame in _frames_from(container, stream, path, target(0)):
+        for frame in frames:
             while frame.pts > want:  # everything up to `want` has been seen: prev is on screen
                 yield k, to_rgb(prev if prev is not None else frame)
                 k += 1
@@ -152,6 +169,8 @@ def frames_per_second(
         # the stream ended: its last frame stays on screen for its duration, then to scan_end
         # unless the gap is so long that the file looks truncated
         last_end = float((prev.pts - origin) * tb) + _frame_seconds(prev, stream)
+        if plan is not None:  # frames after the last sample were not decoded: packets tell
+            last_end = math.inf if plan.end is None else float((plan.end - origin) * tb)
         if scan_end - last_end > MAX_TAIL_GAP:
             log.warning(
                 "%s: video frames end at %.2f s but the duration is %.2f s; stopping there",
@@ -285,45 +304,257 @@ def _decoded(
     container: av.container.InputContainer, stream: av.VideoStream, path: str | os.PathLike
 ) -> Iterator[av.VideoFrame]:
     """Decode from the current position, skipping damage; every frame leaves with a pts."""
-    tb, bad, last_pts = stream.time_base, 0, None
-    step = _frame_ticks(stream)
-    packets = container.demux(stream)
-    damage = _DamageLog(path)
+    feed = _Feed(stream, path)
     try:
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
+        for packet in _demuxed(container, stream, path, feed):
+            frames = feed.decode(packet)
+            if frames is None:
                 return
-            except av.error.FFmpegError as e:
-                log.warning(
-                    "%s: cannot read on after %s (%s); stopping", path, _at(last_pts, tb), e
-                )
-                return
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as e:
-                bad += 1
-                damage.report("undecodable packet near %s skipped (%s)", _at(packet.pts, tb), e)
-                if bad >= MAX_BAD_PACKETS:
-                    log.warning("%s: %d bad packets in a row; stopping", path, bad)
-                    return
-                continue
-            bad = 0
-            for frame in frames:
-                if frame.pts is None:
-                    # raw elementary streams carry no timestamps: count frames at the average rate
-                    if frame.dts is not None:
-                        frame.pts = frame.dts
-                    else:
-                        frame.pts = 0 if last_pts is None else last_pts + step
-                last_pts = frame.pts
-                if frame.is_corrupt:
-                    damage.report("corrupt frame at %s skipped", _at(frame.pts, tb))
-                    continue
-                yield frame
+            yield from frames
     finally:
-        damage.close()
+        feed.close()
+
+
+def _demuxed(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    path: str | os.PathLike,
+    feed: _Feed,
+) -> Iterator[av.Packet]:
+    """The stream's packets from the current position, ending with the decoder's flush packet;
+    a demuxer error ends them with a warning."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as e:
+            log.warning(
+                "%s: cannot read on after %s (%s); stopping",
+                path,
+                _at(feed.last_pts, stream.time_base),
+                e,
+            )
+            return
+        yield packet
+
+
+class _Feed:
+    """Hands packets to the decoder: damage is skipped and reported, every frame gets a pts."""
+
+    def __init__(self, stream: av.VideoStream, path: str | os.PathLike) -> None:
+        self.stream, self.path = stream, path
+        self.step = _frame_ticks(stream)
+        self.bad, self.last_pts = 0, None
+        self.damage = _DamageLog(path)
+
+    def decode(self, packet: av.Packet | None) -> list[av.VideoFrame] | None:
+        """Good frames out of ``packet`` (None: drain the decoder); None = give up here."""
+        tb = self.stream.time_base
+        try:
+            frames = self.stream.codec_context.decode(packet)
+        except av.error.FFmpegError as e:
+            self.bad += 1
+            where = _at(packet.pts if packet is not None else None, tb)
+            self.damage.report("undecodable packet near %s skipped (%s)", where, e)
+            if self.bad >= MAX_BAD_PACKETS:
+                log.warning("%s: %d bad packets in a row; stopping", self.path, self.bad)
+                return None
+            return []
+        self.bad = 0
+        good = []
+        for frame in frames:
+            if frame.pts is None:
+                # raw elementary streams carry no timestamps: count frames at the average rate
+                if frame.dts is not None:
+                    frame.pts = frame.dts
+                else:
+                    frame.pts = 0 if self.last_pts is None else self.last_pts + self.step
+            self.last_pts = frame.pts
+            if frame.is_corrupt:
+                self.damage.report("corrupt frame at %s skipped", _at(frame.pts, tb))
+                continue
+            good.append(frame)
+        return good
+
+    def close(self) -> None:
+        self.damage.close()
+
+
+# containers whose packets carry no presentation times of their own (AVI: frame counters)
+_UNPLANNED_FORMATS = {"avi"}
+# codecs whose packets hold exactly one frame each, stamped with that frame's pts
+_PLANNED_CODECS = {"h264", "hevc", "vp8", "vp9", "av1", "mpeg2video", "mpeg1video", "mpeg4"}
+
+
+def _plannable(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
+    """Whether packet timestamps say which frame is where: then decode="needed" may pick packets."""
+    formats = set(container.format.name.split(","))
+    if formats & _UNPLANNED_FORMATS or stream.codec_context.name not in _PLANNED_CODECS:
+        return False
+    return stream.start_time is not None or container.start_time is not None
+
+
+class _Plan:
+    """Feeds the decoder only the packets that the sampled frames need (``decode="needed"``).
+
+    Packets are read a GOP at a time: from one keyframe to the next one that starts a closed
+    GOP (no leading frames after it that show before it, which would reference the GOP in
+    front). A GOP's presentation times run from its keyframe's to the next GOP's keyframe's, so
+    once it is read, the frame on screen at each wanted time is known: the packet with the
+    largest pts not after it. A GOP without such a packet is not decoded; otherwise its packets
+    are decoded up to the last such packet in decode order, the chosen ones in full and the
+    others with non-reference frames skipped (nothing refers to those). Where packets were left
+    out, the decoder is drained and flushed before the next keyframe, as a seek would.
+    """
+
+    # a GOP longer than this (in packets) is decoded as it comes rather than held in memory
+    MAX_GOP_PACKETS = 1500
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        stream: av.VideoStream,
+        path: str | os.PathLike,
+        wants: list[int],
+        skip_nonref: bool = False,
+    ) -> None:
+        self.container, self.stream, self.path = container, stream, path
+        self.wants, self.j = wants, 0  # pts targets, ascending; wants[j:] have no packet yet
+        self.sample_skip = "NONREF" if skip_nonref else "DEFAULT"
+        self.end: int | None = None  # where the last packet ends, once the demuxer reached it
+        self.fed = self.read = 0  # packets decoded / demuxed, for benchmarks
+        self.feed = _Feed(stream, path)
+        self.dirty = False  # packets were left out since the decoder last started afresh
+        self.started = False  # some wanted time has been given a packet
+        self.stop = False  # too many bad packets
+
+    def frames(self, first: int) -> Iterator[av.VideoFrame]:
+        """Decoded frames in presentation order, among them every sampled one."""
+        try:
+            yield from self._run(self._packets(first))
+            if not self.stop:
+                yield from self._drain()
+        finally:
+            self.feed.close()
+
+    def _packets(self, first: int) -> Iterator[av.Packet]:
+        """Packets from the keyframe at or before pts ``first`` (from the start if none)."""
+        container, stream, path = self.container, self.stream, self.path
+        if not _seek_near(container, stream, path, first):
+            return _demuxed(container, stream, path, self.feed)
+        packets = _demuxed(container, stream, path, self.feed)
+        # MPEG-TS seeks land on any packet: what comes before the next keyframe cannot decode
+        head = next((p for p in packets if p.size and p.is_keyframe), None)
+        if head is not None and head.pts is not None and head.pts <= first:
+            return itertools.chain([head], packets)
+        # the index put us past the target (or nowhere): read from the start
+        log.debug("%s: seek to pts %d landed at %s; reading from the start", path, first, head)
+        _seek(container, stream, path, stream.start_time)
+        return _demuxed(container, stream, path, self.feed)
+
+    def _run(self, packets: Iterator[av.Packet]) -> Iterator[av.VideoFrame]:
+        gop: list[av.Packet] = []
+        head = None  # a keyframe not yet known to start a closed GOP
+        streaming = False  # packets are decoded as they come (over-long GOP, no timestamps)
+        end = None
+        for packet in packets:
+            if packet.size == 0:  # the flush packet at the end
+                continue
+            self.read += 1
+            pts = packet.pts if packet.pts is not None else (end if end is not None else 0)
+            packet_end = pts + (packet.duration or self.feed.step)
+            end = packet_end if end is None else max(end, packet_end)
+            if packet.pts is None or len(gop) >= self.MAX_GOP_PACKETS:
+                streaming = True
+            if streaming:
+                if head is not None:
+                    gop.append(head)
+                    head = None
+                if gop:
+                    yield from self._decode_all(gop)
+                    gop = []
+                if packet.is_keyframe and packet.pts is not None:  # plan again from here
+                    streaming, gop = False, [packet]
+                    self._skip_wants_before(packet.pts)
+                else:
+                    yield from self._decode_all([packet])
+                continue
+            if head is not None:
+                if packet.pts < head.pts:  # a leading frame: open GOP, one run with the last
+                    gop.append(head)
+                else:
+                    yield from self._gop(gop, head.pts)
+                    gop = [head]
+                head = None
+            if self.j >= len(self.wants) or self.stop:
+                return  # every wanted time has its packet: the rest of the file is not read
+            if packet.is_keyframe and gop:
+                head = packet
+            else:
+                gop.append(packet)
+        if head is not None:
+            yield from self._gop(gop, head.pts)
+            gop = [head]
+        yield from self._gop(gop, None)
+        self.end = end
+
+    def _skip_wants_before(self, pts: int) -> None:
+        # times before an over-long GOP's end were served by its frames, all decoded
+        while self.j < len(self.wants) and self.wants[self.j] < pts:
+            self.j += 1
+
+    def _gop(self, gop: list[av.Packet], next_key: int | None) -> Iterator[av.VideoFrame]:
+        """Decode what the wanted times before ``next_key`` (None: all) need from ``gop``."""
+        if not gop:
+            return
+        order = sorted(range(len(gop)), key=lambda i: gop[i].pts)
+        pts = [gop[i].pts for i in order]
+        chosen = set()
+        while self.j < len(self.wants) and (next_key is None or self.wants[self.j] < next_key):
+            i = bisect_right(pts, self.wants[self.j]) - 1
+            if i >= 0:
+                chosen.add(order[i])
+            elif not self.started:  # a time before the first frame shows the first frame
+                chosen.add(order[0])
+            self.j += 1
+        if not chosen:
+            self.dirty = True
+            return
+        self.started = True
+        last = max(chosen)
+        if self.dirty:
+            yield from self._drain()
+            self.stream.codec_context.flush_buffers()
+            self.dirty = False
+        for i in range(last + 1):
+            yield from self._decode(gop[i], self.sample_skip if i in chosen else "NONREF")
+        if last + 1 < len(gop):
+            self.dirty = True
+
+    def _decode_all(self, packets: list[av.Packet]) -> Iterator[av.VideoFrame]:
+        self.started = True
+        if self.dirty:
+            yield from self._drain()
+            self.stream.codec_context.flush_buffers()
+            self.dirty = False
+        for packet in packets:
+            yield from self._decode(packet, self.sample_skip)
+
+    def _decode(self, packet: av.Packet, skip: str) -> Iterator[av.VideoFrame]:
+        if self.stop:
+            return
+        self.stream.codec_context.skip_frame = skip
+        self.fed += 1
+        frames = self.feed.decode(packet)
+        if frames is None:
+            self.stop = True
+            return
+        yield from frames
+
+    def _drain(self) -> Iterator[av.VideoFrame]:
+        yield from self.feed.decode(None) or []
 
 
 class _DamageLog:
@@ -365,6 +596,20 @@ def _frames_from(
         log.debug("%s: seek to pts %d landed at %s; decoding from the start", path, pts, first)
         _seek(container, stream, path, first_pts)
     yield from _decoded(container, stream, path)
+
+
+def _seek_near(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    path: str | os.PathLike,
+    pts: int,
+) -> bool:
+    """Seek to the keyframe at or before ``pts`` when that is over a second in (True if so)."""
+    first_pts = stream.start_time
+    if first_pts is not None and pts - first_pts > 1 / stream.time_base:
+        _seek(container, stream, path, pts)
+        return True
+    return False
 
 
 def _seek(

@@ -276,9 +276,14 @@ def test_truncated_mp4_without_index_is_a_clear_error(
     assert str(err.value).startswith(str(cut))
 
 
+@pytest.mark.parametrize("decode", ["all", "needed"])
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
 def test_damage_mid_file_is_skipped(
-    noisy: dict[str, Path], tmp_path: Path, suffix: str, caplog: pytest.LogCaptureFixture
+    noisy: dict[str, Path],
+    tmp_path: Path,
+    suffix: str,
+    decode: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     data = bytearray(noisy[suffix].read_bytes())
     at = len(data) * 4 // 10  # inside second 2, before the keyframe at 3 s
@@ -286,11 +291,12 @@ def test_damage_mid_file_is_skipped(
     path = tmp_path / f"damaged{suffix}"
     path.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="introdet.video"):
-        got = [(k, read_code(f)) for k, f in frames_per_second(path, size=None)]
+        got = [(k, read_code(f)) for k, f in frames_per_second(path, size=None, decode=decode)]
     assert [k for k, _ in got] == [0, 1, 2, 3, 4]
     # before the damage, and from the next keyframe on, the pictures are exact
     assert [got[k] for k in (0, 1, 3, 4)] == [(k, (k, 0)) for k in (0, 1, 3, 4)]
-    assert any(r.getMessage().startswith(f"{path}: corrupt") for r in caplog.records)
+    if decode == "all":  # "needed" may never decode the damaged frames: no sample needs them
+        assert any(r.getMessage().startswith(f"{path}: corrupt") for r in caplog.records)
 
 
 def test_stream_without_timestamps(tmp_path: Path) -> None:
@@ -357,3 +363,80 @@ def test_frames_between_by_hand(videos: dict[str, Path]) -> None:
     got = [(t, read_code(f)) for t, f in frames_between(videos["hevc"], 1.5, 2.3, size=None)]
     assert len(got) == 20
     assert got[0] == (pytest.approx(1.52), (1, 13)) and got[-1] == (pytest.approx(2.28), (2, 7))
+
+
+@pytest.fixture(scope="module")
+def gops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """12 s clips with many short GOPs (not aligned to seconds), B-frames and moving noise."""
+    d = tmp_path_factory.mktemp("gops")
+    rng = np.random.default_rng(0)
+    n = 12 * FPS
+    noise = rng.integers(0, 6, size=(n, 48, 64, 3), dtype=np.uint8)
+    frames = [np.clip(f + noise[i], 0, 255).astype(np.uint8) for i, f in enumerate(cfr_frames(n))]
+    x264 = {"sc_threshold": "0", "bf": "3"}
+    specs = {
+        "h264_mp4": ("a.mp4", "libx264", 22, x264),
+        "h264_mkv": ("b.mkv", "libx264", 17, x264),
+        "h264_ts": ("c.ts", "libx264", 30, x264),
+        # open GOPs: B-frames after a keyframe refer to the GOP before it
+        "h264_open": ("d.mkv", "libx264", 20, {**x264, "x264-params": "open-gop=1"}),
+        "hevc": ("e.mkv", "libx265", 24, {"x265-params": "log-level=error:keyint=24:bframes=4"}),
+        "vp9": ("f.webm", "libvpx-vp9", 19, {}),
+        "vp8": ("g.webm", "libvpx", 26, {}),
+        "av1": ("h.mkv", "libsvtav1", 32, {"svtav1-params": "log-level=0"}),
+        "mpeg2": ("i.ts", "mpeg2video", 15, {"bf": "2", "b": "2M"}),
+    }
+    return {
+        key: write_video(d / name, frames, fps=FPS, codec=codec, gop=gop, options=opts)
+        for key, (name, codec, gop, opts) in specs.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "key", ["h264_mp4", "h264_mkv", "h264_ts", "h264_open", "hevc", "vp9", "vp8", "av1", "mpeg2"]
+)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"start": 1.3},
+        {"fps": 0.35, "start": 0.5},
+        {"fps": 3.0},
+        {"start": 4.7, "max_seconds": 4},
+    ],
+)
+def test_decoding_only_needed_packets_changes_no_frame(
+    gops: dict[str, Path], key: str, kwargs: dict
+) -> None:
+    def sample(decode: str) -> list[tuple[int, np.ndarray]]:
+        return list(frames_per_second(gops[key], size=None, decode=decode, **kwargs))
+
+    needed, full = sample("needed"), sample("all")
+    assert [k for k, _ in needed] == [k for k, _ in full] and len(full) > 2
+    for (k, a), (_, b) in zip(needed, full, strict=True):
+        assert np.array_equal(a, b), f"{key} sample {k} differs"
+        t = kwargs.get("start", 0.0) + k / kwargs.get("fps", 1.0)
+        assert read_code(a) == frame_code(shown_at(t))
+
+
+def test_decoding_only_needed_packets_with_skip_nonref_and_vfr(
+    gops: dict[str, Path], tmp_path: Path
+) -> None:
+    path = gops["h264_mkv"]
+    for threads in (1, 0):
+        a = list(frames_per_second(path, size=32, skip_nonref=True, threads=threads))
+        b = list(frames_per_second(path, size=32, skip_nonref=True, decode="all", threads=threads))
+        assert len(a) == 12
+        assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b, strict=True))
+    times = [0.0, 0.5, 0.7, 2.3, 2.9, 3.0, 3.04, 4.6, 4.96, 6.5, 8.0, 8.01]
+    vfr = write_video(
+        tmp_path / "vfr.mkv", [coded_frame(0, i) for i in range(len(times))], times=times, gop=3
+    )
+    got = [read_code(f)[1] for _, f in frames_per_second(vfr, size=None)]
+    assert got == [max(i for i, t in enumerate(times) if t <= k) for k in range(9)]
+    assert got == [read_code(f)[1] for _, f in frames_per_second(vfr, size=None, decode="all")]
+
+
+def test_decode_mode_is_checked(gops: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="decode"):
+        next(frames_per_second(gops["vp8"], decode="some"))

@@ -37,9 +37,9 @@ def write_video(
     rate = Fraction(fps).limit_denominator(1001)
     # a millisecond time base carries both constant and variable frame timing exactly enough;
     # AVI counts frames (its index has no timestamps): a 1 ms base there makes every frame
-    # "last" 1 ms and seeks land one frame late
-    avi = path.suffix.lower() == ".avi"
-    time_base = 1 / rate if avi else Fraction(1, 1000)
+    # "last" 1 ms and seeks land one frame late; MPEG-1/2 encoders accept only standard rates
+    frame_clock = path.suffix.lower() == ".avi" or codec in ("mpeg1video", "mpeg2video")
+    time_base = 1 / rate if frame_clock else Fraction(1, 1000)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.pix_fmt = _PIX_FMT.get(codec, "yuv420p")
