@@ -14,6 +14,7 @@ import torch
 
 from introdet import CONF_DIR
 from introdet.annotations import series_key
+from introdet.coarse import CoarseConfig, CoarseFeatures
 from introdet.export import episode_record, write_csv, write_episode
 from introdet.postprocess import (
     PostprocessConfig,
@@ -43,6 +44,7 @@ class Episode:
     mode: str = "single"  # single | season | recurrence
     intro: Segment | None = None
     extra: dict = field(default_factory=dict)
+    coarse: CoarseFeatures | None = None  # coarse-to-fine: keyframe rows, some made exact
 
 
 def load_detector(
@@ -207,22 +209,8 @@ def _features(cfg, identity: dict | None, out: Path):
         return src, metas, Summary()
     from omegaconf import OmegaConf
 
-    from introdet.encoder import ClipEncoder, encoder_from_identity
-
     shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
-    enc_cfg = {
-        k: v for k, v in OmegaConf.to_container(cfg.encoder, resolve=True).items() if v is not None
-    }
-    if identity is None and (shard_dir / MANIFEST).is_file():
-        # the recurrence baseline needs features, not a model: reuse the cache's encoder
-        identity = check_consistent(read_manifest(shard_dir).values(), where=str(shard_dir))
-    if identity is not None:
-        enc_cfg.pop("model_name", None)  # the recorded encoder decides
-        encoder = encoder_from_identity(identity, **enc_cfg)
-    elif "model_name" in enc_cfg:
-        encoder = ClipEncoder(**enc_cfg)
-    else:
-        raise ValueError("method=recurrence on videos needs encoder.model_name (e.g. ViT-B-32)")
+    encoder = _encoder(cfg, identity, shard_dir)
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
     summary = extract(
         src, shard_dir, encoder, sampler, series=cfg.series, progress=cfg.progress, only=only
@@ -231,6 +219,107 @@ def _features(cfg, identity: dict | None, out: Path):
     # only the episodes of this input: the cache may hold others
     wanted = set(summary.done) | set(summary.skipped)
     return shard_dir, {k: v for k, v in metas.items() if k in wanted}, summary
+
+
+def _encoder(cfg, identity: dict | None, shard_dir: Path):
+    """The image encoder: the checkpoint's, else the feature cache's, else ``encoder.*``."""
+    from omegaconf import OmegaConf
+
+    from introdet.encoder import ClipEncoder, encoder_from_identity
+
+    enc_cfg = {
+        k: v for k, v in OmegaConf.to_container(cfg.encoder, resolve=True).items() if v is not None
+    }
+    if identity is None and (shard_dir / MANIFEST).is_file():
+        # the recurrence baseline needs features, not a model: reuse the cache's encoder
+        identity = check_consistent(read_manifest(shard_dir).values(), where=str(shard_dir))
+    if identity is not None:
+        enc_cfg.pop("model_name", None)  # the recorded encoder decides
+        return encoder_from_identity(identity, **enc_cfg)
+    if "model_name" in enc_cfg:
+        return ClipEncoder(**enc_cfg)
+    raise ValueError("method=recurrence on videos needs encoder.model_name (e.g. ViT-B-32)")
+
+
+def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig):
+    """Episodes with keyframe features (coarse-to-fine), straight from the videos: no cache,
+    since such features must never pass for exact ones. Returns (episodes, summary, encoder)."""
+    from omegaconf import OmegaConf
+
+    from introdet.coarse import coarse_features
+    from introdet.extract import Summary, find_videos, series_of
+    from introdet.shards import content_hash
+
+    src = Path(cfg.input)
+    if (src / MANIFEST).is_file():
+        raise ValueError(f"{src}: coarse.enabled=true needs videos as input, not a shard folder")
+    encoder = _encoder(cfg, identity, Path(cfg.shards) if cfg.shards else out / "shards")
+    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+    only = _only(cfg.get("only"))
+    summary, episodes = Summary(), []
+    root = src if src.is_dir() else src.parent
+    for path in find_videos(src):
+        if only is not None and path.stem not in only:
+            continue
+        try:
+            c = coarse_features(path, encoder.embed, encoder.image_size, sampler, ccfg.step)
+            meta = ShardMeta(
+                episode=path.stem,
+                series=cfg.series or series_of(path, root),
+                source=str(path),
+                source_hash=content_hash(path),
+                duration=c.info.duration,
+                n_seconds=len(c.feats),
+                fps=float(sampler.get("fps", 1.0)),
+                start=float(sampler.get("start", 0.0)),
+                encoder=dict(encoder.identity),
+                extra={"sampler": sampler, "coarse": True},
+            )
+        except (ValueError, OSError) as e:  # VideoError names the file
+            reason = str(e).removeprefix(f"{path}: ")
+            summary.failed.append((str(path), reason))
+            log.error("%s: %s", path, reason)
+            continue
+        episodes.append(Episode(meta, c.feats, coarse=c))
+        summary.done.append(path.stem)
+        summary.seconds += len(c.feats) / meta.fps
+    return episodes, summary, encoder
+
+
+def _fine_pass(episodes: Sequence[Episode], encoder, sampler: dict, ccfg: CoarseConfig) -> None:
+    """Sample each coarse intro (and ``margin`` around it) exactly; report what was done."""
+    from introdet.coarse import fine_rows, sample_exact
+
+    for e in episodes:
+        c = e.coarse
+        info = {"keyframes": len(c.key_times), "coarse_intro": None, "exact_rows": None}
+        if e.intro is not None:
+            info["coarse_intro"] = [round(e.intro.start, 3), round(e.intro.end, 3)]
+            rows = fine_rows(c, e.intro.start, e.intro.end, sampler, ccfg.margin)
+            try:
+                sample_exact(e.meta.source, c, rows, encoder.embed, encoder.image_size, sampler)
+            except ValueError as err:  # a file that seeks badly keeps its coarse result
+                log.warning(
+                    "%s: exact sampling failed (%s); coarse result kept", e.meta.source, err
+                )
+            info["exact_rows"] = (
+                [int(x) for x in np.flatnonzero(c.exact)[[0, -1]]] if c.exact.any() else None
+            )
+        e.feats = c.feats  # without the season channels the first scoring appended
+        e.extra["coarse_to_fine"] = info
+
+
+def _score(episodes: Sequence[Episode], model, cfg) -> None:
+    """Probabilities (model or recurrence baseline) and then intro segments, in place."""
+    if model is None:
+        recurrence_probabilities(episodes, cfg.max_others)
+    else:
+        if model.hparams.recurrence:
+            season_inputs(episodes, cfg.max_others, enabled=cfg.season != "off")
+        elif cfg.season == "auto" and any(len(g) > 1 for g in group_by_series(episodes).values()):
+            log.info("the checkpoint was trained without season features: single-episode mode")
+        window_probabilities(model, episodes, cfg.stride, cfg.batch_size)
+    segments(episodes, _postprocess_config(cfg))
 
 
 def _only(spec) -> set[str] | None:
@@ -276,29 +365,31 @@ def predict(cfg) -> int:
         identity = model.hparams.encoder
     elif cfg.method != "recurrence":
         raise ValueError(f"method must be 'model' or 'recurrence', got {cfg.method!r}")
-    shard_dir, metas, summary = _features(cfg, identity, out)
+    ccfg = CoarseConfig(**(cfg.get("coarse") or {}))
+    if ccfg.enabled:
+        episodes, summary, encoder = _coarse_episodes(cfg, identity, out, ccfg)
+        metas = {e.meta.episode: e.meta for e in episodes}
+    else:
+        shard_dir, metas, summary = _features(cfg, identity, out)
     if not metas:
         print(summary.format())
         print("no episode to predict")
         return 1
-    ident = check_consistent(metas.values(), where=str(shard_dir))
+    ident = check_consistent(metas.values(), where=str(cfg.input if ccfg.enabled else shard_dir))
     if ident.get("random_weights"):
         log.warning(
             "features from %s: RANDOM encoder weights (demo/test only)", encoder_name(ident)
         )
-    episodes = [
-        Episode(m, load_features(shard_dir, e, mmap=False)) for e, m in sorted(metas.items())
-    ]
+    if not ccfg.enabled:
+        episodes = [
+            Episode(m, load_features(shard_dir, e, mmap=False)) for e, m in sorted(metas.items())
+        ]
+    _score(episodes, model, cfg)
+    if ccfg.enabled:
+        from omegaconf import OmegaConf
 
-    if model is None:
-        recurrence_probabilities(episodes, cfg.max_others)
-    else:
-        if model.hparams.recurrence:
-            season_inputs(episodes, cfg.max_others, enabled=cfg.season != "off")
-        elif cfg.season == "auto" and any(len(g) > 1 for g in group_by_series(episodes).values()):
-            log.info("the checkpoint was trained without season features: single-episode mode")
-        window_probabilities(model, episodes, cfg.stride, cfg.batch_size)
-    segments(episodes, _postprocess_config(cfg))
+        _fine_pass(episodes, encoder, OmegaConf.to_container(cfg.sampler, resolve=True), ccfg)
+        _score(episodes, model, cfg)
     if cfg.refine.enabled:
         refine(episodes, {k: v for k, v in cfg.refine.items() if k != "enabled"})
     modes = {e.mode for e in episodes}

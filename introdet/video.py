@@ -122,14 +122,9 @@ def frames_per_second(
     if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
     info = probe(path)
-    scan_end = info.duration
-    if max_seconds is not None:
-        scan_end = min(scan_end, start + max_seconds)
-    if fraction is not None:
-        scan_end = min(scan_end, start + fraction * info.duration)
+    scan_end = scan_end_of(info, start, max_seconds, fraction)
     f_fps, f_start = _frac(fps), _frac(start)
-    # rounding guards a duration like 5.0000001 s from adding a k that no frame covers
-    n = max(0, math.ceil(round((scan_end - start) * fps, 6)))
+    n = sample_count(scan_end, fps, start)
     if n == 0:
         return
 
@@ -182,6 +177,27 @@ def frames_per_second(
         while k < n and float(f_start + k / f_fps) < scan_end:
             yield k, to_rgb(prev)
             k += 1
+
+
+def scan_end_of(
+    info: VideoInfo,
+    start: float = 0.0,
+    max_seconds: float | None = None,
+    fraction: float | None = None,
+) -> float:
+    """Where ``frames_per_second`` stops sampling: seconds from the stream start."""
+    end = info.duration
+    if max_seconds is not None:
+        end = min(end, start + max_seconds)
+    if fraction is not None:
+        end = min(end, start + fraction * info.duration)
+    return end
+
+
+def sample_count(scan_end: float, fps: float = 1.0, start: float = 0.0) -> int:
+    """How many samples ``start + k / fps`` lie before ``scan_end``."""
+    # rounding guards a duration like 5.0000001 s from adding a k that no frame covers
+    return max(0, math.ceil(round((scan_end - start) * fps, 6)))
 
 
 def keyframes(

@@ -191,3 +191,21 @@ def test_season_mode_is_automatic_for_several_episodes_of_a_series(trained, tmp_
     assert {read_record(p)["mode"] for p in (tmp_path / "season").glob("logo_*.json")} == {"season"}
     assert predict(_cfg(ckpt, tmp_path / "lone", tmp_path / "single")) == 0
     assert read_record(tmp_path / "single" / "other_e1.json")["mode"] == "single"
+
+
+def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
+    _, ckpt, new = trained
+    assert predict(_cfg(ckpt, new, tmp_path / "exact")) == 1  # broken.mp4
+    assert predict(_cfg(ckpt, new, tmp_path / "coarse", "coarse.enabled=true")) == 1
+    for ep in ("logo_new1", "logo_new2"):
+        exact = read_record(tmp_path / "exact" / f"{ep}.json")
+        coarse = read_record(tmp_path / "coarse" / f"{ep}.json")
+        assert coarse["intro"]["start"] == exact["intro"]["start"]
+        assert coarse["intro"]["end"] == exact["intro"]["end"]
+        info = coarse["coarse_to_fine"]
+        a, b = info["exact_rows"]
+        assert a <= INTRO[0] - 1 and b >= INTRO[1]  # the boundaries were sampled exactly
+        assert info["keyframes"] < 30 and len(coarse["probabilities"]) == 30
+    assert read_record(tmp_path / "coarse" / "logo_none.json")["intro"] is None
+    with pytest.raises(ValueError, match="needs videos"):
+        predict(_cfg(ckpt, tmp_path / "exact" / "shards", tmp_path / "x", "coarse.enabled=true"))

@@ -1,0 +1,82 @@
+"""Coarse to fine over a real video: keyframe rows, the exact span, exact rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from introdet.coarse import coarse_features, fine_rows, keyframe_rows, sample_exact, thin
+from introdet.demo.videofile import write_video
+from introdet.encoder import ClipEncoder
+from introdet.video import VideoError, frames_per_second
+
+FPS = 10  # 12 s, a keyframe every 3 s exactly, a new picture every second
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    looks = rng.integers(0, 255, size=(12, 3))
+    frames = [np.broadcast_to(looks[i // FPS], (48, 64, 3)).astype(np.uint8) for i in range(120)]
+    for i, f in enumerate(frames):  # a block moving within the second: no two frames alike
+        f = frames[i] = f.copy()
+        f[10:20, 4 * (i % FPS) : 4 * (i % FPS) + 8] = 255
+    path = tmp_path_factory.mktemp("coarse") / "ep.mp4"
+    return write_video(path, frames, fps=FPS, gop=30, options={"sc_threshold": "0"})
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return ClipEncoder("introdet-tiny", pretrained=None)
+
+
+def test_keyframe_rows_take_the_last_keyframe_shown():
+    times = np.array([0.0, 2.5, 7.0])
+    assert keyframe_rows(times, 9).tolist() == [0, 0, 0, 1, 1, 1, 1, 2, 2]
+    assert keyframe_rows(times, 4, fps=2, start=2.0).tolist() == [0, 1, 1, 1]
+    assert keyframe_rows(np.array([1.0, 4.0]), 3).tolist() == [0, 0, 0]  # before the first
+
+
+def test_thin_keeps_one_keyframe_per_step():
+    times = [0.0, 0.5, 1.0, 2.2, 2.4, 6.0]
+    assert thin(times, 0.0) == list(range(6))
+    assert thin(times, 2.0) == [0, 3, 5]
+
+
+def test_coarse_rows_are_keyframe_features(video, encoder):
+    exact = np.stack([f for _, f in frames_per_second(video, size=encoder.image_size)])
+    c = coarse_features(video, encoder.embed, encoder.image_size, {"fps": 1.0})
+    assert c.key_times.tolist() == [0.0, 3.0, 6.0, 9.0]
+    assert c.rows.tolist() == [k // 3 for k in range(12)]
+    want = encoder.embed(exact[[0, 3, 6, 9]])
+    np.testing.assert_allclose(c.feats, want[c.rows], atol=2e-3)
+    assert not c.exact.any()
+    thinned = coarse_features(video, encoder.embed, encoder.image_size, {"fps": 1.0}, step=5)
+    assert thinned.key_times.tolist() == [0.0, 6.0]
+    c4 = coarse_features(video, encoder.embed, encoder.image_size, {"start": 4, "max_seconds": 7})
+    assert len(c4.feats) == 7 and c4.key_times.tolist() == [3.0, 6.0, 9.0]
+
+
+def test_fine_rows_reach_the_keyframes_around_the_margins(video, encoder):
+    c = coarse_features(video, encoder.embed, encoder.image_size, {"fps": 1.0})
+    assert fine_rows(c, 3.0, 6.0, {"fps": 1.0}, margin=1.0) == (0, 10)
+    assert fine_rows(c, 6.0, 9.0, {"fps": 1.0}, margin=0.0) == (6, 10)
+    assert fine_rows(c, 9.0, 12.0, {"fps": 1.0}, margin=5.0) == (3, 12)  # clipped at the end
+
+
+def test_exact_rows_equal_extracted_features(video, encoder):
+    sampler = {"fps": 1.0}
+    exact = np.stack([f for _, f in frames_per_second(video, size=encoder.image_size)])
+    want = encoder.embed(exact)
+    c = coarse_features(video, encoder.embed, encoder.image_size, sampler)
+    assert sample_exact(video, c, (4, 9), encoder.embed, encoder.image_size, sampler) == 5
+    assert c.exact.tolist() == [4 <= k < 9 for k in range(12)]
+    np.testing.assert_allclose(c.feats[4:9], want[4:9], atol=2e-3)
+    assert not np.allclose(c.feats[1:3], want[1:3], atol=2e-3)  # coarse rows stay coarse
+
+
+def test_unreadable_file_names_itself(tmp_path, encoder):
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(b"\x1a" * 500)
+    with pytest.raises(VideoError, match="bad.mkv"):
+        coarse_features(bad, encoder.embed, encoder.image_size, {})
