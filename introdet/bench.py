@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -439,12 +440,14 @@ def bench_predict(
     cache: str | Path = CACHE,
     model_hparams: dict | None = None,
     isolate: bool = True,
+    modes: Sequence[str] = ("exact", "coarse"),
 ) -> dict[str, Any]:
     """Wall time and peak RSS of ``predict`` from a video file to intro files, on the CPU.
 
     Each run is a fresh process with a fresh output folder (no feature cache); ``scans`` are
-    ``sampler.max_seconds`` values, None = the whole episode. ``isolate=False`` runs in this
-    process (tests): the peak RSS is then this process's peak so far.
+    ``sampler.max_seconds`` values, None = the whole episode; ``modes``: "exact" (every second
+    sampled exactly), "coarse" (coarse to fine, ``coarse.enabled=true``). ``isolate=False``
+    runs in this process (tests): the peak RSS is then this process's peak so far.
     """
     from introdet.encoder import ClipEncoder
     from introdet.video import probe
@@ -466,7 +469,7 @@ def bench_predict(
         "process = the same plus Python and torch start-up",
     ]
     rows = []
-    for scan in scans:
+    for scan, mode in itertools.product(scans, modes):
         runs = []
         for _ in range(repeats):
             with tempfile.TemporaryDirectory(prefix="introdet-bench-") as tmp:
@@ -477,6 +480,7 @@ def bench_predict(
                     "overrides": [
                         f"sampler.max_seconds={'null' if scan is None else scan}",
                         f"encoder.precision={precision}",
+                        f"coarse.enabled={mode == 'coarse'}",
                         "progress=false",
                     ],
                 }
@@ -487,6 +491,7 @@ def bench_predict(
             {
                 "video": f"{height}p {duration / 60:.0f} min",
                 "scan": "whole episode" if scan is None else f"first {scan:g} s (default)",
+                "sampling": "coarse to fine" if mode == "coarse" else "exact 1 fps",
                 "wall_s": wall,
                 "process_s": statistics.median(r["process_s"] for r in runs),
                 "video_s_per_s": seconds / wall,

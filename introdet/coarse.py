@@ -6,7 +6,9 @@ up to a keyframe interval at each end. The coarse intro is therefore sampled aga
 (``frames_per_second``, the rows extraction would give) from the keyframe ``margin`` seconds
 before its start to the keyframe ``margin`` seconds after its end, and the episode is scored
 again with those rows replaced. Episodes where the coarse pass finds no intro keep their
-coarse result.
+coarse result; episodes whose keyframes lie more than ``max_gap`` seconds apart on average
+(x264's default allows 10 s) are sampled exactly from the start, since their keyframes miss
+whole title cards.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from introdet.video import VideoInfo, frames_per_second, keyframes, probe, sample_count, scan_end_of
+from introdet.video import VideoError, VideoInfo, frames_per_second, probe
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +32,16 @@ class CoarseConfig:
     enabled: bool = False
     step: float = 0.0  # encode at most one keyframe per this many seconds (0: every keyframe)
     margin: float = 5.0  # exact seconds sampled beyond each end of the coarse intro
+    max_gap: float = 5.0  # keyframes further apart on average: the episode is sampled exactly
 
 
 @dataclass
 class CoarseFeatures:
     info: VideoInfo
-    feats: np.ndarray  # [n, D] float16: row k = the keyframe standing for start + k / fps
-    key_times: np.ndarray  # [K] seconds of the encoded keyframes, ascending
+    feats: np.ndarray  # [n, D] float16: row k = the keyframe on screen last at start + k / fps
+    key_times: np.ndarray  # [K] seconds of the rows where each encoded keyframe first stands
     rows: np.ndarray  # [n] index into key_times of each row's keyframe
-    exact: np.ndarray  # [n] bool: rows replaced by exact samples
-
-
-def keyframe_rows(
-    key_times: np.ndarray, n: int, fps: float = 1.0, start: float = 0.0
-) -> np.ndarray:
-    """For each of ``n`` sample times ``start + k / fps``, the index of the last keyframe at or
-    before it (the first keyframe for times before every keyframe)."""
-    t = start + np.arange(n) / fps
-    return np.maximum(np.searchsorted(key_times, t + 1e-9, side="right") - 1, 0)
+    exact: np.ndarray  # [n] bool: rows sampled exactly (all of them: keyframes too sparse)
 
 
 def thin(times: Sequence[float], step: float) -> list[int]:
@@ -65,27 +59,43 @@ def coarse_features(
     size: int,
     sampler: dict,
     step: float = 0.0,
+    max_gap: float = 5.0,
 ) -> CoarseFeatures:
-    """Features for the rows ``frames_per_second(path, **sampler)`` would give, each from the
-    keyframe on screen last before its time. ``embed``: uint8 [N, S, S, 3] -> [N, D]."""
+    """Features for the rows ``frames_per_second(path, **sampler)`` gives, each from the last
+    keyframe at or before its time (``decode="keyframes"``), each keyframe encoded once.
+    ``embed``: uint8 [N, S, S, 3] -> [N, D]. Where keyframes lie more than ``max_gap`` s apart
+    on average they say too little: every row is sampled exactly instead."""
     fps, start = float(sampler.get("fps", 1.0)), float(sampler.get("start", 0.0))
+    kwargs = {k: v for k, v in sampler.items() if k != "decode"}
     info = probe(path)
-    end = scan_end_of(info, start, sampler.get("max_seconds"), sampler.get("fraction"))
-    n = sample_count(end, fps, start)
-    times, frames = [], []
-    for t, frame in keyframes(path, size=size, max_seconds=end):
-        times.append(t)
-        frames.append(frame)
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    rows: list[int] = []
+    for k, frame in frames_per_second(path, size=size, crop=True, decode="keyframes", **kwargs):
+        # consecutive rows repeat the keyframe still on screen: one encoding serves them all
+        if not frames or not np.array_equal(frame, frames[-1]):
+            frames.append(frame)
+            times.append(start + k / fps)
+        rows.append(len(frames) - 1)
     if not frames:
-        raise ValueError(f"{path}: no decodable keyframe")
-    # keyframes before the scan start stand in only for the rows before the first one inside
-    first = max(0, int(np.searchsorted(times, start + 1e-9, side="right")) - 1)
-    times, frames = times[first:], frames[first:]
+        raise VideoError(path, "no decodable keyframe")
+    n = len(rows)
+    if n / fps / len(frames) > max_gap:
+        log.info(
+            "%s: a keyframe every %.1f s on average (> max_gap %g s): sampled exactly",
+            path,
+            n / fps / len(frames),
+            max_gap,
+        )
+        exact = [f for _, f in frames_per_second(path, size=size, crop=True, **kwargs)]
+        feats = embed(np.stack(exact))
+        return CoarseFeatures(info, feats, np.array(times), np.arange(n), np.ones(n, bool))
     kept = thin(times, step)
-    key_times = np.array([times[i] for i in kept])
+    index = np.searchsorted(kept, np.array(rows), side="right") - 1  # [n] into kept
     feats = embed(np.stack([frames[i] for i in kept]))  # [K, D]
-    rows = keyframe_rows(key_times, n, fps, start)
-    return CoarseFeatures(info, feats[rows], key_times, rows, np.zeros(n, bool))
+    return CoarseFeatures(
+        info, feats[index], np.array([times[i] for i in kept]), index, np.zeros(n, bool)
+    )
 
 
 def fine_rows(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
 import re
 import sys
 import threading
@@ -11,7 +12,8 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,24 +170,71 @@ def _decode_or_error(job: _Job, size: int, sampler: dict, catcher: _Warnings):
         return e
 
 
+def _decode_in_process(job: _Job, size: int, sampler: dict):
+    """A decoder process's job: the sampler's warnings travel back with the result."""
+    catcher = _Warnings()
+    vlog = logging.getLogger("introdet.video")
+    vlog.addHandler(catcher)
+    vlog.propagate = False  # the parent prints them, once, beside its own log lines
+    try:
+        res = _decode_or_error(job, size, sampler, catcher)
+        if isinstance(res, Exception):
+            return VideoError(job.path, str(res).removeprefix(f"{job.path}: "))  # picklable
+        info, frames, warnings = res
+        return info, frames, warnings
+    finally:
+        vlog.removeHandler(catcher)
+        vlog.propagate = True
+
+
 def _decoded(
-    jobs: list[_Job], size: int, sampler: dict, workers: int, catcher: _Warnings
+    jobs: list[_Job],
+    size: int,
+    sampler: dict,
+    workers: int,
+    catcher: _Warnings,
+    processes: bool = False,
 ) -> Iterator:
-    """(job, result or exception) in order; up to ``workers`` episodes decode ahead in threads
-    (PyAV releases the GIL while decoding) while the caller encodes the current one."""
+    """(job, result or exception) in order; up to ``workers`` episodes decode ahead while the
+    caller encodes the current one: in threads (PyAV releases the GIL while FFmpeg decodes), or
+    with ``processes`` in processes of their own (the Python side of decoding runs in parallel
+    too, and a decoder that crashes takes only its episode with it)."""
     workers = max(1, workers)
     todo = iter(jobs)
-    with ThreadPoolExecutor(workers) as pool:
-        ahead = deque(
-            (job, pool.submit(_decode_or_error, job, size, sampler, catcher))
-            for job in itertools.islice(todo, workers)
-        )
+    pool = _pool(workers, processes)
+    try:
+
+        def submit(job: _Job):
+            if processes:
+                return pool.submit(_decode_in_process, job, size, sampler)
+            return pool.submit(_decode_or_error, job, size, sampler, catcher)
+
+        ahead = deque((job, submit(job)) for job in itertools.islice(todo, workers))
         while ahead:
             job, fut = ahead.popleft()
+            try:
+                res = fut.result()
+            except BrokenProcessPool:  # FFmpeg crashed a decoder process on this file
+                res = VideoError(job.path, "the decoder crashed (process died)")
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _pool(workers, processes)
+                ahead = deque((j, submit(j)) for j, _ in ahead)
             nxt = next(todo, None)
             if nxt is not None:
-                ahead.append((nxt, pool.submit(_decode_or_error, nxt, size, sampler, catcher)))
-            yield job, fut.result()
+                ahead.append((nxt, submit(nxt)))
+            if processes and not isinstance(res, Exception):
+                for message in res[2]:
+                    log.warning("%s", message)
+            yield job, res
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(workers: int, processes: bool):
+    if processes:
+        # spawn: forking a process that runs torch and tqdm threads can deadlock the child
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ThreadPoolExecutor(workers)
 
 
 def extract(
@@ -198,9 +247,12 @@ def extract(
     decoders: int = 1,
     progress: bool = True,
     only: set[str] | None = None,
+    processes: bool = False,
 ) -> Summary:
     """Extract every video under ``input`` that has no up-to-date shard in ``out``
-    (``only``: just these episode ids)."""
+    (``only``: just these episode ids). ``decoders`` episodes decode ahead of the encoder, in
+    threads, or in processes with ``processes`` (for machines with more cores than one
+    episode's decoding keeps busy)."""
     sampler = dict(sampler or {})
     root, out = Path(input), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -245,7 +297,8 @@ def extract(
     t0 = time.perf_counter()
     bar = tqdm(total=len(jobs), unit="ep", disable=not progress, desc="extract")
     try:
-        for job, res in _decoded(jobs, encoder.image_size, sampler, decoders, catcher):
+        decoded = _decoded(jobs, encoder.image_size, sampler, decoders, catcher, processes)
+        for job, res in decoded:
             if isinstance(res, Exception):
                 reason = str(res).removeprefix(f"{job.path}: ").removeprefix(str(job.path))
                 summary.failed.append((str(job.path), reason.strip(": ") or type(res).__name__))
@@ -321,7 +374,15 @@ def _hydra_main(cfg: DictConfig) -> int:
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
     try:
         summary = extract(
-            cfg.input, cfg.out, encoder, sampler, cfg.shard, cfg.series, cfg.decoders, cfg.progress
+            cfg.input,
+            cfg.out,
+            encoder,
+            sampler,
+            cfg.shard,
+            cfg.series,
+            cfg.decoders,
+            cfg.progress,
+            processes=cfg.processes,
         )
     except (OSError, ValueError) as e:
         # the run itself cannot go on (input missing, disk full, bad shard=): one line, exit 2

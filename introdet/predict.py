@@ -213,7 +213,15 @@ def _features(cfg, identity: dict | None, out: Path):
     encoder = _encoder(cfg, identity, shard_dir)
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
     summary = extract(
-        src, shard_dir, encoder, sampler, series=cfg.series, progress=cfg.progress, only=only
+        src,
+        shard_dir,
+        encoder,
+        sampler,
+        series=cfg.series,
+        decoders=cfg.decoders,
+        progress=cfg.progress,
+        only=only,
+        processes=cfg.processes,
     )
     metas = read_manifest(shard_dir) if (shard_dir / MANIFEST).is_file() else {}
     # only the episodes of this input: the cache may hold others
@@ -262,7 +270,9 @@ def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig):
         if only is not None and path.stem not in only:
             continue
         try:
-            c = coarse_features(path, encoder.embed, encoder.image_size, sampler, ccfg.step)
+            c = coarse_features(
+                path, encoder.embed, encoder.image_size, sampler, ccfg.step, ccfg.max_gap
+            )
             meta = ShardMeta(
                 episode=path.stem,
                 series=cfg.series or series_of(path, root),
@@ -293,7 +303,9 @@ def _fine_pass(episodes: Sequence[Episode], encoder, sampler: dict, ccfg: Coarse
     for e in episodes:
         c = e.coarse
         info = {"keyframes": len(c.key_times), "coarse_intro": None, "exact_rows": None}
-        if e.intro is not None:
+        if c.exact.all():  # keyframes too sparse: sampled exactly already, scored already
+            info["exact_rows"] = [0, len(c.exact) - 1]
+        elif e.intro is not None:
             info["coarse_intro"] = [round(e.intro.start, 3), round(e.intro.end, 3)]
             rows = fine_rows(c, e.intro.start, e.intro.end, sampler, ccfg.margin)
             try:

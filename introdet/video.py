@@ -39,6 +39,9 @@ class VideoError(ValueError):
         self.path = str(path)
         self.reason = reason
 
+    def __reduce__(self):  # pickled by decoder processes: rebuild from (path, reason)
+        return type(self), (self.path, self.reason)
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -114,9 +117,13 @@ def frames_per_second(
     sampled frame are dropped, and non-reference frames other than the sampled ones are
     skipped. The frames returned are the same as with ``decode="all"`` (every packet decoded),
     which is what files without timestamps, AVI files and unknown codecs always get.
+
+    ``decode="keyframes"`` decodes keyframes only (only those that some sample needs, where
+    packets allow): sample k is then the last *keyframe* at or before its time, up to a
+    keyframe interval early. That is the coarse pass of coarse-to-fine prediction.
     """
-    if decode not in ("needed", "all"):
-        raise ValueError(f"decode must be 'needed' or 'all', got {decode!r}")
+    if decode not in ("needed", "all", "keyframes"):
+        raise ValueError(f"decode must be 'needed', 'all' or 'keyframes', got {decode!r}")
     if fps <= 0 or start < 0:
         raise ValueError(f"fps must be > 0 and start >= 0, got fps={fps}, start={start}")
     if fraction is not None and not 0 < fraction <= 1:
@@ -129,7 +136,8 @@ def frames_per_second(
         return
 
     with _open(path) as (container, stream):
-        _configure(stream, threads, "NONREF" if skip_nonref else None)
+        skip = "NONKEY" if decode == "keyframes" else "NONREF" if skip_nonref else None
+        _configure(stream, threads, skip)
         tb = stream.time_base
         origin = _origin_pts(container, stream)
         if stream.start_time is None and container.start_time is None:
@@ -145,8 +153,9 @@ def frames_per_second(
             return origin + math.floor((f_start + k / f_fps) / tb)
 
         plan = None
-        if decode == "needed" and _plannable(container, stream):
-            plan = _Plan(container, stream, path, [target(k) for k in range(n)], skip_nonref)
+        if decode != "all" and _plannable(container, stream):
+            wants = [target(k) for k in range(n)]
+            plan = _Plan(container, stream, path, wants, skip_nonref, decode == "keyframes")
             frames = plan.frames(target(0))
         else:
             frames = _frames_from(container, stream, path, target(0))
@@ -206,17 +215,34 @@ def keyframes(
     crop: bool = True,
     max_seconds: float | None = None,
 ) -> Iterator[tuple[float, Frame]]:
-    """Yield ``(seconds from stream start, frame)`` for keyframes only (others are not decoded)."""
+    """Yield ``(seconds from stream start, frame)`` for keyframes only, in file order.
+
+    Only keyframe packets reach the decoder, each drained on its own: decoders that ignore
+    ``skip_frame`` (VP9) decode nothing else, and open-GOP recovery points (H.264 I-frames
+    flagged as keys) come out at once instead of being reordered among each other.
+    """
     info = probe(path)
     with _open(path) as (container, stream):
-        _configure(stream, 0, "NONKEY")
+        _configure(stream, 0, None)
         origin = _origin_pts(container, stream)
         to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
-        for frame in _decoded(container, stream, path):
-            t = float((frame.pts - origin) * stream.time_base)
-            if max_seconds is not None and t >= max_seconds:
-                return
-            yield t, to_rgb(frame)
+        feed = _Feed(stream, path)
+        try:
+            for packet in _demuxed(container, stream, path, feed):
+                if not packet.is_keyframe or not packet.size:
+                    continue
+                frames = feed.decode(packet)
+                if frames is None:
+                    return
+                frames += feed.decode(None) or []
+                stream.codec_context.flush_buffers()
+                for frame in frames:
+                    t = float((frame.pts - origin) * stream.time_base)
+                    if max_seconds is not None and t >= max_seconds:
+                        return
+                    yield t, to_rgb(frame)
+        finally:
+            feed.close()
 
 
 def frames_between(
@@ -422,7 +448,8 @@ class _Plan:
     largest pts not after it. A GOP without such a packet is not decoded; otherwise its packets
     are decoded up to the last such packet in decode order, the chosen ones in full and the
     others with non-reference frames skipped (nothing refers to those). Where packets were left
-    out, the decoder is drained and flushed before the next keyframe, as a seek would.
+    out, the decoder is drained and flushed before the next keyframe, as a seek would. With
+    ``keyframes`` only keyframe packets may be chosen, and nothing else is fed.
     """
 
     # a GOP longer than this (in packets) is decoded as it comes rather than held in memory
@@ -435,10 +462,12 @@ class _Plan:
         path: str | os.PathLike,
         wants: list[int],
         skip_nonref: bool = False,
+        keyframes: bool = False,
     ) -> None:
         self.container, self.stream, self.path = container, stream, path
         self.wants, self.j = wants, 0  # pts targets, ascending; wants[j:] have no packet yet
-        self.sample_skip = "NONREF" if skip_nonref else "DEFAULT"
+        self.keyframes = keyframes  # only keyframes may stand for a wanted time
+        self.sample_skip = "NONKEY" if keyframes else "NONREF" if skip_nonref else "DEFAULT"
         self.end: int | None = None  # where the last packet ends, once the demuxer reached it
         self.fed = self.read = 0  # packets decoded / demuxed, for benchmarks
         self.feed = _Feed(stream, path)
@@ -525,7 +554,8 @@ class _Plan:
         """Decode what the wanted times before ``next_key`` (None: all) need from ``gop``."""
         if not gop:
             return
-        order = sorted(range(len(gop)), key=lambda i: gop[i].pts)
+        eligible = [i for i in range(len(gop)) if gop[i].is_keyframe or not self.keyframes]
+        order = sorted(eligible or [0], key=lambda i: gop[i].pts)
         pts = [gop[i].pts for i in order]
         chosen = set()
         while self.j < len(self.wants) and (next_key is None or self.wants[self.j] < next_key):
@@ -545,7 +575,18 @@ class _Plan:
             self.stream.codec_context.flush_buffers()
             self.dirty = False
         for i in range(last + 1):
-            yield from self._decode(gop[i], self.sample_skip if i in chosen else "NONREF")
+            if i in chosen and self.keyframes:
+                # each keyframe alone: recovery points would otherwise be reordered by the
+                # picture order counts of frames that were never fed
+                yield from self._decode(gop[i], self.sample_skip)
+                yield from self._drain()
+                self.stream.codec_context.flush_buffers()
+            elif i in chosen:
+                yield from self._decode(gop[i], self.sample_skip)
+            elif self.keyframes:  # a keyframe decodes on its own: nothing else is fed
+                self.dirty = True
+            else:
+                yield from self._decode(gop[i], "NONREF")
         if last + 1 < len(gop):
             self.dirty = True
 

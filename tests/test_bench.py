@@ -36,7 +36,7 @@ def test_make_clip_is_cached_and_the_cache_ignores_itself(tmp_path):
 def test_bench_sampler_counts_one_frame_per_second(tmp_path):
     res = bench.bench_sampler(heights=(48,), seconds=2, repeats=1, size=32, cache=tmp_path)
     by_method = {r["method"]: r for r in res["rows"]}
-    expected = 5 if shutil.which("ffmpeg") else 4
+    expected = 6 if shutil.which("ffmpeg") else 5
     assert len(by_method) == expected
     for name, row in by_method.items():
         # a 2 s clip with its GOP of 50 frames at 25 fps: 1 keyframe, else 2 samples
@@ -88,7 +88,9 @@ PREDICT = {
 
 def test_bench_predict_runs_file_to_intro(tmp_path):
     res = bench.bench_predict(**PREDICT, scans=(2, None), cache=tmp_path, isolate=False)
-    short, whole = res["rows"]
+    short, short_coarse, whole, whole_coarse = res["rows"]
+    assert (short["sampling"], short_coarse["sampling"]) == ("exact 1 fps", "coarse to fine")
+    assert whole_coarse["video_s_per_s"] == pytest.approx(3 / whole_coarse["wall_s"])
     assert short["video_s_per_s"] == pytest.approx(2 / short["wall_s"])
     assert whole["video_s_per_s"] == pytest.approx(3 / whole["wall_s"])
     assert (short["scan"], whole["scan"]) == ("first 2 s (default)", "whole episode")
@@ -97,7 +99,7 @@ def test_bench_predict_runs_file_to_intro(tmp_path):
 
 @pytest.mark.slow
 def test_bench_predict_in_a_fresh_process(tmp_path):
-    (row,) = bench.bench_predict(**PREDICT, scans=(None,), cache=tmp_path)["rows"]
+    (row,) = bench.bench_predict(**PREDICT, scans=(None,), cache=tmp_path, modes=("exact",))["rows"]
     assert row["process_s"] > row["wall_s"] > 0
     assert row["peak_rss_mb"] > 50  # torch alone takes more
 

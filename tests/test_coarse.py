@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from introdet.coarse import coarse_features, fine_rows, keyframe_rows, sample_exact, thin
+from introdet.coarse import coarse_features, fine_rows, sample_exact, thin
 from introdet.demo.videofile import write_video
 from introdet.encoder import ClipEncoder
 from introdet.video import VideoError, frames_per_second
@@ -30,13 +30,6 @@ def encoder():
     return ClipEncoder("introdet-tiny", pretrained=None)
 
 
-def test_keyframe_rows_take_the_last_keyframe_shown():
-    times = np.array([0.0, 2.5, 7.0])
-    assert keyframe_rows(times, 9).tolist() == [0, 0, 0, 1, 1, 1, 1, 2, 2]
-    assert keyframe_rows(times, 4, fps=2, start=2.0).tolist() == [0, 1, 1, 1]
-    assert keyframe_rows(np.array([1.0, 4.0]), 3).tolist() == [0, 0, 0]  # before the first
-
-
 def test_thin_keeps_one_keyframe_per_step():
     times = [0.0, 0.5, 1.0, 2.2, 2.4, 6.0]
     assert thin(times, 0.0) == list(range(6))
@@ -53,8 +46,18 @@ def test_coarse_rows_are_keyframe_features(video, encoder):
     assert not c.exact.any()
     thinned = coarse_features(video, encoder.embed, encoder.image_size, {"fps": 1.0}, step=5)
     assert thinned.key_times.tolist() == [0.0, 6.0]
+    assert thinned.rows.tolist() == [0] * 6 + [1] * 6
     c4 = coarse_features(video, encoder.embed, encoder.image_size, {"start": 4, "max_seconds": 7})
-    assert len(c4.feats) == 7 and c4.key_times.tolist() == [3.0, 6.0, 9.0]
+    # row 0 (4 s) shows the keyframe of 3 s, rows 2 and 5 (6 s, 9 s) the next ones
+    assert len(c4.feats) == 7 and c4.key_times.tolist() == [4.0, 6.0, 9.0]
+    assert c4.rows.tolist() == [0, 0, 1, 1, 1, 2, 2]
+
+
+def test_sparse_keyframes_are_sampled_exactly(video, encoder):
+    exact = np.stack([f for _, f in frames_per_second(video, size=encoder.image_size)])
+    c = coarse_features(video, encoder.embed, encoder.image_size, {"fps": 1.0}, max_gap=2.0)
+    assert c.exact.all() and len(c.feats) == 12  # a keyframe every 3 s > 2 s
+    np.testing.assert_allclose(c.feats, encoder.embed(exact), atol=2e-3)
 
 
 def test_fine_rows_reach_the_keyframes_around_the_margins(video, encoder):

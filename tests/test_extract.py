@@ -136,3 +136,16 @@ def test_cli_reports_and_exit_code(library, tmp_path):
     assert "RANDOM-WEIGHTS" in r.stdout
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert "skipped 3" in r.stdout
+
+
+def test_decoder_processes_give_the_same_shards(library, encoder, tmp_path):
+    threads = extract(library, tmp_path / "t", encoder, {"fps": 1.0}, decoders=2, progress=False)
+    procs = extract(
+        library, tmp_path / "p", encoder, {"fps": 1.0}, decoders=2, progress=False, processes=True
+    )
+    assert sorted(procs.done) == sorted(threads.done)
+    assert sorted(procs.failed) == sorted(threads.failed)  # same files, same reasons
+    for ep in threads.done:
+        np.testing.assert_array_equal(
+            load_features(tmp_path / "p", ep), load_features(tmp_path / "t", ep)
+        )

@@ -440,3 +440,31 @@ def test_decoding_only_needed_packets_with_skip_nonref_and_vfr(
 def test_decode_mode_is_checked(gops: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="decode"):
         next(frames_per_second(gops["vp8"], decode="some"))
+
+
+def test_video_error_survives_pickling() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(VideoError("/lib/a.mkv", "no video stream")))
+    assert (err.path, err.reason, str(err)) == (
+        "/lib/a.mkv",
+        "no video stream",
+        "/lib/a.mkv: no video stream",
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["h264_mp4", "h264_ts", "h264_open", "hevc", "vp9", "vp8", "av1", "mpeg2"]
+)
+@pytest.mark.parametrize("kwargs", [{}, {"start": 1.3}, {"fps": 3.0, "max_seconds": 5}])
+def test_keyframe_sampling_gives_the_last_keyframe_shown(
+    gops: dict[str, Path], key: str, kwargs: dict
+) -> None:
+    keys = list(keyframes(gops[key], size=None))
+    assert len(keys) >= 3
+    got = list(frames_per_second(gops[key], size=None, decode="keyframes", **kwargs))
+    assert len(got) == len(list(frames_per_second(gops[key], size=None, **kwargs)))
+    for k, frame in got:
+        t = kwargs.get("start", 0.0) + k / kwargs.get("fps", 1.0)
+        want = max((kt for kt in keys if kt[0] <= t + 1e-9), key=lambda kt: kt[0])[1]
+        assert np.array_equal(frame, want), f"{key} sample {k} at {t} s"

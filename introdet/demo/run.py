@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, extra in (
         ("single", [f"ckpt={out}/runs/demo/checkpoints/last.ckpt"]),
         ("season", [f"ckpt={out}/runs/demo_season/checkpoints/last.ckpt"]),
+        # coarse to fine: keyframes first, exact 1 fps only around the intro found
+        ("single_coarse", [f"ckpt={out}/runs/demo/checkpoints/last.ckpt", "coarse.enabled=true"]),
         ("recurrence", ["method=recurrence"]),
     ):
         preds[name] = out / "predictions" / name
