@@ -30,7 +30,7 @@ from introdet.atomic import atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
 BENCH_ENCODER = ROOT / "benchmarks" / "bench_encoder.py"
-BENCHMARKS = ("sampler", "encoder", "predict", "train")
+BENCHMARKS = ("sampler", "encoder", "predict", "library", "train")
 FPS = 25  # PAL broadcast rate
 GOP = 50  # 2 s keyframe interval, as broadcast encoders use
 BITRATE = "4M"  # H.264 1080p TV is a few Mbit/s
@@ -501,6 +501,89 @@ def bench_predict(
     return {"rows": rows, "notes": notes}
 
 
+def bench_library(
+    episodes: int = 8,
+    minutes: float = 45,
+    height: int = 1080,
+    clip_seconds: float = 60,
+    scan: float | None = 600,
+    device: str | None = None,
+    decoders: int | None = None,
+    precision: str = "auto",
+    model: str = "ViT-B-32",
+    cache: str | Path = CACHE,
+    model_hparams: dict | None = None,
+    modes: Sequence[str] = ("exact", "coarse"),
+    isolate: bool = True,
+) -> dict[str, Any]:
+    """Seconds of video per wall second over a library: ``episodes`` names for the 45-minute
+    episode, ``predict`` from the folder to intro files, ``decoders`` episodes decoding at once
+    in processes (default: one per core), the encoder and model on ``device`` (default: cuda
+    when there is one). One run per mode, fresh process and output folder."""
+    import torch
+
+    from introdet.encoder import ClipEncoder
+    from introdet.video import probe
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    decoders = decoders or os.cpu_count() or 1
+    if precision == "auto":
+        precision = "bf16" if device == "cuda" else _cpu_precision("auto")
+    video = long_video(cache, height, minutes, clip_seconds)
+    duration = probe(video).duration
+    folder = Path(cache) / f"library_{video.stem}_{episodes}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(episodes):  # hard links: one file on disk, one page cache, many episodes
+        ep = folder / f"ep{i:03d}{video.suffix}"
+        if not ep.exists():
+            try:
+                os.link(video, ep)
+            except OSError:
+                shutil.copyfile(video, ep)
+    encoder = ClipEncoder(model, pretrained=None, precision="fp32")
+    ckpt = make_checkpoint(
+        Path(cache) / "introdetector_random.ckpt", encoder.identity, **(model_hparams or {})
+    )
+    seconds = episodes * (min(duration, scan) if scan is not None else duration)
+    rows = []
+    for mode in modes:
+        with tempfile.TemporaryDirectory(prefix="introdet-bench-") as tmp:
+            args = {
+                "ckpt": str(ckpt),
+                "video": str(folder),
+                "out": tmp,
+                "overrides": [
+                    f"sampler.max_seconds={'null' if scan is None else scan}",
+                    f"device={device}",
+                    f"encoder.precision={precision}",
+                    f"encoder.batch_size={256 if device == 'cuda' else 64}",
+                    f"decoders={decoders}",
+                    "processes=true",
+                    f"coarse.enabled={mode == 'coarse'}",
+                    "progress=false",
+                ],
+            }
+            r = run_worker("predict", args, isolate)
+        rows.append(
+            {
+                "library": f"{episodes} x {height}p {duration / 60:.0f} min",
+                "scan": "whole episodes" if scan is None else f"first {scan:g} s",
+                "sampling": "coarse to fine" if mode == "coarse" else "exact 1 fps",
+                "device": f"{device} {precision}",
+                "decoders": decoders,
+                "wall_s": r["wall_s"],
+                "video_s_per_s": seconds / r["wall_s"],
+                "peak_rss_mb": r["peak_rss_mb"],
+            }
+        )
+    notes = [
+        f"encoder {encoder.name} and a paper-size IntroDetector, random weights (same speed)",
+        "decoders: episodes decoding at once in processes (predict decoders=N processes=true); "
+        "coarse to fine decodes episode by episode",
+    ]
+    return {"rows": rows, "notes": notes}
+
+
 def _predict_worker(ckpt: str, video: str, out: str, overrides: list[str]) -> dict[str, Any]:
     from introdet.predict import predict
 
@@ -756,6 +839,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", default="auto", help="predict encoder precision on CPU")
     p.add_argument("--budget", type=float, help="seconds per cell before skipping bigger ones")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--episodes", type=int, help="library: episodes (default 8, quick 2)")
+    p.add_argument("--decoders", type=int, help="library: decoder processes (default: cores)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -787,6 +872,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 scans=[None if s.lower() == "none" else float(s) for s in scans],
                 precision=args.precision,
                 repeats=1 if quick else repeats,
+                cache=args.cache,
+            )
+        elif name == "library":
+            scan = None if scans[0].lower() == "none" else float(scans[0])
+            res = bench_library(
+                args.episodes or (2 if quick else 8),
+                args.minutes,
+                clip_seconds=seconds,
+                scan=scan,
+                decoders=args.decoders,
+                precision=args.precision,
                 cache=args.cache,
             )
         else:

@@ -344,15 +344,17 @@ def extract(
     return summary
 
 
-# sampler keys that change how fast frames come, not which frames
-_SPEED_KEYS = ("threads", "decode")
-
-
 def _same_frames(a: dict, b: dict) -> bool:
-    """Whether two sampler settings give the same frames (a shard made with one serves both)."""
-    return {k: v for k, v in a.items() if k not in _SPEED_KEYS} == {
-        k: v for k, v in b.items() if k not in _SPEED_KEYS
-    }
+    """Whether two sampler settings give the same frames (a shard made with one serves both):
+    thread counts and the exact decode modes change the speed only; decode=keyframes does not."""
+
+    def frames_key(sampler: dict) -> dict:
+        exact = sampler.get("decode", "needed") in ("needed", "all")
+        return {
+            k: v for k, v in sampler.items() if k != "threads" and not (k == "decode" and exact)
+        }
+
+    return frames_key(a) == frames_key(b)
 
 
 def _rebuild_manifest(out: Path) -> ShardWriteError | None:

@@ -126,3 +126,14 @@ def test_bench_train_times_the_requested_steps_within_budget():
     )["rows"]
     assert (row["steps"], row["precision"], row["device"]) == (2, "fp32", "cpu")
     assert row["windows_per_s"] == pytest.approx(2 / row["step_s"])
+
+
+def test_bench_library_predicts_a_folder_with_decoder_processes(tmp_path):
+    res = bench.bench_library(
+        episodes=2, scan=None, decoders=2, device="cpu", cache=tmp_path, isolate=False, **PREDICT
+    )
+    exact, coarse = res["rows"]
+    assert (exact["sampling"], coarse["sampling"]) == ("exact 1 fps", "coarse to fine")
+    assert exact["video_s_per_s"] == pytest.approx(2 * 3 / exact["wall_s"])
+    assert exact["decoders"] == 2 and exact["device"] == "cpu fp32"
+    assert len(list(tmp_path.glob("library_*/ep*.mp4"))) == 2

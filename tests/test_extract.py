@@ -105,6 +105,9 @@ def test_changed_source_or_sampler_is_redone(library, encoder, tmp_path):
     faster = {"fps": 1.0, "max_seconds": 1, "decode": "all", "threads": 1}
     s = extract(library / "Dunes", out, encoder, faster, progress=False)
     assert s.done == [] and s.skipped == ["dunes_e1"]
+    coarse = {"fps": 1.0, "max_seconds": 1, "decode": "keyframes"}
+    s = extract(library / "Dunes", out, encoder, coarse, progress=False)
+    assert s.done == ["dunes_e1"]  # keyframes stand in for other frames: not the same features
     write_video(out.parent / "lib" / "dunes_e1.webm", _frames(25, 3), fps=10, codec="libvpx")
     s = extract(out.parent / "lib", out, encoder, {"fps": 1.0, "max_seconds": 1}, progress=False)
     assert s.done == ["dunes_e1"]  # same id, other content: extracted again
