@@ -281,6 +281,9 @@ def bench_sampler(
         "introdet frames_per_second": lambda p: sample_introdet(p, size),
         "introdet decode=all": lambda p: sample_introdet(p, size, decode="all"),
         "introdet skip_nonref=True": lambda p: sample_introdet(p, size, skip_nonref=True),
+        "introdet decode=keyframes (coarse)": lambda p: sample_introdet(
+            p, size, decode="keyframes"
+        ),
         "introdet keyframes()": lambda p: sample_keyframes(p, size),
         "ffmpeg -vf fps=1,scale": lambda p: sample_ffmpeg(p, size),
         "PyAV decode-all loop": lambda p: sample_pyav(p, size),

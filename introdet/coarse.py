@@ -53,18 +53,23 @@ def thin(times: Sequence[float], step: float) -> list[int]:
     return kept
 
 
-def coarse_features(
-    path: str | os.PathLike,
-    embed: Callable[[np.ndarray], np.ndarray],
-    size: int,
-    sampler: dict,
-    step: float = 0.0,
-    max_gap: float = 5.0,
-) -> CoarseFeatures:
-    """Features for the rows ``frames_per_second(path, **sampler)`` gives, each from the last
-    keyframe at or before its time (``decode="keyframes"``), each keyframe encoded once.
-    ``embed``: uint8 [N, S, S, 3] -> [N, D]. Where keyframes lie more than ``max_gap`` s apart
-    on average they say too little: every row is sampled exactly instead."""
+@dataclass
+class KeyframeSamples:
+    """What the coarse pass decodes, before any encoding (it pickles: decoder processes)."""
+
+    info: VideoInfo
+    frames: np.ndarray  # [K, S, S, 3] uint8: each distinct keyframe once (or every row: exact)
+    times: list[float]  # [K] seconds of the row where each first stands
+    rows: list[int]  # [n] index into frames of each row
+    exact: bool  # keyframes too sparse: frames are the exact rows
+
+
+def keyframe_samples(
+    path: str | os.PathLike, size: int, sampler: dict, max_gap: float = 5.0
+) -> KeyframeSamples:
+    """The rows ``frames_per_second(path, **sampler)`` gives, each as the last keyframe at or
+    before its time (``decode="keyframes"``), each keyframe kept once. Where keyframes lie more
+    than ``max_gap`` s apart on average they say too little: every row is sampled exactly."""
     fps, start = float(sampler.get("fps", 1.0)), float(sampler.get("start", 0.0))
     kwargs = {k: v for k, v in sampler.items() if k != "decode"}
     info = probe(path)
@@ -88,14 +93,38 @@ def coarse_features(
             max_gap,
         )
         exact = [f for _, f in frames_per_second(path, size=size, crop=True, **kwargs)]
-        feats = embed(np.stack(exact))
-        return CoarseFeatures(info, feats, np.array(times), np.arange(n), np.ones(n, bool))
-    kept = thin(times, step)
-    index = np.searchsorted(kept, np.array(rows), side="right") - 1  # [n] into kept
-    feats = embed(np.stack([frames[i] for i in kept]))  # [K, D]
-    return CoarseFeatures(
-        info, feats[index], np.array([times[i] for i in kept]), index, np.zeros(n, bool)
-    )
+        return KeyframeSamples(info, np.stack(exact), times, list(range(len(exact))), True)
+    return KeyframeSamples(info, np.stack(frames), times, rows, False)
+
+
+def embed_samples(
+    samples: KeyframeSamples, embed: Callable[[np.ndarray], np.ndarray], step: float = 0.0
+) -> CoarseFeatures:
+    """Encode the keyframes (at most one per ``step`` s); every row gets its keyframe's."""
+    n = len(samples.rows)
+    if samples.exact:
+        feats = embed(samples.frames)
+        return CoarseFeatures(
+            samples.info, feats, np.array(samples.times), np.arange(n), np.ones(n, bool)
+        )
+    kept = thin(samples.times, step)
+    index = np.searchsorted(kept, np.array(samples.rows), side="right") - 1  # [n] into kept
+    feats = embed(samples.frames[kept])  # [K, D]
+    times = np.array([samples.times[i] for i in kept])
+    return CoarseFeatures(samples.info, feats[index], times, index, np.zeros(n, bool))
+
+
+def coarse_features(
+    path: str | os.PathLike,
+    embed: Callable[[np.ndarray], np.ndarray],
+    size: int,
+    sampler: dict,
+    step: float = 0.0,
+    max_gap: float = 5.0,
+) -> CoarseFeatures:
+    """``keyframe_samples`` then ``embed_samples``: ``embed`` maps uint8 [N, S, S, 3] to
+    [N, D]."""
+    return embed_samples(keyframe_samples(path, size, sampler, max_gap), embed, step)
 
 
 def fine_rows(

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import multiprocessing
 import re
 import sys
 import threading
 import time
 import zlib
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +30,7 @@ from introdet.shards import (
     write_shard,
 )
 from introdet.video import VideoError, frames_per_second, probe
+from introdet.workers import run_ahead
 
 log = logging.getLogger(__name__)
 
@@ -154,87 +149,38 @@ class _Job:
     source_hash: str
 
 
-def _decode(job: _Job, size: int, sampler: dict, catcher: _Warnings):
-    info = probe(job.path)
-    frames = [f for _, f in frames_per_second(job.path, size=size, crop=True, **sampler)]
-    if not frames:
-        raise VideoError(job.path, "no decodable frame")
-    return info, np.stack(frames), catcher.take()  # [T, size, size, 3] uint8
+@dataclass
+class _Decoder:
+    """One job's frames: (info, frames [T, size, size, 3] uint8, warnings). It pickles, so it
+    also runs in decoder processes; there it collects the sampler's warnings itself."""
 
+    size: int
+    sampler: dict
+    catcher: _Warnings | None = None  # threads share the parent's handler; None: a process
 
-def _decode_or_error(job: _Job, size: int, sampler: dict, catcher: _Warnings):
-    try:
-        return _decode(job, size, sampler, catcher)
-    except Exception as e:
-        catcher.take()
-        return e
-
-
-def _decode_in_process(job: _Job, size: int, sampler: dict):
-    """A decoder process's job: the sampler's warnings travel back with the result."""
-    catcher = _Warnings()
-    vlog = logging.getLogger("introdet.video")
-    vlog.addHandler(catcher)
-    vlog.propagate = False  # the parent prints them, once, beside its own log lines
-    try:
-        res = _decode_or_error(job, size, sampler, catcher)
-        if isinstance(res, Exception):
-            return VideoError(job.path, str(res).removeprefix(f"{job.path}: "))  # picklable
-        info, frames, warnings = res
-        return info, frames, warnings
-    finally:
-        vlog.removeHandler(catcher)
-        vlog.propagate = True
-
-
-def _decoded(
-    jobs: list[_Job],
-    size: int,
-    sampler: dict,
-    workers: int,
-    catcher: _Warnings,
-    processes: bool = False,
-) -> Iterator:
-    """(job, result or exception) in order; up to ``workers`` episodes decode ahead while the
-    caller encodes the current one: in threads (PyAV releases the GIL while FFmpeg decodes), or
-    with ``processes`` in processes of their own (the Python side of decoding runs in parallel
-    too, and a decoder that crashes takes only its episode with it)."""
-    workers = max(1, workers)
-    todo = iter(jobs)
-    pool = _pool(workers, processes)
-    try:
-
-        def submit(job: _Job):
-            if processes:
-                return pool.submit(_decode_in_process, job, size, sampler)
-            return pool.submit(_decode_or_error, job, size, sampler, catcher)
-
-        ahead = deque((job, submit(job)) for job in itertools.islice(todo, workers))
-        while ahead:
-            job, fut = ahead.popleft()
-            try:
-                res = fut.result()
-            except BrokenProcessPool:  # FFmpeg crashed a decoder process on this file
-                res = VideoError(job.path, "the decoder crashed (process died)")
-                pool.shutdown(wait=True, cancel_futures=True)
-                pool = _pool(workers, processes)
-                ahead = deque((j, submit(j)) for j, _ in ahead)
-            nxt = next(todo, None)
-            if nxt is not None:
-                ahead.append((nxt, submit(nxt)))
-            if processes and not isinstance(res, Exception):
-                for message in res[2]:
-                    log.warning("%s", message)
-            yield job, res
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _pool(workers: int, processes: bool):
-    if processes:
-        # spawn: forking a process that runs torch and tqdm threads can deadlock the child
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    return ThreadPoolExecutor(workers)
+    def __call__(self, job: _Job):
+        catcher, local = self.catcher, self.catcher is None
+        vlog = logging.getLogger("introdet.video")
+        if local:
+            catcher = _Warnings()
+            vlog.addHandler(catcher)
+            vlog.propagate = False  # the parent prints them, once, beside its own log lines
+        try:
+            info = probe(job.path)
+            sampled = frames_per_second(job.path, size=self.size, crop=True, **self.sampler)
+            frames = [f for _, f in sampled]
+            if not frames:
+                raise VideoError(job.path, "no decodable frame")
+            return info, np.stack(frames), catcher.take()
+        except Exception as e:
+            catcher.take()
+            if local and not isinstance(e, VideoError):  # FFmpeg's errors may not pickle
+                raise VideoError(job.path, str(e).removeprefix(f"{job.path}: ")) from None
+            raise
+        finally:
+            if local:
+                vlog.removeHandler(catcher)
+                vlog.propagate = True
 
 
 def extract(
@@ -297,8 +243,8 @@ def extract(
     t0 = time.perf_counter()
     bar = tqdm(total=len(jobs), unit="ep", disable=not progress, desc="extract")
     try:
-        decoded = _decoded(jobs, encoder.image_size, sampler, decoders, catcher, processes)
-        for job, res in decoded:
+        decoder = _Decoder(encoder.image_size, sampler, None if processes else catcher)
+        for job, res in run_ahead(jobs, decoder, decoders, processes):
             if isinstance(res, Exception):
                 reason = str(res).removeprefix(f"{job.path}: ").removeprefix(str(job.path))
                 summary.failed.append((str(job.path), reason.strip(": ") or type(res).__name__))
@@ -306,6 +252,9 @@ def extract(
                 bar.update()
                 continue
             info, frames, warnings = res
+            if processes:  # a process's warnings come back with its result
+                for message in warnings:
+                    log.warning("%s", message)
             feats = encoder.embed(frames)  # [T, D] float16 unit vectors
             meta = ShardMeta(
                 episode=job.episode,

@@ -252,11 +252,14 @@ def _encoder(cfg, identity: dict | None, shard_dir: Path):
 def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig):
     """Episodes with keyframe features (coarse-to-fine), straight from the videos: no cache,
     since such features must never pass for exact ones. Returns (episodes, summary, encoder)."""
+    from functools import partial
+
     from omegaconf import OmegaConf
 
-    from introdet.coarse import coarse_features
+    from introdet.coarse import embed_samples, keyframe_samples
     from introdet.extract import Summary, find_videos, series_of
     from introdet.shards import content_hash
+    from introdet.workers import run_ahead
 
     src = Path(cfg.input)
     if (src / MANIFEST).is_file():
@@ -266,30 +269,34 @@ def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig):
     only = _only(cfg.get("only"))
     summary, episodes = Summary(), []
     root = src if src.is_dir() else src.parent
-    for path in find_videos(src):
-        if only is not None and path.stem not in only:
-            continue
-        try:
-            c = coarse_features(
-                path, encoder.embed, encoder.image_size, sampler, ccfg.step, ccfg.max_gap
-            )
-            meta = ShardMeta(
-                episode=path.stem,
-                series=cfg.series or series_of(path, root),
-                source=str(path),
-                source_hash=content_hash(path),
-                duration=c.info.duration,
-                n_seconds=len(c.feats),
-                fps=float(sampler.get("fps", 1.0)),
-                start=float(sampler.get("start", 0.0)),
-                encoder=dict(encoder.identity),
-                extra={"sampler": sampler, "coarse": True},
-            )
-        except (ValueError, OSError) as e:  # VideoError names the file
-            reason = str(e).removeprefix(f"{path}: ")
+    paths = [p for p in find_videos(src) if only is None or p.stem in only]
+    decode = partial(
+        keyframe_samples, size=encoder.image_size, sampler=sampler, max_gap=ccfg.max_gap
+    )
+    for path, res in run_ahead(paths, decode, cfg.decoders, cfg.processes):
+        if isinstance(res, Exception):  # VideoError names the file
+            reason = str(res).removeprefix(f"{path}: ")
             summary.failed.append((str(path), reason))
             log.error("%s: %s", path, reason)
             continue
+        try:
+            source_hash = content_hash(path)
+        except OSError as e:
+            summary.failed.append((str(path), f"cannot read ({e.strerror or e})"))
+            continue
+        c = embed_samples(res, encoder.embed, ccfg.step)
+        meta = ShardMeta(
+            episode=path.stem,
+            series=cfg.series or series_of(path, root),
+            source=str(path),
+            source_hash=source_hash,
+            duration=c.info.duration,
+            n_seconds=len(c.feats),
+            fps=float(sampler.get("fps", 1.0)),
+            start=float(sampler.get("start", 0.0)),
+            encoder=dict(encoder.identity),
+            extra={"sampler": sampler, "coarse": True},
+        )
         episodes.append(Episode(meta, c.feats, coarse=c))
         summary.done.append(path.stem)
         summary.seconds += len(c.feats) / meta.fps

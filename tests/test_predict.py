@@ -207,5 +207,11 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
         assert a <= INTRO[0] - 1 and b >= INTRO[1]  # the boundaries were sampled exactly
         assert info["keyframes"] < 30 and len(coarse["probabilities"]) == 30
     assert read_record(tmp_path / "coarse" / "logo_none.json")["intro"] is None
+    procs = _cfg(ckpt, new, tmp_path / "p", "coarse.enabled=true", "decoders=2", "processes=true")
+    assert predict(procs) == 1  # decoder processes: same records, broken.mp4 still reported
+    for ep in ("logo_new1", "logo_new2", "logo_none"):
+        a = read_record(tmp_path / "coarse" / f"{ep}.json")
+        b = read_record(tmp_path / "p" / f"{ep}.json")
+        assert a["intro"] == b["intro"] and a["probabilities"] == b["probabilities"]
     with pytest.raises(ValueError, match="needs videos"):
         predict(_cfg(ckpt, tmp_path / "exact" / "shards", tmp_path / "x", "coarse.enabled=true"))

@@ -1,0 +1,60 @@
+"""Decode episodes ahead of the encoder: a few at a time, in threads or processes, in order."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class WorkerCrashed(RuntimeError):
+    """The process working on an item died (FFmpeg crashed on it, or it was killed)."""
+
+
+def run_ahead(
+    items: Iterable[T],
+    fn: Callable[[T], Any],
+    workers: int = 1,
+    processes: bool = False,
+) -> Iterator[tuple[T, Any]]:
+    """Yield ``(item, fn(item))`` in the items' order while up to ``workers`` later items are
+    being worked on. An exception raised by ``fn`` is yielded in place of its result. With
+    ``processes`` each call runs in a spawned process (``fn`` and items must pickle): a crash
+    there yields ``WorkerCrashed`` for its item, and the items behind it are started again."""
+    workers = max(1, workers)
+    todo = iter(items)
+    pool = _pool(workers, processes)
+    try:
+        ahead: deque[tuple[T, Future]] = deque(
+            (item, pool.submit(fn, item)) for item in itertools.islice(todo, workers)
+        )
+        while ahead:
+            item, fut = ahead.popleft()
+            try:
+                res = fut.result()
+            except BrokenProcessPool:
+                res = WorkerCrashed("the worker process died")
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _pool(workers, processes)
+                ahead = deque((i, pool.submit(fn, i)) for i, _ in ahead)
+            except Exception as e:
+                res = e
+            nxt = next(todo, None)
+            if nxt is not None:
+                ahead.append((nxt, pool.submit(fn, nxt)))
+            yield item, res
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(workers: int, processes: bool) -> Executor:
+    if processes:
+        # spawn: forking a process that runs torch and tqdm threads can deadlock the child
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ThreadPoolExecutor(workers)
