@@ -705,8 +705,14 @@ def _duration(
     """
     tb = stream.time_base
     header = None  # end pts the headers promise
+    tag = _duration_tag(stream)
     if stream.duration:
         header = origin + stream.duration
+    elif tag is not None:
+        # Matroska's per-track DURATION: the video's own end, where the container's duration
+        # also covers audio that runs on past the last picture
+        end = math.floor(tag / tb)
+        header = max(origin, min(end, origin + end))
     elif container.duration:
         # Matroska counts from 0, MP4 and MPEG-TS from the start time: take the later end to
         # seek near, the earlier one if nothing better turns up
@@ -794,6 +800,18 @@ def _frame_ticks(stream: av.VideoStream) -> int:
 def _frame_seconds(frame: av.VideoFrame, stream: av.VideoStream) -> float:
     ticks = frame.duration if frame.duration else _frame_ticks(stream)
     return float(ticks * stream.time_base)
+
+
+def _duration_tag(stream: av.VideoStream) -> Fraction | None:
+    """Seconds in a Matroska track's ``DURATION`` tag ("HH:MM:SS.nnnnnnnnn"), None if absent."""
+    text = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if not text:
+        return None
+    try:
+        h, m, sec = text.strip().split(":")
+        return int(h) * 3600 + int(m) * 60 + Fraction(sec)
+    except ValueError:
+        return None  # a tag some muxer wrote its own way: the other headers decide
 
 
 def _ticks(microseconds: int, tb: Fraction) -> int:

@@ -123,7 +123,8 @@ def raw_h264(folder: Path) -> Path:
 
 
 def wrong_duration(folder: Path, claimed: float = 60.0) -> Path:
-    """A Matroska clip whose Segment Info Duration says ``claimed`` s instead of 5 s."""
+    """A Matroska clip whose Segment Info Duration and video DURATION tag say ``claimed`` s
+    instead of 5 s."""
     path = good(folder / "liar.mkv", seed=8)
     data = bytearray(path.read_bytes())
     # Duration element: ID 0x4489, size 0x88 (8-byte float), in TimestampScale units (1 ms)
@@ -131,6 +132,13 @@ def wrong_duration(folder: Path, claimed: float = 60.0) -> Path:
     if at < 0:
         raise AssertionError(f"{path}: no 8-byte Duration element to rewrite")
     data[at + 3 : at + 11] = struct.pack(">d", claimed * 1000)
+    # the track's DURATION tag, a string of fixed width
+    tag = b"00:00:05.000000000"
+    at = data.find(tag)
+    if at < 0:
+        raise AssertionError(f"{path}: no DURATION tag {tag!r} to rewrite")
+    m, s = divmod(claimed, 60)
+    data[at : at + len(tag)] = f"00:{int(m):02d}:{s:012.9f}".encode()
     path.write_bytes(bytes(data))
     return path
 

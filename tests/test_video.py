@@ -468,3 +468,16 @@ def test_keyframe_sampling_gives_the_last_keyframe_shown(
         t = kwargs.get("start", 0.0) + k / kwargs.get("fps", 1.0)
         want = max((kt for kt in keys if kt[0] <= t + 1e-9), key=lambda kt: kt[0])[1]
         assert np.array_equal(frame, want), f"{key} sample {k} at {t} s"
+
+
+def test_audio_running_past_the_video_is_not_truncation(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_video(tmp_path / "tail.mkv", cfr_frames(), fps=FPS, audio=True, audio_tail=4.0)
+    with av.open(str(path)) as c:
+        assert c.duration / 1e6 > 8.5  # the container's duration covers the audio
+    with caplog.at_level(logging.WARNING, logger="introdet.video"):
+        info = probe(path)
+        got = [k for k, _ in frames_per_second(path, size=32)]
+    assert info.duration == pytest.approx(5.0, abs=0.02) and got == [0, 1, 2, 3, 4]
+    assert not caplog.records  # Matroska's per-track DURATION tag gives the video's own end

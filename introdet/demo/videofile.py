@@ -24,13 +24,16 @@ def write_video(
     gop: int | None = None,
     options: dict[str, str] | None = None,
     rotation: int = 0,
+    audio_tail: float = 0.0,
 ) -> Path:
     """Encode RGB uint8 frames [H, W, 3] into ``path`` (container chosen by its suffix).
 
     ``times`` gives each frame's presentation time in seconds (variable frame rate); otherwise
     frame i is shown at ``i / fps``. ``start`` shifts every timestamp, so the stream's start
-    time is not zero. ``audio`` adds a quiet tone track of the same length. ``rotation``
-    writes a display matrix turning the picture that many degrees counter-clockwise, as phones do.
+    time is not zero. ``audio`` adds a quiet tone track of the same length, plus
+    ``audio_tail`` seconds (audio that runs on past the last picture, as in many real files).
+    ``rotation`` writes a display matrix turning the picture that many degrees
+    counter-clockwise, as phones do.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +81,7 @@ def write_video(
         for packet in stream.encode():
             container.mux(packet)
         if astream is not None:
-            _write_tone(container, astream, seconds=last_t + 1.0 / fps)
+            _write_tone(container, astream, seconds=last_t + 1.0 / fps + audio_tail)
     return path
 
 
