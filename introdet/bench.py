@@ -475,19 +475,12 @@ def bench_predict(
     for scan, mode in itertools.product(scans, modes):
         runs = []
         for _ in range(repeats):
-            with tempfile.TemporaryDirectory(prefix="introdet-bench-") as tmp:
-                args = {
-                    "ckpt": str(ckpt),
-                    "video": str(video),
-                    "out": tmp,
-                    "overrides": [
-                        f"sampler.max_seconds={'null' if scan is None else scan}",
-                        f"encoder.precision={precision}",
-                        f"coarse.enabled={mode == 'coarse'}",
-                        "progress=false",
-                    ],
-                }
-                runs.append(run_worker("predict", args, isolate))
+            overrides = [
+                f"sampler.max_seconds={'null' if scan is None else scan}",
+                f"encoder.precision={precision}",
+                f"coarse.enabled={mode == 'coarse'}",
+            ]
+            runs.append(_predict_run(ckpt, video, overrides, isolate))
         seconds = min(duration, scan) if scan is not None else duration
         wall = statistics.median(r["wall_s"] for r in runs)
         rows.append(
@@ -550,23 +543,16 @@ def bench_library(
     seconds = episodes * (min(duration, scan) if scan is not None else duration)
     rows = []
     for mode in modes:
-        with tempfile.TemporaryDirectory(prefix="introdet-bench-") as tmp:
-            args = {
-                "ckpt": str(ckpt),
-                "video": str(folder),
-                "out": tmp,
-                "overrides": [
-                    f"sampler.max_seconds={'null' if scan is None else scan}",
-                    f"device={device}",
-                    f"encoder.precision={precision}",
-                    f"encoder.batch_size={256 if device == 'cuda' else 64}",
-                    f"decoders={decoders}",
-                    "processes=true",
-                    f"coarse.enabled={mode == 'coarse'}",
-                    "progress=false",
-                ],
-            }
-            r = run_worker("predict", args, isolate)
+        overrides = [
+            f"sampler.max_seconds={'null' if scan is None else scan}",
+            f"device={device}",
+            f"encoder.precision={precision}",
+            f"encoder.batch_size={256 if device == 'cuda' else 64}",
+            f"decoders={decoders}",
+            "processes=true",
+            f"coarse.enabled={mode == 'coarse'}",
+        ]
+        r = _predict_run(ckpt, folder, overrides, isolate)
         rows.append(
             {
                 "library": f"{episodes} x {height}p {duration / 60:.0f} min",
@@ -585,6 +571,18 @@ def bench_library(
         "coarse to fine decodes episode by episode",
     ]
     return {"rows": rows, "notes": notes}
+
+
+def _predict_run(ckpt: Path, input: Path, overrides: list[str], isolate: bool) -> dict[str, Any]:
+    """One timed ``predict`` run into a fresh output folder (a fresh process if ``isolate``)."""
+    with tempfile.TemporaryDirectory(prefix="introdet-bench-") as tmp:
+        args = {
+            "ckpt": str(ckpt),
+            "video": str(input),
+            "out": tmp,
+            "overrides": [*overrides, "progress=false"],
+        }
+        return run_worker("predict", args, isolate)
 
 
 def _predict_worker(ckpt: str, video: str, out: str, overrides: list[str]) -> dict[str, Any]:
