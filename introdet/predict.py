@@ -159,6 +159,8 @@ def recurrence_probabilities(episodes: Sequence[Episode], max_others: int = 8) -
 def segments(episodes: Sequence[Episode], cfg: PostprocessConfig | Mapping | None) -> None:
     cfg = as_config(cfg)
     for e in episodes:
+        e.intro = None  # scored again (coarse to fine): nothing of the last pass stays
+        e.extra.pop("other_intros", None)
         segs = to_segments(e.probs, cfg)
         if segs:
             s = segs[0]  # best run, or the first of several with keep="all"
