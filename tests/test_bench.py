@@ -87,7 +87,10 @@ PREDICT = {
 
 
 def test_bench_predict_runs_file_to_intro(tmp_path):
-    res = bench.bench_predict(**PREDICT, scans=(2, None), cache=tmp_path, isolate=False)
+    modes = ("exact", "coarse")
+    res = bench.bench_predict(
+        **PREDICT, scans=(2, None), cache=tmp_path, isolate=False, modes=modes
+    )
     short, short_coarse, whole, whole_coarse = res["rows"]
     assert (short["sampling"], short_coarse["sampling"]) == ("exact 1 fps", "coarse to fine")
     assert whole_coarse["video_s_per_s"] == pytest.approx(3 / whole_coarse["wall_s"])
@@ -130,10 +133,29 @@ def test_bench_train_times_the_requested_steps_within_budget():
 
 def test_bench_library_predicts_a_folder_with_decoder_processes(tmp_path):
     res = bench.bench_library(
-        episodes=2, scan=None, decoders=2, device="cpu", cache=tmp_path, isolate=False, **PREDICT
+        episodes=2,
+        scan=None,
+        decoders=2,
+        device="cpu",
+        cache=tmp_path,
+        isolate=False,
+        modes=("exact", "coarse"),
+        **PREDICT,
     )
     exact, coarse = res["rows"]
     assert (exact["sampling"], coarse["sampling"]) == ("exact 1 fps", "coarse to fine")
     assert exact["video_s_per_s"] == pytest.approx(2 * 3 / exact["wall_s"])
     assert exact["decoders"] == 2 and exact["device"] == "cpu fp32"
     assert len(list(tmp_path.glob("library_*/ep*.mp4"))) == 2
+
+
+def test_bench_coarse_times_both_paths(tmp_path):
+    args = {k: v for k, v in PREDICT.items() if k != "model_hparams"}
+    res = bench.bench_coarse(**args, scans=(2, None), fine_seconds=1, cache=tmp_path)
+    short, whole = res["rows"]
+    assert (short["rows"], whole["rows"]) == (2, 3)
+    # the 1 s test clip looped has a keyframe a second at most: 1..3 encoded of 3 rows
+    assert 1 <= whole["keyframes_encoded"] <= 3
+    for row in (short, whole):
+        assert row["coarse_to_fine_s"] == pytest.approx(row["coarse_pass_s"] + row["fine_pass_1s"])
+        assert row["speedup"] == pytest.approx(row["exact_s"] / row["coarse_to_fine_s"])
