@@ -936,17 +936,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         elif name == "encoder":
             batches = args.batches or ([32, 64] if quick else [32, 64, 128, 256])
             res = bench_encoder(batches=batches, repeats=repeats, budget_s=budget)
-        elif name == "predict":
-            res = bench_predict(
-                args.minutes,
-                clip_seconds=seconds,
-                scans=[None if s.lower() == "none" else float(s) for s in scans],
-                precision=args.precision,
-                repeats=1 if quick else repeats,
-                cache=args.cache,
-            )
-        elif name == "coarse":
-            res = bench_coarse(
+        elif name in ("predict", "coarse"):  # the same episode, the same scans
+            res = (bench_predict if name == "predict" else bench_coarse)(
                 args.minutes,
                 clip_seconds=seconds,
                 scans=[None if s.lower() == "none" else float(s) for s in scans],
