@@ -469,7 +469,6 @@ class _Plan:
         self.keyframes = keyframes  # only keyframes may stand for a wanted time
         self.sample_skip = "NONKEY" if keyframes else "NONREF" if skip_nonref else "DEFAULT"
         self.end: int | None = None  # where the last packet ends, once the demuxer reached it
-        self.fed = self.read = 0  # packets decoded / demuxed, for benchmarks
         self.feed = _Feed(stream, path)
         self.dirty = False  # packets were left out since the decoder last started afresh
         self.started = False  # some wanted time has been given a packet
@@ -507,7 +506,6 @@ class _Plan:
         for packet in packets:
             if packet.size == 0:  # the flush packet at the end
                 continue
-            self.read += 1
             pts = packet.pts if packet.pts is not None else (end if end is not None else 0)
             packet_end = pts + (packet.duration or self.feed.step)
             end = packet_end if end is None else max(end, packet_end)
@@ -576,11 +574,7 @@ class _Plan:
             self.dirty = False
         for i in range(last + 1):
             if i in chosen and self.keyframes:
-                # each keyframe alone: recovery points would otherwise be reordered by the
-                # picture order counts of frames that were never fed
-                yield from self._decode(gop[i], self.sample_skip)
-                yield from self._drain()
-                self.stream.codec_context.flush_buffers()
+                yield from self._key_alone(gop[i])
             elif i in chosen:
                 yield from self._decode(gop[i], self.sample_skip)
             elif self.keyframes:  # a keyframe decodes on its own: nothing else is fed
@@ -597,13 +591,25 @@ class _Plan:
             self.stream.codec_context.flush_buffers()
             self.dirty = False
         for packet in packets:
-            yield from self._decode(packet, self.sample_skip)
+            if self.keyframes:
+                yield from self._key_alone(packet)
+            else:
+                yield from self._decode(packet, self.sample_skip)
+
+    def _key_alone(self, packet: av.Packet) -> Iterator[av.VideoFrame]:
+        """A keyframe decoded on its own (anything else is passed over): recovery points would
+        otherwise be reordered by the picture order counts of frames that were never fed."""
+        if not packet.is_keyframe:
+            self.dirty = True
+            return
+        yield from self._decode(packet, self.sample_skip)
+        yield from self._drain()
+        self.stream.codec_context.flush_buffers()
 
     def _decode(self, packet: av.Packet, skip: str) -> Iterator[av.VideoFrame]:
         if self.stop:
             return
         self.stream.codec_context.skip_frame = skip
-        self.fed += 1
         frames = self.feed.decode(packet)
         if frames is None:
             self.stop = True

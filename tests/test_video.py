@@ -481,3 +481,19 @@ def test_audio_running_past_the_video_is_not_truncation(
         got = [k for k, _ in frames_per_second(path, size=32)]
     assert info.duration == pytest.approx(5.0, abs=0.02) and got == [0, 1, 2, 3, 4]
     assert not caplog.records  # Matroska's per-track DURATION tag gives the video's own end
+
+
+@pytest.mark.parametrize("key", ["vp9", "h264_open", "hevc"])
+def test_over_long_gops_stream_with_the_same_frames(
+    gops: dict[str, Path], key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from introdet import video
+
+    expected = {
+        d: list(frames_per_second(gops[key], size=None, decode=d)) for d in ("needed", "keyframes")
+    }
+    monkeypatch.setattr(video._Plan, "MAX_GOP_PACKETS", 5)  # every GOP here is longer: streamed
+    for decode, want in expected.items():
+        got = list(frames_per_second(gops[key], size=None, decode=decode))
+        assert len(got) == len(want) == 12
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, want, strict=True)), decode
