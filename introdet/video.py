@@ -231,11 +231,9 @@ def keyframes(
             for packet in _demuxed(container, stream, path, feed):
                 if not packet.is_keyframe or not packet.size:
                     continue
-                frames = feed.decode(packet)
+                frames = _decode_alone(feed, packet)
                 if frames is None:
                     return
-                frames += feed.decode(None) or []
-                stream.codec_context.flush_buffers()
                 for frame in frames:
                     t = float((frame.pts - origin) * stream.time_base)
                     if max_seconds is not None and t >= max_seconds:
@@ -568,10 +566,7 @@ class _Plan:
             return
         self.started = True
         last = max(chosen)
-        if self.dirty:
-            yield from self._drain()
-            self.stream.codec_context.flush_buffers()
-            self.dirty = False
+        yield from self._restart()
         for i in range(last + 1):
             if i in chosen and self.keyframes:
                 yield from self._key_alone(gop[i])
@@ -586,10 +581,7 @@ class _Plan:
 
     def _decode_all(self, packets: list[av.Packet]) -> Iterator[av.VideoFrame]:
         self.started = True
-        if self.dirty:
-            yield from self._drain()
-            self.stream.codec_context.flush_buffers()
-            self.dirty = False
+        yield from self._restart()
         for packet in packets:
             if self.keyframes:
                 yield from self._key_alone(packet)
@@ -602,22 +594,37 @@ class _Plan:
         if not packet.is_keyframe:
             self.dirty = True
             return
-        yield from self._decode(packet, self.sample_skip)
-        yield from self._drain()
-        self.stream.codec_context.flush_buffers()
+        yield from self._decode(packet, self.sample_skip, alone=True)
 
-    def _decode(self, packet: av.Packet, skip: str) -> Iterator[av.VideoFrame]:
+    def _decode(self, packet: av.Packet, skip: str, alone: bool = False) -> Iterator[av.VideoFrame]:
         if self.stop:
             return
         self.stream.codec_context.skip_frame = skip
-        frames = self.feed.decode(packet)
+        frames = _decode_alone(self.feed, packet) if alone else self.feed.decode(packet)
         if frames is None:
             self.stop = True
             return
         yield from frames
 
+    def _restart(self) -> Iterator[av.VideoFrame]:
+        """Where packets were left out, drain and flush the decoder, as a seek would."""
+        if self.dirty:
+            yield from self._drain()
+            self.stream.codec_context.flush_buffers()
+            self.dirty = False
+
     def _drain(self) -> Iterator[av.VideoFrame]:
         yield from self.feed.decode(None) or []
+
+
+def _decode_alone(feed: _Feed, packet: av.Packet) -> list[av.VideoFrame] | None:
+    """The frames of one packet, drained at once and the decoder flushed after (None: give up)."""
+    frames = feed.decode(packet)
+    if frames is None:
+        return None
+    frames += feed.decode(None) or []
+    feed.stream.codec_context.flush_buffers()
+    return frames
 
 
 class _DamageLog:
@@ -645,10 +652,7 @@ def _frames_from(
     pts: int,
 ) -> Iterator[av.VideoFrame]:
     """Frames from the keyframe at or before ``pts`` on (from the start if no seek is needed)."""
-    first_pts = stream.start_time
-    # no start time = no timestamps (raw elementary streams): such inputs cannot seek
-    if first_pts is not None and pts - first_pts > 1 / stream.time_base:  # a second in: seek
-        _seek(container, stream, path, pts)
+    if _seek_near(container, stream, path, pts):
         frames = _decoded(container, stream, path)
         first = next(frames, None)
         if first is not None and first.pts <= pts:
@@ -657,7 +661,7 @@ def _frames_from(
             return
         # the index put us past the target (or nowhere): fall back to decoding from the start
         log.debug("%s: seek to pts %d landed at %s; decoding from the start", path, pts, first)
-        _seek(container, stream, path, first_pts)
+        _seek(container, stream, path, stream.start_time)
     yield from _decoded(container, stream, path)
 
 
@@ -669,6 +673,7 @@ def _seek_near(
 ) -> bool:
     """Seek to the keyframe at or before ``pts`` when that is over a second in (True if so)."""
     first_pts = stream.start_time
+    # no start time = no timestamps (raw elementary streams): such inputs cannot seek
     if first_pts is not None and pts - first_pts > 1 / stream.time_base:
         _seek(container, stream, path, pts)
         return True
