@@ -112,6 +112,13 @@ class Summary:
     warned: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0  # seconds of video sampled
 
+    def fail(self, path: str | Path, error: Exception) -> None:
+        """Record and log a file that failed, with the reason ``error`` gives."""
+        reason = str(error).removeprefix(f"{path}: ").removeprefix(str(path)).strip(": ")
+        reason = reason or type(error).__name__
+        self.failed.append((str(path), reason))
+        log.error("%s: %s", path, reason)
+
     def format(self) -> str:
         lines = [
             f"extracted {len(self.done)}, skipped {len(self.skipped)} (already done), "
@@ -142,7 +149,7 @@ class _Warnings(logging.Handler):
 
 
 @dataclass
-class _Job:
+class VideoJob:
     path: Path
     episode: str
     series: str
@@ -158,7 +165,7 @@ class _Decoder:
     sampler: dict
     catcher: _Warnings | None = None  # threads share the parent's handler; None: a process
 
-    def __call__(self, job: _Job):
+    def __call__(self, job: VideoJob):
         catcher, local = self.catcher, self.catcher is None
         vlog = logging.getLogger("introdet.video")
         if local:
@@ -181,6 +188,39 @@ class _Decoder:
             if local:
                 vlog.removeHandler(catcher)
                 vlog.propagate = True
+
+
+def video_jobs(
+    input: str | Path,
+    summary: Summary,
+    shard: str | None = None,
+    only: set[str] | None = None,
+    series: str | None = None,
+) -> list[VideoJob]:
+    """The videos under ``input`` to work on (``shard``: this process's share, ``only``: just
+    these episode ids); a file that cannot be one (an episode id taken twice, a broken link,
+    an unreadable file) goes to ``summary.failed`` with its reason."""
+    root = Path(input)
+    jobs, owner = [], {}
+    for path in take_shard(find_videos(root), shard):
+        ep = path.stem
+        if only is not None and ep not in only:
+            continue
+        if ep in owner:
+            summary.failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
+            continue
+        owner[ep] = path
+        if _broken_link(path):
+            summary.failed.append((str(path), "broken symbolic link (target missing or a loop)"))
+            continue
+        try:
+            h = content_hash(path)
+        except OSError as e:
+            summary.failed.append((str(path), f"cannot read ({e.strerror or e})"))
+            continue
+        ser = series or series_of(path, root if root.is_dir() else path.parent)
+        jobs.append(VideoJob(path, ep, ser, h))
+    return jobs
 
 
 def extract(
@@ -208,34 +248,18 @@ def extract(
     if encoder.identity.get("random_weights"):
         log.warning("encoder %s has RANDOM weights: features for tests and demos only", name)
 
-    jobs, owner = [], {}
-    for path in take_shard(find_videos(root), shard):
-        ep = path.stem
-        if only is not None and ep not in only:
-            continue
-        if ep in owner:
-            summary.failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
-            continue
-        owner[ep] = path
-        if _broken_link(path):
-            summary.failed.append((str(path), "broken symbolic link (target missing or a loop)"))
-            continue
-        try:
-            h = content_hash(path)
-        except OSError as e:
-            summary.failed.append((str(path), f"cannot read ({e.strerror or e})"))
-            continue
-        if is_complete(out, ep):
-            old = read_meta(out / f"{ep}.json")
+    jobs = []
+    for job in video_jobs(root, summary, shard, only, series):
+        if is_complete(out, job.episode):
+            old = read_meta(out / f"{job.episode}.json")
             if (
-                old.source_hash == h
+                old.source_hash == job.source_hash
                 and encoder_name(old.encoder) == name
                 and _same_frames(old.extra.get("sampler") or {}, sampler)
             ):
-                summary.skipped.append(ep)
+                summary.skipped.append(job.episode)
                 continue
-        ser = series or series_of(path, root if root.is_dir() else path.parent)
-        jobs.append(_Job(path, ep, ser, h))
+        jobs.append(job)
 
     catcher = _Warnings()
     vlog = logging.getLogger("introdet.video")
@@ -246,9 +270,7 @@ def extract(
         decoder = _Decoder(encoder.image_size, sampler, None if processes else catcher)
         for job, res in run_ahead(jobs, decoder, decoders, processes):
             if isinstance(res, Exception):
-                reason = str(res).removeprefix(f"{job.path}: ").removeprefix(str(job.path))
-                summary.failed.append((str(job.path), reason.strip(": ") or type(res).__name__))
-                log.error("%s: %s", job.path, reason)
+                summary.fail(job.path, res)
                 bar.update()
                 continue
             info, frames, warnings = res

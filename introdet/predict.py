@@ -211,7 +211,7 @@ def _features(cfg, identity: dict | None, out: Path):
         return src, metas, Summary()
     from omegaconf import OmegaConf
 
-    shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
+    shard_dir = _shard_dir(cfg, out)
     encoder = _encoder(cfg, identity, shard_dir)
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
     summary = extract(
@@ -251,47 +251,35 @@ def _encoder(cfg, identity: dict | None, shard_dir: Path):
     raise ValueError("method=recurrence on videos needs encoder.model_name (e.g. ViT-B-32)")
 
 
-def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig):
+def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig, sampler: dict):
     """Episodes with keyframe features (coarse-to-fine), straight from the videos: no cache,
     since such features must never pass for exact ones. Returns (episodes, summary, encoder)."""
     from functools import partial
 
-    from omegaconf import OmegaConf
-
     from introdet.coarse import embed_samples, keyframe_samples
-    from introdet.extract import Summary, find_videos, series_of
-    from introdet.shards import content_hash
+    from introdet.extract import Summary, video_jobs
     from introdet.workers import run_ahead
 
     src = Path(cfg.input)
     if (src / MANIFEST).is_file():
         raise ValueError(f"{src}: coarse.enabled=true needs videos as input, not a shard folder")
-    encoder = _encoder(cfg, identity, Path(cfg.shards) if cfg.shards else out / "shards")
-    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
-    only = _only(cfg.get("only"))
+    encoder = _encoder(cfg, identity, _shard_dir(cfg, out))
     summary, episodes = Summary(), []
-    root = src if src.is_dir() else src.parent
-    paths = [p for p in find_videos(src) if only is None or p.stem in only]
+    jobs = video_jobs(src, summary, only=_only(cfg.get("only")), series=cfg.series)
     decode = partial(
         keyframe_samples, size=encoder.image_size, sampler=sampler, max_gap=ccfg.max_gap
     )
-    for path, res in run_ahead(paths, decode, cfg.decoders, cfg.processes):
-        if isinstance(res, Exception):  # VideoError names the file
-            reason = str(res).removeprefix(f"{path}: ")
-            summary.failed.append((str(path), reason))
-            log.error("%s: %s", path, reason)
-            continue
-        try:
-            source_hash = content_hash(path)
-        except OSError as e:
-            summary.failed.append((str(path), f"cannot read ({e.strerror or e})"))
+    decoded = run_ahead([job.path for job in jobs], decode, cfg.decoders, cfg.processes)
+    for job, (_, res) in zip(jobs, decoded, strict=True):
+        if isinstance(res, Exception):
+            summary.fail(job.path, res)
             continue
         c = embed_samples(res, encoder.embed, ccfg.step)
         meta = ShardMeta(
-            episode=path.stem,
-            series=cfg.series or series_of(path, root),
-            source=str(path),
-            source_hash=source_hash,
+            episode=job.episode,
+            series=job.series,
+            source=str(job.path),
+            source_hash=job.source_hash,
             duration=c.info.duration,
             n_seconds=len(c.feats),
             fps=float(sampler.get("fps", 1.0)),
@@ -300,9 +288,14 @@ def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig):
             extra={"sampler": sampler, "coarse": True},
         )
         episodes.append(Episode(meta, c.feats, coarse=c))
-        summary.done.append(path.stem)
+        summary.done.append(job.episode)
         summary.seconds += len(c.feats) / meta.fps
     return episodes, summary, encoder
+
+
+def _shard_dir(cfg, out: Path) -> Path:
+    """The feature cache: ``shards=``, else ``<out>/shards``."""
+    return Path(cfg.shards) if cfg.shards else out / "shards"
 
 
 def _fine_pass(episodes: Sequence[Episode], encoder, sampler: dict, ccfg: CoarseConfig) -> None:
@@ -388,7 +381,10 @@ def predict(cfg) -> int:
         raise ValueError(f"method must be 'model' or 'recurrence', got {cfg.method!r}")
     ccfg = CoarseConfig(**(cfg.get("coarse") or {}))
     if ccfg.enabled:
-        episodes, summary, encoder = _coarse_episodes(cfg, identity, out, ccfg)
+        from omegaconf import OmegaConf
+
+        sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+        episodes, summary, encoder = _coarse_episodes(cfg, identity, out, ccfg, sampler)
         metas = {e.meta.episode: e.meta for e in episodes}
     else:
         shard_dir, metas, summary = _features(cfg, identity, out)
@@ -407,9 +403,7 @@ def predict(cfg) -> int:
         ]
     _score(episodes, model, cfg)
     if ccfg.enabled:
-        from omegaconf import OmegaConf
-
-        _fine_pass(episodes, encoder, OmegaConf.to_container(cfg.sampler, resolve=True), ccfg)
+        _fine_pass(episodes, encoder, sampler, ccfg)
         _score(episodes, model, cfg)
     if cfg.refine.enabled:
         refine(episodes, {k: v for k, v in cfg.refine.items() if k != "enabled"})
