@@ -158,10 +158,8 @@ def sample_exact(
     if b <= a:
         return 0
     fps, start = float(sampler.get("fps", 1.0)), float(sampler.get("start", 0.0))
-    skip = ("start", "max_seconds", "fraction", "decode")
-    kwargs = {k: v for k, v in sampler.items() if k not in skip}
-    if sampler.get("decode") == "all":
-        kwargs["decode"] = "all"
+    kwargs = {k: v for k, v in sampler.items() if k not in ("start", "max_seconds", "fraction")}
+    kwargs["decode"] = "all" if sampler.get("decode") == "all" else "needed"  # exact either way
     kwargs["start"] = start + a / fps
     kwargs["max_seconds"] = (b - a) / fps
     frames = [f for _, f in frames_per_second(path, size=size, crop=True, **kwargs)]
