@@ -9,7 +9,7 @@ import time
 import numpy as np
 import torch
 
-from introdet.encoder import ClipEncoder
+from introdet.features.encoder import ClipEncoder
 
 # bf16 is the fast CPU choice on CPUs with AVX512-BF16/AMX; fp16 is CUDA only
 PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp16", "bf16")}

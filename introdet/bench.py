@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from introdet.atomic import atomic_write_text
+from introdet.errors import BenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
@@ -39,10 +40,6 @@ WINDOW = 60  # the paper's window: 60 one-second tokens
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
 
 Row = dict[str, Any]
-
-
-class BenchError(ValueError):
-    """A benchmark input (video, option) is unusable; the message names the file or option."""
 
 
 # ---------------------------------------------------------------- machine
@@ -220,13 +217,13 @@ def _init_cache(cache: Path) -> None:
 
 
 def sample_introdet(path: Path, size: int = 224, **sampler: Any) -> int:
-    from introdet.video import frames_per_second
+    from introdet.media.video import frames_per_second
 
     return sum(1 for _ in frames_per_second(path, size=size, **sampler))
 
 
 def sample_keyframes(path: Path, size: int = 224) -> int:
-    from introdet.video import keyframes
+    from introdet.media.video import keyframes
 
     return sum(1 for _ in keyframes(path, size=size))
 
@@ -275,7 +272,7 @@ def bench_sampler(
     cache: str | Path = CACHE,
 ) -> dict[str, Any]:
     """Seconds of video sampled per wall second, introdet vs ffmpeg vs plain PyAV."""
-    from introdet.video import probe
+    from introdet.media.video import probe
 
     methods: dict[str, Callable[[Path], int]] = {
         "introdet frames_per_second": lambda p: sample_introdet(p, size),
@@ -350,7 +347,7 @@ def bench_encoder(
     """
     import torch
 
-    from introdet.encoder import ClipEncoder
+    from introdet.features.encoder import ClipEncoder
 
     script = _encoder_script()
     if devices is None:
@@ -396,7 +393,7 @@ def make_checkpoint(path: str | Path, encoder_identity: dict, **hparams: Any) ->
     import lightning
     import torch
 
-    from introdet.module import IntroDetector
+    from introdet.training.module import IntroDetector
 
     model = IntroDetector(encoder=dict(encoder_identity), **hparams)
     ckpt = {
@@ -454,8 +451,8 @@ def bench_predict(
     path instead). ``isolate=False``
     runs in this process (tests): the peak RSS is then this process's peak so far.
     """
-    from introdet.encoder import ClipEncoder
-    from introdet.video import probe
+    from introdet.features.encoder import ClipEncoder
+    from introdet.media.video import probe
 
     precision = _cpu_precision(precision)
     video = long_video(cache, height, minutes, clip_seconds)
@@ -517,9 +514,9 @@ def bench_coarse(
     its margins) sampled exactly and encoded. The model's passes cost the same either way and
     are left out: with random weights its intro, hence the fine span, would be arbitrary.
     """
-    from introdet.coarse import embed_samples, keyframe_samples
-    from introdet.encoder import ClipEncoder
-    from introdet.video import frames_per_second, probe
+    from introdet.features.coarse import embed_samples, keyframe_samples
+    from introdet.features.encoder import ClipEncoder
+    from introdet.media.video import frames_per_second, probe
 
     precision = _cpu_precision(precision)
     video = long_video(cache, height, minutes, clip_seconds)
@@ -589,8 +586,8 @@ def bench_library(
     when there is one). One run per mode, fresh process and output folder."""
     import torch
 
-    from introdet.encoder import ClipEncoder
-    from introdet.video import probe
+    from introdet.features.encoder import ClipEncoder
+    from introdet.media.video import probe
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     decoders = decoders or os.cpu_count() or 1
@@ -759,7 +756,7 @@ def _train_worker(
 ) -> dict[str, Any]:
     import torch
 
-    from introdet.module import IntroDetector
+    from introdet.training.module import IntroDetector
 
     torch.manual_seed(0)
     model = IntroDetector(**hparams).to(device).train()

@@ -18,8 +18,9 @@ from torchmetrics.functional.classification import (
     binary_stat_scores,
 )
 
-from introdet.annotations import labels_for
 from introdet.atomic import atomic_write_text
+from introdet.errors import EvaluationError
+from introdet.training.annotations import labels_for
 
 SCHEMA_VERSION = 1
 WITHIN_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -32,15 +33,11 @@ Interval = tuple[float, float]
 _ZERO_COUNTS = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
 
 
-class EvaluationError(ValueError):
-    """A prediction record or an evaluation input is missing, damaged or inconsistent."""
-
-
 # ---------------------------------------------------------------- per-second labels and metrics
 
 
 def labels_from_interval(n: int, interval: Interval | None) -> np.ndarray:
-    """[n] int64 by the project's labelling rule (introdet.annotations.labels_for)."""
+    """[n] int64 by the project's labelling rule (introdet.training.annotations.labels_for)."""
     return labels_for(n, interval)
 
 
@@ -433,7 +430,7 @@ def write_plots(
     out: Path, name: str, results: list[EpisodeResult], summary: dict, threshold: float = 0.5
 ) -> dict[str, Path]:
     """PR curve, boundary-error histogram and one curve per episode; returns the first two."""
-    from introdet.plots import plot_boundary_errors, plot_episode, plot_pr_curve
+    from introdet.evaluation.plots import plot_boundary_errors, plot_episode, plot_pr_curve
 
     per_episode = summary["boundary"]["per_episode"]
     errors = [per_episode[r.episode] for r in results]
@@ -461,7 +458,9 @@ def write_plots(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """python -m introdet.evaluate predictions=DIR annotations=FILE [key=value ...]"""
-    from introdet.annotations import load_annotations  # the lead's module; core code needs none
+    from introdet.training.annotations import (
+        load_annotations,  # the lead's module; core code needs none
+    )
 
     options, predictions = _parse_args(sys.argv[1:] if argv is None else argv)
     threshold = float(options.get("threshold", 0.5))

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from introdet.encoder import WeightsUnavailable, encoder_from_identity
-from introdet.onnx_runtime import export_detector, export_encoder
+from introdet.detection.onnx_runtime import export_detector, export_encoder
+from introdet.features.encoder import WeightsUnavailable, encoder_from_identity
 
 USAGE = (
     "usage: python -m introdet.export_onnx ckpt=PATH out=DIR "
@@ -24,7 +24,9 @@ def export_checkpoint(
     The checkpoint records only the encoder's identity (a file name for local weights):
     ``encoder_pretrained`` says where those weights are.
     """
-    from introdet.module import IntroDetector  # Lightning is slow to import: only when needed
+    from introdet.training.module import (
+        IntroDetector,  # Lightning is slow to import: only when needed
+    )
 
     ckpt, out = Path(ckpt), Path(out)
     if not ckpt.is_file():

@@ -11,14 +11,14 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hydra
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from introdet import CONF_DIR
-from introdet.shards import (
+from introdet.cli import command
+from introdet.errors import ShardWriteError
+from introdet.features.shards import (
     MANIFEST,
     ShardMeta,
     content_hash,
@@ -29,8 +29,8 @@ from introdet.shards import (
     write_manifest,
     write_shard,
 )
-from introdet.video import VideoError, frames_per_second, probe
-from introdet.workers import run_ahead
+from introdet.media.video import VideoError, frames_per_second, probe
+from introdet.media.workers import run_ahead
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +129,6 @@ class Summary:
         return "\n".join(lines)
 
 
-class ShardWriteError(OSError):
-    """The shard folder cannot take a shard (disk full, quota, permissions): the run stops,
-    since every later episode would fail the same way; the shards written so far stay."""
-
-
 class _Warnings(logging.Handler):
     """Collects the sampler's warnings (damaged packets) for the episode being decoded."""
 
@@ -167,7 +162,7 @@ class _Decoder:
 
     def __call__(self, job: VideoJob):
         catcher, local = self.catcher, self.catcher is None
-        vlog = logging.getLogger("introdet.video")
+        vlog = logging.getLogger("introdet.media.video")
         if local:
             catcher = _Warnings()
             vlog.addHandler(catcher)
@@ -262,7 +257,7 @@ def extract(
         jobs.append(job)
 
     catcher = _Warnings()
-    vlog = logging.getLogger("introdet.video")
+    vlog = logging.getLogger("introdet.media.video")
     vlog.addHandler(catcher)
     t0 = time.perf_counter()
     bar = tqdm(total=len(jobs), unit="ep", disable=not progress, desc="extract")
@@ -339,8 +334,8 @@ def _rebuild_manifest(out: Path) -> ShardWriteError | None:
     return None
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="extract")
-def _hydra_main(cfg: DictConfig) -> int:
+@command("extract")
+def main(cfg: DictConfig) -> int:
     from omegaconf import OmegaConf
 
     encoder = instantiate(cfg.encoder)
@@ -363,13 +358,7 @@ def _hydra_main(cfg: DictConfig) -> int:
         sys.exit(2)
     print(summary.format())
     print(f"shards: {cfg.out} (encoder {encoder.name})")
-    if summary.failed:
-        sys.exit(1)
-    return 0
-
-
-def main() -> None:
-    _hydra_main()
+    return 1 if summary.failed else 0
 
 
 if __name__ == "__main__":

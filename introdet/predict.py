@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hydra
 import numpy as np
 import torch
 
-from introdet import CONF_DIR
-from introdet.annotations import series_key
-from introdet.coarse import CoarseConfig, CoarseFeatures
-from introdet.export import episode_record, write_csv, write_episode
-from introdet.postprocess import (
+from introdet.cli import command
+from introdet.detection.postprocess import (
     PostprocessConfig,
     Segment,
     as_config,
@@ -24,7 +19,8 @@ from introdet.postprocess import (
     tile_starts,
     to_segments,
 )
-from introdet.shards import (
+from introdet.features.coarse import CoarseConfig, CoarseFeatures
+from introdet.features.shards import (
     MANIFEST,
     ShardMeta,
     check_consistent,
@@ -32,6 +28,8 @@ from introdet.shards import (
     load_features,
     read_manifest,
 )
+from introdet.outputs.export import episode_record, write_csv, write_episode
+from introdet.training.annotations import series_key
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +50,13 @@ def load_detector(
 ):
     """The temporal model: a Lightning checkpoint (runtime=torch), or ONNX (runtime=onnx: an
     exported .onnx file, or a checkpoint exported once into ``cache``)."""
-    from introdet.module import load_detector as load_checkpoint
+    from introdet.training.module import load_detector as load_checkpoint
 
     path = Path(ckpt)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found (ckpt=)")
     if runtime == "onnx" or path.suffix == ".onnx":
-        from introdet.onnx_runtime import OnnxDetector, export_detector
+        from introdet.detection.onnx_runtime import OnnxDetector, export_detector
 
         if path.suffix != ".onnx":
             onnx_path = (cache or path.parent) / f"{path.stem}.onnx"
@@ -81,7 +79,7 @@ def group_by_series(episodes: Sequence[Episode]) -> dict[str, list[Episode]]:
 def season_inputs(episodes: Sequence[Episode], max_others: int = 8, enabled: bool = True) -> None:
     """Append recurrence channels: from the other episodes of the series when there are any,
     else the 'no information' rows (single-episode mode)."""
-    from introdet.recurrence import recurrence_features
+    from introdet.detection.recurrence import recurrence_features
 
     for group in group_by_series(episodes).values():
         season = enabled and len(group) > 1
@@ -148,7 +146,7 @@ def window_probabilities(
 
 def recurrence_probabilities(episodes: Sequence[Episode], max_others: int = 8) -> None:
     """The training-free baseline: the longest consistent recurring run of a series."""
-    from introdet.recurrence import recurrence_scores
+    from introdet.detection.recurrence import recurrence_scores
 
     for group in group_by_series(episodes).values():
         scores = recurrence_scores([e.feats for e in group], max_others=max_others)
@@ -235,7 +233,7 @@ def _encoder(cfg, identity: dict | None, shard_dir: Path):
     """The image encoder: the checkpoint's, else the feature cache's, else ``encoder.*``."""
     from omegaconf import OmegaConf
 
-    from introdet.encoder import ClipEncoder, encoder_from_identity
+    from introdet.features.encoder import ClipEncoder, encoder_from_identity
 
     enc_cfg = {
         k: v for k, v in OmegaConf.to_container(cfg.encoder, resolve=True).items() if v is not None
@@ -256,9 +254,9 @@ def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig, 
     since such features must never pass for exact ones. Returns (episodes, summary, encoder)."""
     from functools import partial
 
-    from introdet.coarse import embed_samples, keyframe_samples
     from introdet.extract import Summary, video_jobs
-    from introdet.workers import run_ahead
+    from introdet.features.coarse import embed_samples, keyframe_samples
+    from introdet.media.workers import run_ahead
 
     src = Path(cfg.input)
     if (src / MANIFEST).is_file():
@@ -300,7 +298,7 @@ def _shard_dir(cfg, out: Path) -> Path:
 
 def _fine_pass(episodes: Sequence[Episode], encoder, sampler: dict, ccfg: CoarseConfig) -> None:
     """Sample each coarse intro (and ``margin`` around it) exactly; report what was done."""
-    from introdet.coarse import fine_rows, sample_exact
+    from introdet.features.coarse import fine_rows, sample_exact
 
     for e in episodes:
         c = e.coarse
@@ -341,7 +339,7 @@ def _only(spec) -> set[str] | None:
     if spec is None:
         return None
     if isinstance(spec, str):
-        from introdet.annotations import load_annotations
+        from introdet.training.annotations import load_annotations
 
         ann = load_annotations(spec)
         return set(ann.intros) | {e for e, _ in ann.rejected}
@@ -420,7 +418,7 @@ def predict(cfg) -> int:
 
 def refine(episodes: Sequence[Episode], cfg: Mapping | None = None) -> None:
     """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one."""
-    from introdet.refine import RefineConfig, refine_episode
+    from introdet.detection.refine import RefineConfig, refine_episode
 
     rcfg = RefineConfig(**dict(cfg or {}))
     for e in episodes:
@@ -431,13 +429,7 @@ def refine(episodes: Sequence[Episode], cfg: Mapping | None = None) -> None:
                 e.extra["video_fps"] = extra["video_fps"]  # boundary errors in frames
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
-def _hydra_main(cfg) -> None:
-    sys.exit(predict(cfg))
-
-
-def main() -> None:
-    _hydra_main()
+main = command("predict")(predict)  # console script introdet-predict, and python predict.py
 
 
 if __name__ == "__main__":

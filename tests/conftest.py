@@ -11,7 +11,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
-from introdet.shards import ShardMeta, write_manifest, write_shard
+import introdet.config  # noqa: F401  (typed config nodes, as the commands store them)
+from introdet.features.shards import ShardMeta, write_manifest, write_shard
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TINY_IDENTITY = {

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from introdet import bench
-from introdet.module import IntroDetector
-from introdet.video import frames_per_second, keyframes, probe
+from introdet.media.video import frames_per_second, keyframes, probe
+from introdet.training.module import IntroDetector
 
 TINY = {"feature_dim": 32, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}
 IDENTITY = {"model_name": "introdet-tiny", "pretrained": None, "embed_dim": 32}

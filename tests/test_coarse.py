@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from introdet.coarse import coarse_features, fine_rows, sample_exact, thin
 from introdet.demo.videofile import write_video
-from introdet.encoder import ClipEncoder
-from introdet.video import VideoError, frames_per_second
+from introdet.features.coarse import coarse_features, fine_rows, sample_exact, thin
+from introdet.features.encoder import ClipEncoder
+from introdet.media.video import VideoError, frames_per_second
 
 FPS = 10  # 12 s, a keyframe every 3 s exactly, a new picture every second
 

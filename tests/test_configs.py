@@ -66,7 +66,7 @@ def test_trainers_compose(name, tmp_path, feature_set):
 
 @pytest.mark.parametrize("logger", ["csv", "wandb"])
 def test_loggers_build(logger, tmp_path, feature_set):
-    from introdet.app import build_loggers, finish_wandb
+    from introdet.train import build_loggers, finish_wandb
 
     cfg = compose_cfg("train", [f"logger={logger}", *_base(tmp_path, feature_set)])
     (lg,) = build_loggers(cfg)
@@ -99,7 +99,7 @@ def test_launchers_compose(launcher, tmp_path, feature_set):
 
 @pytest.mark.parametrize(
     ("module", "key"),
-    [("introdet.app", "run_name"), ("introdet.predict", "ckpt"), ("introdet.extract", "out")],
+    [("introdet.train", "run_name"), ("introdet.predict", "ckpt"), ("introdet.extract", "out")],
 )
 def test_console_scripts_find_the_configs_from_anywhere(module, key, tmp_path):
     import subprocess

@@ -6,7 +6,8 @@ import logging
 import numpy as np
 import pytest
 
-from introdet.data import (
+from introdet.features.shards import ShardError, ShardMeta, write_manifest, write_shard
+from introdet.training.data import (
     IntroDataModule,
     Track,
     WindowDataset,
@@ -14,7 +15,6 @@ from introdet.data import (
     tile_starts,
     window_starts,
 )
-from introdet.shards import ShardError, ShardMeta, write_manifest, write_shard
 from tests.conftest import TINY_IDENTITY, make_feature_set
 
 
@@ -141,7 +141,7 @@ def test_embed_dim_mismatch_raises(tmp_path):
 
 
 def test_recurrence_channels_appended(feature_set):
-    from introdet.recurrence import N_CHANNELS
+    from introdet.detection.recurrence import N_CHANNELS
 
     shards, labels = feature_set
     dm = IntroDataModule(

@@ -1,4 +1,4 @@
-"""Tests for introdet.encoder: the tiny random CLIP on CPU, weight resolution without network."""
+"""Tests for introdet.features.encoder: the tiny random CLIP on CPU, weight resolution without network."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
-from introdet.encoder import (
+from introdet.features.encoder import (
     TINY_MODEL,
     CheckpointError,
     ClipEncoder,

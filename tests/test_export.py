@@ -1,4 +1,4 @@
-"""Tests for introdet.export: every format parsed back and compared with the segment."""
+"""Tests for introdet.outputs.export: every format parsed back and compared with the segment."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import av
 import pytest
 
-from introdet.export import (
+from introdet.detection.postprocess import Segment
+from introdet.outputs.export import (
     FORMATS,
     SCHEMA_VERSION,
     SUFFIX,
@@ -26,7 +27,6 @@ from introdet.export import (
     write_csv,
     write_episode,
 )
-from introdet.postprocess import Segment
 
 DURATION = 100.0
 MS = 1e-3

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from introdet.demo.videofile import write_video
-from introdet.encoder import ClipEncoder
 from introdet.extract import extract, find_videos, series_of, take_shard
-from introdet.shards import load_features, read_manifest
+from introdet.features.encoder import ClipEncoder
+from introdet.features.shards import load_features, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 

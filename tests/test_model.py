@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from introdet.model import IntroTransformer
+from introdet.training.model import IntroTransformer
 
 
 def _net(**kw):

@@ -4,8 +4,8 @@ import lightning as L
 import pytest
 import torch
 
-from introdet.data import IntroDataModule
-from introdet.module import IntroDetector
+from introdet.training.data import IntroDataModule
+from introdet.training.module import IntroDetector
 
 
 def _module(**kw):
@@ -100,7 +100,7 @@ def test_checkpoint_loads_weights_only(tmp_path, feature_set):
 
 
 def test_recurrence_widens_input():
-    from introdet.recurrence import N_CHANNELS
+    from introdet.detection.recurrence import N_CHANNELS
 
     m = _module(recurrence=True)
     assert m(torch.randn(2, 20, 512 + N_CHANNELS)).shape == (2, 20)
@@ -110,7 +110,7 @@ def test_episode_probabilities_stitch_tiled_windows():
     import numpy as np
     from torch.utils.data import DataLoader
 
-    from introdet.data import Track, WindowDataset
+    from introdet.training.data import Track, WindowDataset
 
     torch.manual_seed(0)
     m = _module().eval()

@@ -1,4 +1,4 @@
-"""Tests for introdet.onnx_runtime and introdet.export_onnx: tiny detector and CLIP, on the CPU."""
+"""Tests for introdet.detection.onnx_runtime and introdet.export_onnx: tiny detector and CLIP, on the CPU."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import onnx
 import pytest
 import torch
 
-from introdet.encoder import TINY_MODEL, ClipEncoder
-from introdet.export_onnx import main
-from introdet.module import IntroDetector
-from introdet.onnx_runtime import (
+from introdet.detection.onnx_runtime import (
     OnnxDetector,
     OnnxEncoder,
     OnnxModelError,
     export_detector,
     export_encoder,
 )
-from introdet.recurrence import N_CHANNELS
+from introdet.detection.recurrence import N_CHANNELS
+from introdet.export_onnx import main
+from introdet.features.encoder import TINY_MODEL, ClipEncoder
+from introdet.training.module import IntroDetector
 
 W = 20
 TINY = {"window": W, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}

@@ -1,4 +1,4 @@
-"""Tests for introdet.postprocess on hand-made probability arrays."""
+"""Tests for introdet.detection.postprocess on hand-made probability arrays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from introdet.postprocess import (
+from introdet.detection.postprocess import (
     PostprocessConfig,
     Segment,
     smooth,

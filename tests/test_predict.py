@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from introdet.app import train
 from introdet.demo.videofile import write_video
-from introdet.encoder import ClipEncoder
-from introdet.export import read_record
 from introdet.extract import extract
+from introdet.features.encoder import ClipEncoder
+from introdet.features.shards import ShardError
+from introdet.outputs.export import read_record
 from introdet.predict import predict
-from introdet.shards import ShardError
+from introdet.train import train
 from tests.conftest import compose_cfg, make_feature_set, train_overrides
 
 INTRO = (6, 14)  # seconds
@@ -218,8 +218,8 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
 
 
 def test_scoring_again_replaces_the_intro():
+    from introdet.features.shards import ShardMeta
     from introdet.predict import Episode, segments
-    from introdet.shards import ShardMeta
 
     meta = ShardMeta("e", "s", "e.mp4", "h", 30.0, 30, 1.0, 0.0, {"embed_dim": 4})
     ep = Episode(meta, np.zeros((30, 4), np.float16))

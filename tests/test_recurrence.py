@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from introdet.recurrence import (
+from introdet.detection.recurrence import (
     AVAILABLE,
     BEST_SIM,
     CONSISTENT_SHARE,

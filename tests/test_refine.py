@@ -1,4 +1,4 @@
-"""Tests for introdet.refine over tiny real videos with cuts and fades at known frames."""
+"""Tests for introdet.detection.refine over tiny real videos with cuts and fades at known frames."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from introdet.demo.videofile import write_video
-from introdet.postprocess import Segment
-from introdet.refine import RefineConfig, refine_boundaries, refine_episode
-from introdet.video import VideoError
+from introdet.detection.postprocess import Segment
+from introdet.detection.refine import RefineConfig, refine_boundaries, refine_episode
+from introdet.media.video import VideoError
 
 FPS = 25
 H, W = 48, 64
@@ -173,7 +173,7 @@ def test_unreadable_file_keeps_coarse(tmp_path: Path, caplog):
     coarse = Segment(3.0, 20.0, 0.8)
     with pytest.raises(VideoError, match="broken.mp4"):
         refine_boundaries(bad, coarse)
-    with caplog.at_level(logging.WARNING, logger="introdet.refine"):
+    with caplog.at_level(logging.WARNING, logger="introdet.detection.refine"):
         seg, extra = refine_episode(bad, coarse)
     assert seg == coarse
     assert extra["refined"] is False and extra["coarse_start"] == 3.0

@@ -22,13 +22,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from introdet.app import train
 from introdet.demo.videofile import write_video
-from introdet.encoder import ClipEncoder
-from introdet.export import SCHEMA_VERSION, read_record
 from introdet.extract import ShardWriteError, Summary, extract
+from introdet.features.encoder import ClipEncoder
+from introdet.features.shards import MANIFEST, load_features, read_manifest, read_meta
+from introdet.outputs.export import SCHEMA_VERSION, read_record
 from introdet.predict import predict
-from introdet.shards import MANIFEST, load_features, read_manifest, read_meta
+from introdet.train import train
 from tests import badfiles
 from tests.conftest import compose_cfg, make_feature_set, train_overrides
 
@@ -307,7 +307,7 @@ def test_killed_extraction_resumes_to_the_same_features(tmp_path):
 
 @pytest.mark.slow
 def test_killed_training_resumes_to_the_configured_epochs(tmp_path):
-    from introdet.module import IntroDetector
+    from introdet.training.module import IntroDetector
 
     rng = np.random.default_rng(11)
     shards, labels = make_feature_set(tmp_path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from introdet.shards import (
+from introdet.features.shards import (
     ShardError,
     ShardMeta,
     check_consistent,

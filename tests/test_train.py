@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from introdet.app import CheckpointMismatch, train
-from introdet.postprocess import PostprocessConfig
-from introdet.tune import GRID
+from introdet.detection.postprocess import PostprocessConfig
+from introdet.train import CheckpointMismatch, train
+from introdet.training.tune import GRID
 from tests.conftest import TINY_IDENTITY, compose_cfg, make_feature_set, train_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

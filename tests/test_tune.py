@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from introdet.postprocess import PostprocessConfig
-from introdet.tune import score, tune_postprocess
+from introdet.detection.postprocess import PostprocessConfig
+from introdet.training.tune import score, tune_postprocess
 
 
 def test_tuning_finds_the_threshold_that_separates():

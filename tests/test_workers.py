@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from introdet.workers import WorkerCrashed, run_ahead
+from introdet.media.workers import WorkerCrashed, run_ahead
 
 
 def square_or_fail(x: int) -> int:

@@ -38,14 +38,11 @@ import numpy as np
 
 from introdet.atomic import atomic_write_text
 from introdet.demo.videofile import write_video
+from introdet.errors import LibraryError
 
 FADE_FRAMES = 12
 SLIP = 60  # the labels' known typing slip: the start minute one too high
 WORKERS = 2
-
-
-class LibraryError(ValueError):
-    """Bad generator arguments, or a written file that does not read back as planned."""
 
 
 # --- what to make --------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         [
             py,
             "-m",
-            "introdet.annotations",
+            "introdet.training.annotations",
             "validate",
             str(lib / "train_labels.json"),
             f"shards={shards}",

@@ -10,25 +10,21 @@ import math
 import os
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from introdet import CONF_DIR
-from introdet.module import read_checkpoint
-from introdet.shards import encoder_name
+from introdet.cli import command
+from introdet.errors import CheckpointMismatch
+from introdet.features.shards import encoder_name
+from introdet.training.module import read_checkpoint
 
 log = logging.getLogger(__name__)
 
 # hyperparameters that change the network's shape: a checkpoint with others cannot resume
 ARCH_KEYS = ("feature_dim", "window", "d_model", "depth", "heads", "ffn_dim", "head", "recurrence")
-
-
-class CheckpointMismatch(ValueError):
-    """A checkpoint belongs to another model shape or encoder than the config asks for."""
 
 
 def stable_id(cfg: DictConfig) -> str:
@@ -180,8 +176,8 @@ def _report_episodes(model, data, out: Path, loggers: list = ()) -> dict | None:
     if data.hparams.mode != "episodes":
         return None
     from introdet.atomic import atomic_write_text
+    from introdet.detection.postprocess import to_segments
     from introdet.evaluate import EpisodeResult, format_table, summarize, write_plots
-    from introdet.postprocess import to_segments
 
     results = []
     for ep, probs in sorted(model.episode_probabilities().items()):
@@ -218,7 +214,7 @@ def _tune_postprocess(model, data, out: Path) -> None:
     from torch.utils.data import DataLoader
 
     from introdet.atomic import atomic_write_text
-    from introdet.tune import tune_postprocess
+    from introdet.training.tune import tune_postprocess
 
     loader = DataLoader(data.dataset("val"), batch_size=64)
     probs = model.eval().episode_probabilities(loader)
@@ -232,11 +228,4 @@ def _tune_postprocess(model, data, out: Path) -> None:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def _hydra_main(cfg: DictConfig) -> float:
-    return train(cfg)
-
-
-def main() -> None:
-    """Console script ``introdet-train``: the same as ``python train.py``."""
-    _hydra_main()
+main = command("train")(train)  # console script introdet-train, and python train.py

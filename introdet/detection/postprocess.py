@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from introdet.annotations import labels_for
+from introdet.training.annotations import labels_for
 
 _EPS = 1e-9  # float slack for comparisons of seconds computed as index / fps
 

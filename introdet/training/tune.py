@@ -8,8 +8,8 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
+from introdet.detection.postprocess import PostprocessConfig, to_segments
 from introdet.evaluate import boundary_report
-from introdet.postprocess import PostprocessConfig, to_segments
 
 GRID = {
     "smooth": [1, 3, 5],

@@ -22,13 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from introdet.atomic import atomic_save_npy, atomic_write_text
+from introdet.errors import ShardError
 
 MANIFEST = "manifest.jsonl"
 _HASH_CHUNK = 1 << 20
-
-
-class ShardError(ValueError):
-    """A shard or its manifest is missing, damaged, or disagrees with what the reader expects."""
 
 
 @dataclass

@@ -10,11 +10,9 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from introdet.errors import WorkerCrashed
+
 T = TypeVar("T")
-
-
-class WorkerCrashed(RuntimeError):
-    """The process working on an item died (FFmpeg crashed on it, or it was killed)."""
 
 
 def run_ahead(

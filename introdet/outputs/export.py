@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from introdet.atomic import atomic_write_text
-from introdet.postprocess import Segment
+from introdet.detection.postprocess import Segment
+from introdet.errors import RecordError
 
 SCHEMA_VERSION = 1
 EDL_ACTION = 3  # Kodi: commercial break (players skip it); the issue asks for 3
@@ -22,10 +23,6 @@ _RESERVED = (
     *("schema_version", "episode", "source", "duration"),
     *("fps", "encoder", "intro", "probabilities"),
 )
-
-
-class RecordError(ValueError):
-    """An episode record is malformed, or a record file cannot be read back."""
 
 
 def episode_record(

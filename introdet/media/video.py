@@ -9,13 +9,15 @@ import os
 from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
+
+from introdet.errors import ConfigError, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +31,6 @@ MAX_BAD_PACKETS = 64
 MAX_TAIL_GAP = 1.0
 
 Frame = np.ndarray  # RGB uint8 [H, W, 3]
-
-
-class VideoError(ValueError):
-    """A video that cannot be read; the message starts with the file path, then the reason."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
-
-    def __reduce__(self):  # pickled by decoder processes: rebuild from (path, reason)
-        return type(self), (self.path, self.reason)
 
 
 @dataclass(frozen=True)
@@ -80,6 +70,45 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             start_time=float(origin * stream.time_base),
             has_audio=bool(container.streams.audio),
         )
+
+
+@dataclass
+class SamplerConfig:
+    """``sampler.*`` of extract and predict: which frames become feature rows.
+
+    The keys are those of ``frames_per_second``; these are the commands' defaults."""
+
+    fps: float = 1.0  # samples per second of video
+    start: float = 0.0  # seconds into the video of row 0
+    max_seconds: float | None = (
+        600.0  # scan length: intros come early (every labelled one by 7 min)
+    )
+    fraction: float | None = None  # or scan only this share of each episode, whichever ends first
+    skip_nonref: bool = False  # drop non-reference frames in the decoder (faster, <= ~0.12 s early)
+    threads: int = 0  # FFmpeg decoding threads, 0 = one per core
+    decode: str = "needed"  # needed | all (same frames, slower) | keyframes (coarse pass)
+
+    def __post_init__(self) -> None:
+        if self.decode not in ("needed", "all", "keyframes"):
+            raise ConfigError(
+                f"sampler.decode must be 'needed', 'all' or 'keyframes', got {self.decode!r}"
+            )
+        if not self.fps > 0 or self.start < 0:
+            raise ConfigError(
+                f"sampler.fps must be > 0 and sampler.start >= 0, got {self.fps}, {self.start}"
+            )
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"sampler.max_seconds must be > 0 or null, got {self.max_seconds}")
+        if self.fraction is not None and not 0 < self.fraction <= 1:
+            raise ConfigError(
+                f"sampler.fraction must lie in (0, 1] or be null, got {self.fraction}"
+            )
+        if self.threads < 0:
+            raise ConfigError(f"sampler.threads must be >= 0, got {self.threads}")
+
+    def keys(self) -> dict:
+        """The keyword arguments of ``frames_per_second``."""
+        return asdict(self)
 
 
 def frames_per_second(

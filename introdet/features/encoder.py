@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from open_clip import factory as open_clip_factory
 
+from introdet.errors import CheckpointError, FramesError, WeightsUnavailable
+
 log = logging.getLogger(__name__)
 
 TINY_MODEL = "introdet-tiny"
@@ -33,18 +35,6 @@ _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _HUB_TIMEOUT_S = 2.0
 _HF_WEIGHTS = "open_clip_pytorch_model.bin"  # open_clip's default file name in a hub repo
 _HF_SAFE_WEIGHTS = "open_clip_model.safetensors"
-
-
-class WeightsUnavailable(RuntimeError):
-    """The requested CLIP weights are neither on this machine nor downloadable right now."""
-
-
-class CheckpointError(ValueError):
-    """A local checkpoint file exists but does not load into the requested model."""
-
-
-class FramesError(ValueError):
-    """Frames handed to ClipEncoder.embed are not uint8 RGB [N, H, W, 3]."""
 
 
 def register_tiny_model() -> None:

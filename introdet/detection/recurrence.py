@@ -34,12 +34,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from introdet.errors import RecurrenceError
+
 N_CHANNELS = 4
 AVAILABLE, BEST_SIM, CONSISTENT_SHARE, RUN_SUPPORT = range(N_CHANNELS)
-
-
-class RecurrenceError(ValueError):
-    """An episode's feature array cannot be compared (wrong shape, width or values)."""
 
 
 def partners(n: int, max_others: int = 8, seed: int = 0) -> list[list[int]]:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from introdet.postprocess import Segment
-from introdet.video import frames_between, probe
+from introdet.detection.postprocess import Segment
+from introdet.media.video import frames_between, probe
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class RefineConfig:
         intro ends at the frame after it.
     """
 
+    enabled: bool = True  # decode +-span s around each 1-fps boundary at the full frame rate
     span: float = 2.0  # seconds decoded on each side of a coarse boundary
     size: int = 64  # decoded frame size (shortest side) for the cheap signals
     # A cut is a frame whose change from the previous frame (mean of the gray pixel difference

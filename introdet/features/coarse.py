@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from introdet.video import VideoError, VideoInfo, frames_per_second, probe
+from introdet.media.video import VideoError, VideoInfo, frames_per_second, probe
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class CoarseConfig:
     """``predict.py coarse.*``: keys mirror these fields."""
 

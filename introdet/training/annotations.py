@@ -30,13 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from introdet.errors import AnnotationError
+
 log = logging.getLogger(__name__)
 
 SLIP = 60.0  # the typing error seen in real files: the start minute one too high
-
-
-class AnnotationError(ValueError):
-    """The labels file as a whole cannot be used (missing, not JSON, not an object)."""
 
 
 @dataclass(frozen=True)
@@ -317,7 +315,7 @@ def validate(path: str | Path, shard_dir: str | Path | None = None) -> int:
     durations = known = None
     problems = 0
     if shard_dir is not None:
-        from introdet.shards import read_manifest
+        from introdet.features.shards import read_manifest
 
         metas = read_manifest(shard_dir)
         # the extracted part bounds what a label may cover
@@ -334,7 +332,7 @@ def validate(path: str | Path, shard_dir: str | Path | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or args[0] != "validate":
-        print("usage: python -m introdet.annotations validate LABELS.json [shards=DIR]")
+        print("usage: python -m introdet.training.annotations validate LABELS.json [shards=DIR]")
         return 2
     opts = dict(a.split("=", 1) for a in args[2:] if "=" in a)
     try:

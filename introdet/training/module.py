@@ -17,9 +17,10 @@ from torchmetrics.classification import (
     BinaryRecall,
 )
 
-from introdet.model import IntroTransformer
-from introdet.postprocess import stitch_windows
-from introdet.recurrence import N_CHANNELS
+from introdet.detection.postprocess import stitch_windows
+from introdet.detection.recurrence import N_CHANNELS
+from introdet.errors import CheckpointError
+from introdet.training.model import IntroTransformer
 
 
 def _collect(parts: dict, batch: dict, logits: torch.Tensor) -> None:
@@ -28,10 +29,6 @@ def _collect(parts: dict, batch: dict, logits: torch.Tensor) -> None:
     masks = batch["mask"].cpu().numpy()
     for ep, s, p, m in zip(batch["episode"], batch["start"].tolist(), probs, masks, strict=True):
         parts[ep][int(s)] = (p, m)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read (missing, damaged, not an IntroDetector)."""
 
 
 def read_checkpoint(path: str | Path) -> dict:

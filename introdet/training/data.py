@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from introdet.annotations import (
+from introdet.detection.postprocess import tile_starts
+from introdet.features.shards import ShardMeta, check_consistent, load_features, read_manifest
+from introdet.training.annotations import (
     Intro,
     group_series,
     labels_for,
@@ -33,8 +35,6 @@ from introdet.annotations import (
     overlapping,
     split_episodes,
 )
-from introdet.postprocess import tile_starts
-from introdet.shards import ShardMeta, check_consistent, load_features, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class IntroDataModule(L.LightningDataModule):
         return tracks
 
     def _add_recurrence(self, tracks: list[Track], intros: Mapping[str, Intro]) -> list[Track]:
-        from introdet.recurrence import recurrence_features
+        from introdet.detection.recurrence import recurrence_features
 
         by_name = {t.name: t for t in tracks}
         out = {}
@@ -269,7 +269,7 @@ class IntroDataModule(L.LightningDataModule):
 
     @property
     def input_dim(self) -> int:
-        from introdet.recurrence import N_CHANNELS
+        from introdet.detection.recurrence import N_CHANNELS
 
         return self.hparams.feature_dim + (N_CHANNELS if self.hparams.recurrence else 0)
 

@@ -19,18 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from introdet.atomic import atomic_write_bytes
-from introdet.encoder import _check_frames, _resize_center_crop
+from introdet.errors import OnnxModelError
+from introdet.features.encoder import _check_frames, _resize_center_crop
 
 if TYPE_CHECKING:
-    from introdet.encoder import ClipEncoder
-    from introdet.module import IntroDetector
+    from introdet.features.encoder import ClipEncoder
+    from introdet.training.module import IntroDetector
 
 KIND_KEY = "introdet_kind"  # metadata key telling a detector file from an encoder file
 _BATCH = 2  # example batch for tracing; the batch axis is exported as dynamic
-
-
-class OnnxModelError(ValueError):
-    """An ONNX file is missing, unreadable, of the wrong kind, or fed inputs of the wrong shape."""
 
 
 # --------------------------------------------------------------------------------------- export
@@ -111,7 +108,9 @@ def export_encoder(encoder: ClipEncoder, path: str | Path, opset: int = 17) -> P
 
 
 def _load_detector(ckpt_or_model: IntroDetector | str | Path) -> IntroDetector:
-    from introdet.module import IntroDetector  # Lightning is slow to import: only when needed
+    from introdet.training.module import (
+        IntroDetector,  # Lightning is slow to import: only when needed
+    )
 
     if isinstance(ckpt_or_model, IntroDetector):
         return ckpt_or_model

@@ -1,0 +1,69 @@
+"""The one entry layer: every introdet command is a Hydra application made by ``command``.
+
+A command is a function ``fn(cfg) -> int | float | None`` plus a primary config in ``conf/``.
+``command`` gives it Hydra's command line (``key=value`` overrides checked against the config,
+``--help`` from the config's ``hydra.help``), and turns introdet's own errors into one
+``error: ...`` line on stderr with exit code 2. An int result is the exit code; a float (the
+training objective) is returned to Hydra's sweepers. Tracebacks are left for bugs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+
+import hydra
+from omegaconf import DictConfig
+
+from introdet import CONF_DIR
+from introdet.errors import IntrodetError
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[DictConfig], "int | float | None"]
+
+EXIT_ERROR = 2  # the run could not go on (bad input, setting or file); 1 = some items failed
+
+
+def report(error: BaseException) -> None:
+    """One line for the user: the message names the file or key and the reason."""
+    print(f"error: {error}", file=sys.stderr, flush=True)
+
+
+def guarded(fn: Task) -> Task:
+    """Run ``fn``; an IntrodetError exits 2 with one line, an int result becomes the exit code."""
+
+    @functools.wraps(fn)
+    def run(cfg: DictConfig):
+        try:
+            result = fn(cfg)
+        except IntrodetError as e:
+            report(e)
+            sys.exit(EXIT_ERROR)
+        if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+            sys.exit(result)
+        return result
+
+    return run
+
+
+def command(config_name: str) -> Callable[[Task], Callable[[], None]]:
+    """Decorator: ``fn(cfg)`` -> a console-script ``main()`` reading ``conf/<config_name>.yaml``."""
+
+    def wrap(fn: Task) -> Callable[[], None]:
+        app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)(
+            guarded(fn)
+        )
+
+        @functools.wraps(fn)
+        def main() -> None:
+            import introdet.config  # noqa: F401  (typed config nodes must be stored before Hydra composes)
+
+            app()
+
+        main.task = fn  # the plain function, for tests and for callers that already hold a cfg
+        return main
+
+    return wrap

@@ -1,0 +1,23 @@
+"""Typed config nodes: the dataclasses that hold the defaults, stored in Hydra's ConfigStore.
+
+Each group named here is read from its dataclass (the one source of its defaults); a YAML file
+in ``conf/<group>/`` only changes keys. Struct mode makes a mistyped key an error.
+"""
+
+from hydra.core.config_store import ConfigStore
+
+from introdet.detection.postprocess import PostprocessConfig
+from introdet.detection.refine import RefineConfig
+from introdet.features.coarse import CoarseConfig
+from introdet.media.video import SamplerConfig
+
+NODES = {
+    "sampler": SamplerConfig,
+    "postprocess": PostprocessConfig,
+    "refine": RefineConfig,
+    "coarse": CoarseConfig,
+}
+
+store = ConfigStore.instance()
+for group, node in NODES.items():
+    store.store(group=group, name="default", node=node)

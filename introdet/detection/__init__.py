@@ -1,0 +1,1 @@
+"""Detection: per-second scores -> intro segments (model windows, season recurrence, refinement)."""

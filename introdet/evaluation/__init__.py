@@ -1,0 +1,1 @@
+"""Evaluation: predictions scored against labels, tables and plots."""

@@ -1,0 +1,1 @@
+"""Features: per-second image embeddings (CLIP), their shard cache, and extraction."""

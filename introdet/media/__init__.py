@@ -1,0 +1,1 @@
+"""Media in: probing video files, sampling their frames, listing a library."""

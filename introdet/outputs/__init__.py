@@ -1,0 +1,1 @@
+"""Outputs: intro records and the files that players and media servers read."""

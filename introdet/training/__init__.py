@@ -1,0 +1,1 @@
+"""Training: labels, windows over feature shards, the model and its LightningModule."""
