@@ -79,18 +79,13 @@ def group_by_series(episodes: Sequence[Episode]) -> dict[str, list[Episode]]:
 def season_inputs(episodes: Sequence[Episode], max_others: int = 8, enabled: bool = True) -> None:
     """Append recurrence channels: from the other episodes of the series when there are any,
     else the 'no information' rows (single-episode mode)."""
-    from introdet.detection.recurrence import recurrence_features
+    from introdet.detection.recurrence import add_season_channels
 
     for group in group_by_series(episodes).values():
         season = enabled and len(group) > 1
-        rec = (
-            recurrence_features([e.feats for e in group], max_others=max_others)
-            if season
-            else [recurrence_features([e.feats])[0] for e in group]
-        )
-        for e, r in zip(group, rec, strict=True):
-            e.feats = np.concatenate([e.feats, r.astype(np.float16)], axis=1)
-            e.mode = "season" if season else "single"
+        feats = add_season_channels([e.feats for e in group], max_others, season)
+        for e, f in zip(group, feats, strict=True):
+            e.feats, e.mode = f, ("season" if season else "single")
         if season:
             log.info(
                 "season mode: series %r, %d episodes compared with each other",

@@ -181,3 +181,21 @@ def recurrence_scores(feats: Sequence[np.ndarray], **kwargs) -> list[np.ndarray]
     return [
         x[:, CONSISTENT_SHARE] * x[:, RUN_SUPPORT] for x in recurrence_features(feats, **kwargs)
     ]
+
+
+def add_season_channels(
+    feats: Sequence[np.ndarray], max_others: int = 8, season: bool = True
+) -> list[np.ndarray]:
+    """The features of ONE series' episodes with the recurrence channels appended, float16.
+
+    With ``season`` and at least two episodes, each episode is compared with the others; else
+    every episode gets the "no information" rows of single-episode mode.
+    """
+    if season and len(feats) > 1:
+        rec = recurrence_features(feats, max_others=max_others)
+    else:
+        rec = [recurrence_features([f])[0] for f in feats]
+    return [
+        np.concatenate([np.asarray(f, np.float16), r.astype(np.float16)], axis=1)
+        for f, r in zip(feats, rec, strict=True)
+    ]

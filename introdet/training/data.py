@@ -235,17 +235,16 @@ class IntroDataModule(L.LightningDataModule):
         return tracks
 
     def _add_recurrence(self, tracks: list[Track], intros: Mapping[str, Intro]) -> list[Track]:
-        from introdet.detection.recurrence import recurrence_features
+        from introdet.detection.recurrence import add_season_channels
 
         by_name = {t.name: t for t in tracks}
         out = {}
         # within a split only: the features of an episode never look at another split
         for eps in group_series(intros).values():
             group = [by_name[e] for e in eps]
-            rec = recurrence_features([t.feats for t in group], max_others=self.hparams.max_others)
-            for t, r in zip(group, rec, strict=True):
-                feats = np.concatenate([t.feats, r.astype(np.float16)], axis=1)
-                out[t.name] = Track(t.name, feats, t.labels)
+            feats = add_season_channels([t.feats for t in group], self.hparams.max_others)
+            for t, f in zip(group, feats, strict=True):
+                out[t.name] = Track(t.name, f, t.labels)
         return [out[t.name] for t in tracks]
 
     def setup(self, stage: str | None = None) -> None:
