@@ -219,13 +219,14 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
 
 def test_scoring_again_replaces_the_intro():
     from introdet.features.shards import ShardMeta
-    from introdet.predict import Episode, segments
+    from introdet.detection.postprocess import PostprocessConfig
+    from introdet.predict import Episode, find_intro
 
     meta = ShardMeta("e", "s", "e.mp4", "h", 30.0, 30, 1.0, 0.0, {"embed_dim": 4})
     ep = Episode(meta, np.zeros((30, 4), np.float16))
     ep.probs = np.where((np.arange(30) >= 6) & (np.arange(30) < 14), 0.9, 0.05)
-    segments([ep], None)
+    find_intro(ep, PostprocessConfig())
     assert (ep.intro.start, ep.intro.end) == (6, 14)
     ep.probs = np.full(30, 0.05)  # the fine pass found nothing after all
-    segments([ep], None)
+    find_intro(ep, PostprocessConfig())
     assert ep.intro is None and "other_intros" not in ep.extra

@@ -108,16 +108,13 @@ def export_encoder(encoder: ClipEncoder, path: str | Path, opset: int = 17) -> P
 
 
 def _load_detector(ckpt_or_model: IntroDetector | str | Path) -> IntroDetector:
-    from introdet.training.module import (
-        IntroDetector,  # Lightning is slow to import: only when needed
-    )
+    from introdet.training.module import IntroDetector  # Lightning is slow to import
 
     if isinstance(ckpt_or_model, IntroDetector):
         return ckpt_or_model
-    path = Path(ckpt_or_model)
-    if not path.is_file():
-        raise OnnxModelError(f"{path}: checkpoint not found")
-    return IntroDetector.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    from introdet.detection.detector import TorchDetector
+
+    return TorchDetector(ckpt_or_model).model
 
 
 def _detector_input_dim(model: IntroDetector) -> int:
@@ -233,7 +230,9 @@ class OnnxDetector:
         )
         shape = self.session.get_inputs()[0].shape  # ["batch", W, F]
         self.input_dim = int(shape[2])
-        self._device_probe = torch.empty(0)  # outputs come back as CPU tensors
+        self.window, self.recurrence = int(self.hparams.window), bool(self.hparams.recurrence)
+        self.encoder = getattr(self.hparams, "encoder", None)
+        self.device = torch.device("cpu")  # onnxruntime takes and returns host arrays here
 
     def __call__(
         self, feats: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray | None = None
@@ -252,13 +251,6 @@ class OnnxDetector:
             )
         (logits,) = self.session.run(None, {"feats": x, "mask": m})
         return torch.from_numpy(logits)  # [B, W]
-
-    def parameters(self) -> Iterator[torch.Tensor]:
-        """One CPU tensor, so ``next(model.parameters()).device`` works as for a torch model."""
-        yield self._device_probe
-
-    def eval(self) -> OnnxDetector:
-        return self  # nothing to switch: the graph was exported in eval mode
 
 
 class OnnxEncoder:

@@ -18,11 +18,17 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from introdet.atomic import atomic_save_npy, atomic_write_text
 from introdet.errors import ShardError
+from introdet.features.identity import encoder_name, same_encoder
+
+if TYPE_CHECKING:
+    from introdet.media.library import VideoJob
+    from introdet.media.sampling import SamplerConfig
 
 MANIFEST = "manifest.jsonl"
 _HASH_CHUNK = 1 << 20
@@ -43,6 +49,30 @@ class ShardMeta:
     encoder: dict  # ClipEncoder.identity: model_name, pretrained, embed_dim, random_weights
     extra: dict = field(default_factory=dict)  # e.g. warnings raised while decoding
 
+    @classmethod
+    def of_video(
+        cls,
+        job: VideoJob,
+        duration: float,
+        n_rows: int,
+        sampler: SamplerConfig,
+        encoder: dict,
+        **extra: object,
+    ) -> ShardMeta:
+        """The record of ``n_rows`` features sampled from ``job``'s video with ``sampler``."""
+        return cls(
+            episode=job.episode,
+            series=job.series,
+            source=str(job.path),
+            source_hash=job.source_hash,
+            duration=duration,
+            n_seconds=n_rows,
+            fps=float(sampler.fps),
+            start=float(sampler.start),
+            encoder=dict(encoder),
+            extra={"sampler": asdict(sampler), **extra},
+        )
+
     @property
     def embed_dim(self) -> int:
         return int(self.encoder["embed_dim"])
@@ -50,13 +80,6 @@ class ShardMeta:
     @property
     def encoder_name(self) -> str:
         return encoder_name(self.encoder)
-
-
-def encoder_name(identity: dict) -> str:
-    """Readable encoder name; features from random weights say so in the name itself."""
-    if identity.get("random_weights"):
-        return f"{identity['model_name']}/RANDOM-WEIGHTS"
-    return f"{identity['model_name']}/{identity.get('pretrained')}"
 
 
 def content_hash(path: str | Path) -> str:
@@ -167,7 +190,11 @@ def check_consistent(
         raise ShardError(f"{where}: shards sampled at fps {sorted(fpss)}, config expects {fps}")
     if encoder is not None:
         want = encoder if isinstance(encoder, str) else encoder_name(encoder)
-        if want != encoder_name(ident):
+        if isinstance(encoder, str):
+            mixable = encoder == encoder_name(ident)
+        else:
+            mixable = same_encoder(encoder, ident)
+        if not mixable:
             raise ShardError(
                 f"{where}: shards come from encoder {encoder_name(ident)}, expected {want}; "
                 "re-extract the features or use the matching checkpoint"

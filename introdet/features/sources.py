@@ -1,0 +1,115 @@
+"""The features of the episodes to predict: a shard folder, the feature cache, or keyframes.
+
+``input=`` is a shard folder (its manifest), or videos: then the features are extracted into
+the cache (``shards=``, else ``<out>/shards``; a re-run reuses them), or, coarse to fine, taken
+from keyframes and sampled exactly later around the intro (``fine_pass``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from introdet.errors import ConfigError
+from introdet.extract import Summary, extract
+from introdet.features.coarse_to_fine import coarse_episodes, fine_pass
+from introdet.features.shards import (
+    MANIFEST,
+    ShardMeta,
+    check_consistent,
+    load_features,
+    read_manifest,
+)
+
+FinePass = Callable[[str, object], tuple[np.ndarray, dict]]
+
+
+@dataclass
+class Source:
+    episodes: list[tuple[ShardMeta, np.ndarray]]  # sorted by episode id; features [T, D]
+    summary: Summary
+    fine_pass: FinePass | None = None  # (episode id, coarse intro) -> (features, report)
+
+
+def load_episodes(cfg: DictConfig, identity: dict | None, out: Path) -> Source:
+    """The episodes of ``cfg.input``; ``identity``: the encoder a checkpoint was trained on."""
+    src, only = Path(cfg.input), selected(cfg.only)
+    if (src / MANIFEST).is_file():
+        if cfg.coarse.enabled:
+            raise ConfigError(f"{src}: coarse.enabled=true needs videos as input, not shards")
+        metas = {k: v for k, v in read_manifest(src).items() if only is None or k in only}
+        if identity is not None:
+            check_consistent(metas.values(), encoder=identity, where=str(src))
+        return Source(_load(src, metas), Summary())
+    shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
+    encoder = image_encoder(cfg, identity, shard_dir)
+    sampler = OmegaConf.to_object(cfg.sampler)
+    if cfg.coarse.enabled:
+        return _coarse(cfg, src, encoder, sampler, only)
+    summary = extract(
+        src,
+        shard_dir,
+        encoder,
+        sampler,
+        series=cfg.series,
+        decoders=cfg.decoders,
+        progress=cfg.progress,
+        only=only,
+        processes=cfg.processes,
+    )
+    metas = read_manifest(shard_dir) if (shard_dir / MANIFEST).is_file() else {}
+    wanted = set(summary.done) | set(summary.skipped)  # the cache may hold other episodes
+    return Source(_load(shard_dir, {k: v for k, v in metas.items() if k in wanted}), summary)
+
+
+def _load(shard_dir: Path, metas: dict[str, ShardMeta]) -> list[tuple[ShardMeta, np.ndarray]]:
+    return [(m, load_features(shard_dir, e, mmap=False)) for e, m in sorted(metas.items())]
+
+
+def _coarse(cfg: DictConfig, src: Path, encoder, sampler, only: set[str] | None) -> Source:
+    ccfg, summary = OmegaConf.to_object(cfg.coarse), Summary()
+    eps = coarse_episodes(
+        src, encoder, sampler, ccfg, summary, only, cfg.series, cfg.decoders, cfg.processes
+    )
+    by_id = {e.meta.episode: e for e in eps}
+
+    def fine(episode: str, intro) -> tuple[np.ndarray, dict]:
+        ep = by_id[episode]
+        feats = fine_pass(ep, intro, encoder, sampler, ccfg)
+        return feats, ep.report
+
+    pairs = [(e.meta, e.coarse.feats) for e in sorted(eps, key=lambda e: e.meta.episode)]
+    return Source(pairs, summary, fine)
+
+
+def image_encoder(cfg: DictConfig, identity: dict | None, shard_dir: Path):
+    """The image encoder: the checkpoint's, else the feature cache's, else ``encoder.*``."""
+    from introdet.features.encoder import ClipEncoder, encoder_from_identity
+
+    enc = {k: v for k, v in OmegaConf.to_container(cfg.encoder).items() if v is not None}
+    enc.pop("_target_", None)
+    if identity is None and (shard_dir / MANIFEST).is_file():
+        # the recurrence baseline needs features, not a model: reuse the cache's encoder
+        identity = check_consistent(read_manifest(shard_dir).values(), where=str(shard_dir))
+    if identity is not None:
+        enc.pop("model_name", None)  # the recorded encoder decides
+        return encoder_from_identity(identity, **enc)
+    if "model_name" in enc:
+        return ClipEncoder(**enc)
+    raise ConfigError("method=recurrence on videos needs encoder.model_name (e.g. encoder=tiny)")
+
+
+def selected(spec) -> set[str] | None:
+    """``only=``: a labels file (its episode ids) or a list of ids; None = every episode."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        from introdet.training.annotations import load_annotations
+
+        ann = load_annotations(spec)
+        return set(ann.intros) | {e for e, _ in ann.rejected}
+    return {str(x) for x in spec}
