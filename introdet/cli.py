@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 from introdet import CONF_DIR
 from introdet.errors import IntrodetError
@@ -41,6 +42,9 @@ def guarded(fn: Task) -> Task:
             result = fn(cfg)
         except IntrodetError as e:
             report(e)
+            sys.exit(EXIT_ERROR)
+        except MissingMandatoryValue as e:  # a ??? key the command line did not set
+            report(f"{e.full_key}= is required (--help lists the keys)")
             sys.exit(EXIT_ERROR)
         if isinstance(result, int) and not isinstance(result, bool) and result != 0:
             sys.exit(result)

@@ -6,6 +6,8 @@ import hashlib
 import json
 import math
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import av
 import numpy as np
 import pytest
 
-from introdet.demo.make_library import LibraryError, main, make_library, render_intro
+from introdet.demo.make_library import LibraryError, make_library
+from introdet.demo.render import render_intro
 
 # extension -> (PyAV codec name, demuxer name fragment, audio codec)
 CODECS = {
@@ -94,8 +97,9 @@ def test_every_episode_is_a_real_file_with_video_and_audio(library, decoded):
 
 def test_same_seed_gives_the_same_library_from_the_cli(library, tmp_path, capsys, decoded):
     out, truth = library
-    assert main([f"out={tmp_path}", "seed=0", "size=tiny"]) == 0
-    printed = capsys.readouterr().out
+    run = _make_library_cli([f"out={tmp_path}", "seed=0", "size=tiny"])
+    assert run.returncode == 0, run.stderr
+    printed = run.stdout
     for series in {e["series"] for e in truth["episodes"].values()}:
         assert f"{series}:" in printed
     assert str(tmp_path / "truth.json") in printed
@@ -267,7 +271,17 @@ def test_bad_arguments_are_refused(tmp_path):
     blocker.write_text("x")
     with pytest.raises(LibraryError, match=str(blocker)):
         make_library(blocker, size="tiny")
-    assert main(["size=tiny"]) == 2  # no out=
-    assert main([f"out={tmp_path}", "colour=red"]) == 2
-    assert main([f"out={tmp_path}", "seed=abc"]) == 2
+    for args, says in (
+        (["size=tiny"], "out"),  # no out=
+        ([f"out={tmp_path}", "colour=red"], "colour"),
+        ([f"out={tmp_path}", "seed=abc"], "seed"),
+    ):
+        run = _make_library_cli(args)
+        assert run.returncode != 0 and says in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr
     assert not (tmp_path / "lib").exists() and not (tmp_path / "truth.json").exists()
+
+
+def _make_library_cli(args: list[str]) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "introdet.demo.make_library", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
