@@ -44,18 +44,7 @@ def write_video(
     frame_clock = path.suffix.lower() == ".avi" or codec in ("mpeg1video", "mpeg2video")
     time_base = 1 / rate if frame_clock else Fraction(1, 1000)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.pix_fmt = _PIX_FMT.get(codec, "yuv420p")
-        stream.time_base = time_base
-        stream.codec_context.time_base = time_base
-        if gop:
-            stream.codec_context.gop_size = gop
-        if rotation:
-            stream.set_display_rotation(rotation)
-        opts = {"x265-params": "log-level=error"} if codec == "libx265" else {}
-        opts.update(options or {})
-        if opts:
-            stream.options = opts
+        stream = _video_stream(container, codec, rate, time_base, gop, rotation, options)
         astream = None
         if audio:  # WebM carries only Opus/Vorbis audio
             webm = path.suffix.lower() == ".webm"
@@ -83,6 +72,22 @@ def write_video(
         if astream is not None:
             _write_tone(container, astream, seconds=last_t + 1.0 / fps + audio_tail)
     return path
+
+
+def _video_stream(container, codec, rate, time_base, gop, rotation, options) -> av.VideoStream:
+    stream = container.add_stream(codec, rate=rate)
+    stream.pix_fmt = _PIX_FMT.get(codec, "yuv420p")
+    stream.time_base = time_base
+    stream.codec_context.time_base = time_base
+    if gop:
+        stream.codec_context.gop_size = gop
+    if rotation:
+        stream.set_display_rotation(rotation)
+    opts = {"x265-params": "log-level=error"} if codec == "libx265" else {}
+    opts.update(options or {})
+    if opts:
+        stream.options = opts
+    return stream
 
 
 def _write_tone(container, stream, seconds: float) -> None:

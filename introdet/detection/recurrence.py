@@ -126,14 +126,7 @@ def recurrence_features(
         raise ValueError(f"neighbourhood and max_gap must be >= 0, got {neighbourhood}, {max_gap}")
     if not -1.0 <= sim_threshold <= 1.0:
         raise ValueError(f"sim_threshold is a cosine in [-1, 1], got {sim_threshold}")
-    dim = None
-    units = []
-    for i, f in enumerate(feats):
-        units.append(_unit_rows(f, i, dim))
-        dim = units[-1].shape[1]
-    if center and any(len(u) for u in units):
-        mean = np.concatenate(units).mean(axis=0)  # [D]
-        units = [_unit_rows(u - mean, i, dim) if len(u) else u for i, u in enumerate(units)]
+    units = _series_units(feats, center)
     n = len(units)
     plan = partners(n, max_others, seed) if n else []
     min_len = 2 * neighbourhood + 1
@@ -155,19 +148,33 @@ def recurrence_features(
             share[a] += run > 0
             length[a] += run
 
-    out = []
-    for i, u in enumerate(units):
-        x = np.zeros((len(u), N_CHANNELS), np.float32)
-        k = len(plan[i])
-        if k:
-            x[:, AVAILABLE] = 1.0
-            x[:, BEST_SIM] = best[i] / k
-            x[:, CONSISTENT_SHARE] = share[i] / k
-            mean_len = length[i] / k
-            peak = mean_len.max(initial=0.0)
-            x[:, RUN_SUPPORT] = mean_len / peak if peak > 0 else 0.0
-        out.append(x)
-    return out
+    return [_channels(best[i], share[i], length[i], len(plan[i])) for i in range(len(units))]
+
+
+def _series_units(feats: Sequence[np.ndarray], center: bool) -> list[np.ndarray]:
+    """Unit rows of each episode, centred on the series' mean first when ``center``."""
+    dim = None
+    units = []
+    for i, f in enumerate(feats):
+        units.append(_unit_rows(f, i, dim))
+        dim = units[-1].shape[1]
+    if center and any(len(u) for u in units):
+        mean = np.concatenate(units).mean(axis=0)  # [D]
+        units = [_unit_rows(u - mean, i, dim) if len(u) else u for i, u in enumerate(units)]
+    return units
+
+
+def _channels(best: np.ndarray, share: np.ndarray, length: np.ndarray, k: int) -> np.ndarray:
+    """[T, N_CHANNELS] from the sums over ``k`` partners (all zero without partners)."""
+    x = np.zeros((len(best), N_CHANNELS), np.float32)
+    if k:
+        x[:, AVAILABLE] = 1.0
+        x[:, BEST_SIM] = best / k
+        x[:, CONSISTENT_SHARE] = share / k
+        mean_len = length / k
+        peak = mean_len.max(initial=0.0)
+        x[:, RUN_SUPPORT] = mean_len / peak if peak > 0 else 0.0
+    return x
 
 
 def recurrence_scores(feats: Sequence[np.ndarray], **kwargs) -> list[np.ndarray]:
