@@ -17,7 +17,7 @@ from open_clip import factory as open_clip_factory
 
 from introdet.errors import CheckpointError, FramesError
 from introdet.features.encoder_config import EncoderConfig
-from introdet.features.weights import existing_file, resolve_weights
+from introdet.features.weights import locate_weights
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ _TINY_CONFIG = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
 }
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-PRECISIONS = (*_DTYPES, "auto")
+_PRECISIONS = (*_DTYPES, "auto")
 _NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of x86 bf16 hardware
 
 
@@ -71,16 +71,7 @@ class ClipEncoder:
         self.channels_last = channels_last
         if pretrained in ("random", ""):
             pretrained = None
-
-        if weights_file is not None:
-            if pretrained is None:
-                raise ValueError("weights_file needs pretrained: the tag or name those weights are")
-            checkpoint = existing_file(weights_file, model_name, pretrained)
-            tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
-        elif pretrained is not None:
-            checkpoint, tag_cfg = resolve_weights(model_name, pretrained)
-        else:
-            checkpoint, tag_cfg = None, {}
+        checkpoint, tag_cfg = locate_weights(model_name, pretrained, weights_file)
         self.model = _build_model(
             model_name, checkpoint, tag_cfg, self.device, self.precision, seed
         )
@@ -226,7 +217,7 @@ def _cpu_flags() -> frozenset[str]:
 
 def _check_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision not in _DTYPES:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(
             f"precision=fp16 needs a CUDA device (got {device}): CPU fp16 kernels are slow "

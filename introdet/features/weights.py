@@ -23,6 +23,22 @@ _HF_WEIGHTS = "open_clip_pytorch_model.bin"  # open_clip's default file name in 
 _HF_SAFE_WEIGHTS = "open_clip_model.safetensors"
 
 
+def locate_weights(
+    model_name: str, pretrained: str | None, weights_file: str | None = None
+) -> tuple[str | None, dict]:
+    """-> (local checkpoint file or None for random weights, the tag's open_clip config or {}).
+
+    ``weights_file``: a local file that holds the weights the tag ``pretrained`` names."""
+    if weights_file is not None:
+        if pretrained is None:
+            raise ValueError("weights_file needs pretrained: the tag or name those weights are")
+        checkpoint = existing_file(weights_file, model_name, pretrained)
+        return checkpoint, open_clip.get_pretrained_cfg(model_name, pretrained)
+    if pretrained is not None:
+        return resolve_weights(model_name, pretrained)
+    return None, {}
+
+
 def _weights_help(model_name: str, pretrained: str) -> str:
     return (
         f"To use {model_name} weights '{pretrained}', either pass a local checkpoint file "
