@@ -9,6 +9,7 @@ from hydra.core.config_store import ConfigStore
 from introdet.detection.postprocess import PostprocessConfig
 from introdet.detection.refine import RefineConfig
 from introdet.features.coarse import CoarseConfig
+from introdet.features.encoder_config import EncoderConfig
 from introdet.media.video import SamplerConfig
 
 NODES = {
@@ -21,3 +22,4 @@ NODES = {
 store = ConfigStore.instance()
 for group, node in NODES.items():
     store.store(group=group, name="default", node=node)
+store.store(group="encoder", name="base", node=EncoderConfig)  # conf/encoder/*.yaml extend it

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from introdet.detection.onnx_runtime import export_detector, export_encoder
-from introdet.features.encoder import WeightsUnavailable, encoder_from_identity
+from introdet.errors import WeightsUnavailable
+from introdet.features.encoder import encoder_from_identity
 
 USAGE = (
     "usage: python -m introdet.export_onnx ckpt=PATH out=DIR "
