@@ -13,7 +13,7 @@ class EncoderConfig:
     (machines without internet); null or "random" for random weights."""
 
     _target_: str = "introdet.features.encoder.ClipEncoder"
-    model_name: str = "ViT-B-32"
+    model_name: str | None = "ViT-B-32"  # null (predict): the checkpoint's encoder
     pretrained: str | None = "laion2b_s34b_b79k"
     device: str = "cpu"  # cuda on a GPU machine
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA) | auto (bf16 where the hardware has it)
