@@ -9,7 +9,7 @@ from hydra.core.config_store import ConfigStore
 from introdet.detection.postprocess import PostprocessConfig
 from introdet.detection.refine import RefineConfig
 from introdet.features.coarse import CoarseConfig
-from introdet.media.video import SamplerConfig
+from introdet.media.sampling import SamplerConfig
 
 NODES = {
     "sampler": SamplerConfig,

@@ -249,8 +249,9 @@ def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig, 
     since such features must never pass for exact ones. Returns (episodes, summary, encoder)."""
     from functools import partial
 
-    from introdet.extract import Summary, video_jobs
+    from introdet.extract import Summary
     from introdet.features.coarse import embed_samples, keyframe_samples
+    from introdet.media.library import video_jobs
     from introdet.media.workers import run_ahead
 
     src = Path(cfg.input)
