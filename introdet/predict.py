@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +206,7 @@ def _features(cfg, identity: dict | None, out: Path):
 
     shard_dir = _shard_dir(cfg, out)
     encoder = _encoder(cfg, identity, shard_dir)
-    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+    sampler = OmegaConf.to_object(cfg.sampler)
     summary = extract(
         src,
         shard_dir,
@@ -244,7 +244,7 @@ def _encoder(cfg, identity: dict | None, shard_dir: Path):
     raise ValueError("method=recurrence on videos needs encoder.model_name (e.g. ViT-B-32)")
 
 
-def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig, sampler: dict):
+def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig, sampler):
     """Episodes with keyframe features (coarse-to-fine), straight from the videos: no cache,
     since such features must never pass for exact ones. Returns (episodes, summary, encoder)."""
     from functools import partial
@@ -259,7 +259,7 @@ def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig, 
         raise ValueError(f"{src}: coarse.enabled=true needs videos as input, not a shard folder")
     encoder = _encoder(cfg, identity, _shard_dir(cfg, out))
     summary, episodes = Summary(), []
-    jobs = video_jobs(src, summary, only=_only(cfg.get("only")), series=cfg.series)
+    jobs, summary.failed = video_jobs(src, only=_only(cfg.get("only")), series=cfg.series)
     decode = partial(
         keyframe_samples, size=encoder.image_size, sampler=sampler, max_gap=ccfg.max_gap
     )
@@ -276,10 +276,10 @@ def _coarse_episodes(cfg, identity: dict | None, out: Path, ccfg: CoarseConfig, 
             source_hash=job.source_hash,
             duration=c.info.duration,
             n_seconds=len(c.feats),
-            fps=float(sampler.get("fps", 1.0)),
-            start=float(sampler.get("start", 0.0)),
+            fps=float(sampler.fps),
+            start=float(sampler.start),
             encoder=dict(encoder.identity),
-            extra={"sampler": sampler, "coarse": True},
+            extra={"sampler": asdict(sampler), "coarse": True},
         )
         episodes.append(Episode(meta, c.feats, coarse=c))
         summary.done.append(job.episode)
@@ -292,7 +292,7 @@ def _shard_dir(cfg, out: Path) -> Path:
     return Path(cfg.shards) if cfg.shards else out / "shards"
 
 
-def _fine_pass(episodes: Sequence[Episode], encoder, sampler: dict, ccfg: CoarseConfig) -> None:
+def _fine_pass(episodes: Sequence[Episode], encoder, sampler, ccfg: CoarseConfig) -> None:
     """Sample each coarse intro (and ``margin`` around it) exactly; report what was done."""
     from introdet.features.coarse import fine_rows, sample_exact
 
@@ -377,7 +377,7 @@ def predict(cfg) -> int:
     if ccfg.enabled:
         from omegaconf import OmegaConf
 
-        sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+        sampler = OmegaConf.to_object(cfg.sampler)
         episodes, summary, encoder = _coarse_episodes(cfg, identity, out, ccfg, sampler)
         metas = {e.meta.episode: e.meta for e in episodes}
     else:
