@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -180,7 +181,16 @@ def _up_to_date(out: Path, job: VideoJob, encoder: str, sampler: dict) -> bool:
     )
 
 
-def _encode_all(decoded, total: int, encoder, out, sampler, summary, processes, progress) -> None:
+def _encode_all(
+    decoded: Iterator[tuple[VideoJob, tuple | Exception]],
+    total: int,
+    encoder,
+    out: Path,
+    sampler: SamplerConfig,
+    summary: Summary,
+    processes: bool,
+    progress: bool,
+) -> None:
     """Encode and write each decoded episode as it comes; record each failed one."""
     t0 = time.perf_counter()
     bar = tqdm(total=total, unit="ep", disable=not progress, desc="extract")
