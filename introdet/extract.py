@@ -275,7 +275,7 @@ def _rebuild_manifest(out: Path) -> ShardWriteError | None:
 @command("extract")
 def main(cfg: DictConfig) -> int:
     sampler = OmegaConf.to_object(cfg.sampler)  # a SamplerConfig: bad values stop here
-    parse_shard(cfg.shard)
+    parse_shard(cfg.shard)  # a bad shard= stops here too, before the encoder loads
     encoder = instantiate(cfg.encoder)
     summary = extract(
         cfg.input,

@@ -115,6 +115,7 @@ def format_hms(seconds: float) -> str:
 
 # --- series names ------------------------------------------------------------------------
 
+
 def _series_from_id(episode: str) -> str:
     return series_from_name(episode.replace("_", " ")) or episode.strip() or episode
 
