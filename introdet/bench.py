@@ -217,13 +217,13 @@ def _init_cache(cache: Path) -> None:
 
 
 def sample_introdet(path: Path, size: int = 224, **sampler: Any) -> int:
-    from introdet.media.video import frames_per_second
+    from introdet.media.sampling import frames_per_second
 
     return sum(1 for _ in frames_per_second(path, size=size, **sampler))
 
 
 def sample_keyframes(path: Path, size: int = 224) -> int:
-    from introdet.media.video import keyframes
+    from introdet.media.sampling import keyframes
 
     return sum(1 for _ in keyframes(path, size=size))
 
@@ -272,7 +272,7 @@ def bench_sampler(
     cache: str | Path = CACHE,
 ) -> dict[str, Any]:
     """Seconds of video sampled per wall second, introdet vs ffmpeg vs plain PyAV."""
-    from introdet.media.video import probe
+    from introdet.media.probe import probe
 
     methods: dict[str, Callable[[Path], int]] = {
         "introdet frames_per_second": lambda p: sample_introdet(p, size),
@@ -452,7 +452,7 @@ def bench_predict(
     runs in this process (tests): the peak RSS is then this process's peak so far.
     """
     from introdet.features.encoder import ClipEncoder
-    from introdet.media.video import probe
+    from introdet.media.probe import probe
 
     precision = _cpu_precision(precision)
     video = long_video(cache, height, minutes, clip_seconds)
@@ -516,7 +516,8 @@ def bench_coarse(
     """
     from introdet.features.coarse import embed_samples, keyframe_samples
     from introdet.features.encoder import ClipEncoder
-    from introdet.media.video import frames_per_second, probe
+    from introdet.media.probe import probe
+    from introdet.media.sampling import frames_per_second
 
     precision = _cpu_precision(precision)
     video = long_video(cache, height, minutes, clip_seconds)
@@ -587,7 +588,7 @@ def bench_library(
     import torch
 
     from introdet.features.encoder import ClipEncoder
-    from introdet.media.video import probe
+    from introdet.media.probe import probe
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     decoders = decoders or os.cpu_count() or 1

@@ -10,7 +10,7 @@ from introdet.detection.postprocess import PostprocessConfig
 from introdet.detection.refine import RefineConfig
 from introdet.features.coarse import CoarseConfig
 from introdet.features.encoder_config import EncoderConfig
-from introdet.media.video import SamplerConfig
+from introdet.media.sampling import SamplerConfig
 
 NODES = {
     "sampler": SamplerConfig,

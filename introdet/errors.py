@@ -29,6 +29,10 @@ class VideoError(IntrodetError, ValueError):
         return (type(self), (self.path, self.reason))
 
 
+class InputNotFound(IntrodetError, FileNotFoundError):
+    """An input file or folder that does not exist; the message names the path."""
+
+
 class WorkerCrashed(IntrodetError, RuntimeError):
     """The process working on an item died (FFmpeg crashed on it, or it was killed)."""
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from introdet import bench
-from introdet.media.video import frames_per_second, keyframes, probe
+from introdet.media.probe import probe
+from introdet.media.sampling import frames_per_second, keyframes
 from introdet.training.module import IntroDetector
 
 TINY = {"feature_dim": 32, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}

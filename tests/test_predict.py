@@ -11,6 +11,7 @@ from introdet.demo.videofile import write_video
 from introdet.extract import extract
 from introdet.features.encoder import ClipEncoder
 from introdet.features.shards import ShardError
+from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import read_record
 from introdet.predict import predict
 from introdet.train import train
@@ -51,7 +52,7 @@ def trained(tmp_path_factory):
         labels[f"logo_e{i}"] = {"start": f"0:00:{INTRO[0]:02d}", "end": f"0:00:{INTRO[1]:02d}"}
     (root / "labels.json").write_text(json.dumps(labels))
     encoder = ClipEncoder("introdet-tiny", pretrained=None)
-    extract(root / "train_lib", root / "shards", encoder, {"fps": 1.0}, progress=False)
+    extract(root / "train_lib", root / "shards", encoder, SamplerConfig(fps=1.0), progress=False)
     out = root / "run"
     overrides = train_overrides(
         root / "shards",

@@ -23,9 +23,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from introdet.demo.videofile import write_video
-from introdet.extract import ShardWriteError, Summary, extract
+from introdet.errors import ShardWriteError
+from introdet.extract import Summary, extract
 from introdet.features.encoder import ClipEncoder
 from introdet.features.shards import MANIFEST, load_features, read_manifest, read_meta
+from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import SCHEMA_VERSION, read_record
 from introdet.predict import predict
 from introdet.train import train
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
 GOOD = "good"  # the sound episode every bad-input folder also holds
 # the sampler predict uses: extraction with the same one is a cache predict reuses
-SAMPLER = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "predict.yaml").sampler)
+SAMPLER = SamplerConfig()  # predict's sampler: the typed node's defaults
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +300,7 @@ def test_killed_extraction_resumes_to_the_same_features(tmp_path):
     assert sorted(read_manifest(out)) == sorted(after)
 
     cfg = compose_cfg("extract", ["encoder=tiny", *args[:1], f"out={tmp_path}/ref"] + args[2:])
-    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+    sampler = OmegaConf.to_object(cfg.sampler)
     extract(lib.parent, tmp_path / "ref", instantiate(cfg.encoder), sampler, progress=False)
     for ep in after:
         ref = load_features(tmp_path / "ref", ep, mmap=False)

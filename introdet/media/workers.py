@@ -24,7 +24,8 @@ def run_ahead(
     """Yield ``(item, fn(item))`` in the items' order while up to ``workers`` later items are
     being worked on. An exception raised by ``fn`` is yielded in place of its result. With
     ``processes`` each call runs in a spawned process (``fn`` and items must pickle): a crash
-    there yields ``WorkerCrashed`` for its item, and the items behind it are started again."""
+    there yields ``WorkerCrashed`` for the item that also crashes a process of its own, and the
+    items behind it are started again."""
     workers = max(1, workers)
     todo = iter(items)
     pool = _pool(workers, processes)
@@ -37,8 +38,9 @@ def run_ahead(
             try:
                 res = fut.result()
             except BrokenProcessPool:
-                res = WorkerCrashed("the worker process died")
+                # any process of the pool may have died: this item is run again on its own
                 pool.shutdown(wait=True, cancel_futures=True)
+                res = _alone(fn, item)
                 pool = _pool(workers, processes)
                 ahead = deque((i, pool.submit(fn, i)) for i, _ in ahead)
             except Exception as e:
@@ -56,3 +58,14 @@ def _pool(workers: int, processes: bool) -> Executor:
         # spawn: forking a process that runs torch and tqdm threads can deadlock the child
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     return ThreadPoolExecutor(workers)
+
+
+def _alone(fn: Callable[[T], Any], item: T) -> Any:
+    """``fn(item)`` in a process of its own: a crash there is the item's own."""
+    with _pool(1, True) as solo:
+        try:
+            return solo.submit(fn, item).result()
+        except BrokenProcessPool:
+            return WorkerCrashed("the worker process died")
+        except Exception as e:
+            return e

@@ -22,7 +22,6 @@ import math
 import random
 import re
 import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from introdet.errors import AnnotationError
+from introdet.media.library import series_from_name, series_key
 
 log = logging.getLogger(__name__)
 
@@ -114,30 +114,6 @@ def format_hms(seconds: float) -> str:
 
 
 # --- series names ------------------------------------------------------------------------
-
-# Latin letters typed in place of their Cyrillic look-alikes (and back) inside one series'
-# names; folding both scripts onto one skeleton makes such names one group.
-_LOOKALIKE = str.maketrans("аеорсхукмтнвіё", "aeopcxykmthbie")
-_EPISODE_TAIL = re.compile(
-    r"[\s.,:;\-–—_(\[]*("
-    r"\d+\s*(сезон|season|серия|episode|эпизод|series)"
-    r"|(сезон|season|серия|episode|эпизод)\s*\d+"
-    r"|s\d{1,2}\s*e\d{1,3}|\d{1,2}x\d{1,3}"
-    r").*$",
-    re.IGNORECASE,
-)
-
-
-def series_from_name(name: str) -> str | None:
-    """``"Блеск. 2 сезон, 5 серия"`` -> ``"Блеск"``; None when nothing is left."""
-    head = _EPISODE_TAIL.sub("", unicodedata.normalize("NFKC", name)).strip().strip(".,:;-–—_ ")
-    return head or None
-
-
-def series_key(name: str) -> str:
-    """Grouping key: case, spacing, punctuation and look-alike scripts folded away."""
-    s = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKE)
-    return re.sub(r"[\W_]+", " ", s).strip()
 
 
 def _series_from_id(episode: str) -> str:
