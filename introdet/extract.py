@@ -222,17 +222,8 @@ def _store(
         for message in warnings:
             log.warning("%s", message)
     feats = encoder.embed(frames)  # [T, D] float16 unit vectors
-    meta = ShardMeta(
-        episode=job.episode,
-        series=job.series,
-        source=str(job.path),
-        source_hash=job.source_hash,
-        duration=float(info.duration),
-        n_seconds=len(feats),
-        fps=float(sampler.fps),
-        start=float(sampler.start),
-        encoder=dict(encoder.identity),
-        extra={"sampler": asdict(sampler), "warnings": warnings[:20]},
+    meta = ShardMeta.of_video(
+        job, float(info.duration), len(feats), sampler, encoder.identity, warnings=warnings[:20]
     )
     try:
         write_shard(out, meta, feats)
