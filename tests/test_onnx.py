@@ -1,4 +1,4 @@
-"""Tests for introdet.detection.onnx_runtime and introdet.export_onnx: tiny detector and CLIP, on the CPU."""
+"""Tests for introdet.detection.onnx_runtime and introdet.export_onnx: tiny models, on the CPU."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from introdet.detection.onnx_runtime import (
 )
 from introdet.detection.recurrence import N_CHANNELS
 from introdet.export_onnx import main
-from tests.commands import run_command
 from introdet.features.encoder import TINY_MODEL, ClipEncoder
 from introdet.training.module import IntroDetector
+from tests.commands import run_command
 
 W = 20
 TINY = {"window": W, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}
