@@ -17,3 +17,11 @@ def run_command(main: Callable[[], None], *args: str) -> int:
     finally:
         sys.argv = saved
     return 0
+
+
+def help_text(main: Callable[[], None], capsys) -> str:
+    """What ``--help`` prints: the command's own keys, not every config group of conf/."""
+    assert run_command(main, "--help") == 0
+    text = capsys.readouterr().out
+    assert "Compose your configuration" not in text  # Hydra's generic page
+    return text

@@ -19,7 +19,7 @@ from introdet.training.annotations import (
     split_episodes,
 )
 from introdet.validate import main
-from tests.commands import run_command
+from tests.commands import help_text, run_command
 
 
 def test_parse_time_formats():
@@ -204,3 +204,9 @@ def test_parser_never_crashes_and_accounts_for_every_row(tmp_path_factory, entri
         if intro.has_intro:
             assert 0 <= intro.start < intro.end and np.isfinite(intro.end)
         assert isinstance(intro.series, str) and intro.series
+
+
+def test_validate_cli_help(capsys):
+    text = help_text(main, capsys)
+    assert "python -m introdet.validate labels=LABELS.json [shards=DIR]" in text
+    assert "\n  labels " in text and "\n  shards " in text

@@ -10,7 +10,7 @@ import torch
 from benchmarks import bench, predicting, sampling, training, videos
 from introdet.media.video import frames_per_second, keyframes, probe
 from introdet.training.module import IntroDetector
-from tests.commands import run_command
+from tests.commands import help_text, run_command
 
 TINY = {"feature_dim": 32, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}
 IDENTITY = {"model_name": "introdet-tiny", "pretrained": None, "embed_dim": 32}
@@ -162,3 +162,9 @@ def test_bench_coarse_times_both_paths(tmp_path):
     for row in (short, whole):
         assert row["coarse_to_fine_s"] == pytest.approx(row["coarse_pass_s"] + row["fine_pass_1s"])
         assert row["speedup"] == pytest.approx(row["exact_s"] / row["coarse_to_fine_s"])
+
+
+def test_cli_help_lists_every_benchmark(capsys):
+    text = help_text(bench.main, capsys)
+    assert all(name in text for name in bench.BENCHMARKS)
+    assert "\n  quick " in text and "\n  out " in text

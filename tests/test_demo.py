@@ -271,3 +271,18 @@ def test_bad_arguments_are_refused(tmp_path):
     assert main([f"out={tmp_path}", "colour=red"]) == 2
     assert main([f"out={tmp_path}", "seed=abc"]) == 2
     assert not (tmp_path / "lib").exists() and not (tmp_path / "truth.json").exists()
+
+
+def test_demo_cli_help_and_encoder_overrides(capsys):
+    from omegaconf import OmegaConf
+
+    from introdet.demo import run
+    from tests.commands import help_text
+
+    text = help_text(run.main, capsys)
+    for key in ("out", "size", "epochs", "encoder", "encoder_args"):
+        assert f"\n  {key} " in text
+    cfg = OmegaConf.create({"encoder": "vit_b32", "encoder_args": {"pretrained": "/a b/x.bin"}})
+    assert run.encoder_overrides(cfg) == ["encoder=vit_b32", "encoder.pretrained='/a b/x.bin'"]
+    cfg.encoder_args = None
+    assert run.encoder_overrides(cfg) == ["encoder=vit_b32"]

@@ -18,7 +18,7 @@ from introdet.evaluation.metrics import (
 )
 from introdet.evaluation.report import format_table
 from introdet.evaluation.results import evaluate_dir
-from tests.commands import run_command
+from tests.commands import help_text, run_command
 
 # ---------------------------------------------------------------- labels
 
@@ -427,3 +427,10 @@ def test_cli_exact_truth_and_refinement_columns(tmp_path, capsys):
     assert res["all"]["boundary"]["within"]["0.1"] == 1.0
     assert res["before_refinement"]["all"]["boundary"]["within"]["0.1"] == 0.0
     assert "before frame-accurate refinement" in capsys.readouterr().out
+
+
+def test_cli_help_lists_the_keys(capsys):
+    text = help_text(main, capsys)
+    for key in ("predictions", "annotations", "train_annotations", "truth", "out", "plots"):
+        assert f"\n  {key} " in text
+    assert "encoder" not in text

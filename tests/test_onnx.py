@@ -21,7 +21,7 @@ from introdet.detection.recurrence import N_CHANNELS
 from introdet.export_onnx import main
 from introdet.features.encoder import TINY_MODEL, ClipEncoder
 from introdet.training.module import IntroDetector
-from tests.commands import run_command
+from tests.commands import help_text, run_command
 
 W = 20
 TINY = {"window": W, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}
@@ -209,3 +209,9 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "none.ckpt: checkpoint not found" in capsys.readouterr().err
     assert run_command(main, "ckpt=a", f"out={tmp_path}", "opset=abc") == 2
     assert "opset must be a positive whole number" in capsys.readouterr().err
+
+
+def test_cli_help(capsys):
+    text = help_text(main, capsys)
+    for key in ("ckpt", "out", "encoder_pretrained", "opset"):
+        assert f"\n  {key} " in text
