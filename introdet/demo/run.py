@@ -7,6 +7,7 @@ doubles as the tutorial.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -37,8 +38,14 @@ def _run(cmd: list[str], log: list[tuple[str, float]], check: bool = True) -> in
 
 
 def _quoted(value: object) -> str:
-    """A value as a quoted string of Hydra's override grammar (paths may hold any character)."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A value for Hydra's override grammar: as it is when plain, else quoted (paths may hold
+    any character)."""
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z0-9_./-]+", text):
+        return text
+    # Hydra reads a backslash literally unless a quote (or the closing quote) follows it
+    text = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, text)
+    return "'" + text.replace("'", "\\'") + "'"
 
 
 def encoder_overrides(cfg: DictConfig) -> list[str]:
