@@ -177,7 +177,9 @@ def _report_episodes(model, data, out: Path, loggers: list = ()) -> dict | None:
         return None
     from introdet.atomic import atomic_write_text
     from introdet.detection.postprocess import to_segments
-    from introdet.evaluate import EpisodeResult, format_table, summarize, write_plots
+    from introdet.evaluation.metrics import summarize
+    from introdet.evaluation.report import format_table, write_plots
+    from introdet.evaluation.results import EpisodeResult
 
     results = []
     for ep, probs in sorted(model.episode_probabilities().items()):

@@ -285,3 +285,18 @@ def test_bad_arguments_are_refused(tmp_path):
 def _make_library_cli(args: list[str]) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "introdet.demo.make_library", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_demo_cli_help_and_encoder_overrides(capsys):
+    from omegaconf import OmegaConf
+
+    from introdet.demo import run
+    from tests.commands import help_text
+
+    text = help_text(run.main, capsys)
+    for key in ("out", "size", "epochs", "encoder", "encoder_args"):
+        assert f"\n  {key} " in text
+    cfg = OmegaConf.create({"encoder": "vit_b32", "encoder_args": {"pretrained": "/a b/x.bin"}})
+    assert run.encoder_overrides(cfg) == ["encoder=vit_b32", "encoder.pretrained='/a b/x.bin'"]
+    cfg.encoder_args = None
+    assert run.encoder_overrides(cfg) == ["encoder=vit_b32"]

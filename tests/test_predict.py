@@ -219,8 +219,8 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
 
 
 def test_scoring_again_replaces_the_intro():
-    from introdet.features.shards import ShardMeta
     from introdet.detection.postprocess import PostprocessConfig
+    from introdet.features.shards import ShardMeta
     from introdet.predict import Episode, find_intro
 
     meta = ShardMeta("e", "s", "e.mp4", "h", 30.0, 30, 1.0, 0.0, {"embed_dim": 4})
