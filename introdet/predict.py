@@ -11,14 +11,8 @@ import numpy as np
 import torch
 
 from introdet.cli import command
-from introdet.detection.postprocess import (
-    PostprocessConfig,
-    Segment,
-    as_config,
-    stitch_windows,
-    tile_starts,
-    to_segments,
-)
+from introdet.detection.postprocess import PostprocessConfig, Segment, as_config, to_segments
+from introdet.detection.windows import stitch_windows, tile_starts
 from introdet.features.coarse import CoarseConfig, CoarseFeatures
 from introdet.features.shards import (
     MANIFEST,
