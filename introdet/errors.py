@@ -88,3 +88,7 @@ class LibraryError(IntrodetError, ValueError):
 
 class BenchError(IntrodetError, ValueError):
     """A benchmark input (video, option) is unusable; the message names the file or option."""
+
+
+class OutOfDeviceMemory(IntrodetError, ValueError):
+    """The accelerator ran out of memory even one window at a time: the CPU is the way out."""

@@ -33,6 +33,7 @@ from introdet.predict import predict
 from introdet.train import train
 from tests import badfiles
 from tests.conftest import compose_cfg, make_feature_set, train_overrides
+from tests.test_train import assert_each_metric_once, csv_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
@@ -345,6 +346,14 @@ def test_killed_training_resumes_to_the_configured_epochs(tmp_path):
     assert len(best) == 1
     model = IntroDetector.load_from_checkpoint(best[0], map_location="cpu", weights_only=True)
     assert model.hparams.encoder["model_name"] == "introdet-tiny"
+    # one metrics history: every training step and epoch once, the killed attempt's rows kept
+    assert [p.name for p in (run / "csv").glob("metrics*.csv")] == ["metrics.csv"]
+    assert_each_metric_once(run)
+    rows = csv_rows(run)
+    train_steps = sorted(int(r["step"]) for r in rows if r.get("train/loss_step"))
+    logged = [s for s in range(epochs * steps_per_epoch) if (s + 1) % 10 == 0]
+    assert train_steps == logged
+    assert sorted(int(r["epoch"]) for r in rows if r.get("val/f1")) == list(range(epochs))
 
 
 @pytest.mark.slow
