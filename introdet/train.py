@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from introdet.cli import command
 from introdet.errors import CheckpointMismatch
-from introdet.features.shards import encoder_name
+from introdet.features.identity import encoder_name, same_encoder
 from introdet.training.callbacks import FinishedRun
 from introdet.training.csv_logger import CSVHistoryLogger
 from introdet.training.module import read_checkpoint
@@ -65,7 +65,7 @@ def check_compatible(ckpt: str, hparams: dict) -> None:
             "for a new experiment, or ckpt_path=null to start over"
         )
     a, b = saved.get("encoder"), hparams.get("encoder")
-    if a and b and encoder_name(a) != encoder_name(b):
+    if a and b and not same_encoder(a, b):
         raise CheckpointMismatch(
             f"{ckpt}: trained on features of {encoder_name(a)}, but the shards come from "
             f"{encoder_name(b)}; training refuses to mix encoders"

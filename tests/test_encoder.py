@@ -23,9 +23,9 @@ from introdet.features.encoder import (
     cpu_has_native_bf16,
     encoder_from_identity,
     native_bf16,
-    same_encoder,
 )
 from introdet.features.encoder_config import EncoderConfig
+from introdet.features.identity import same_encoder
 from tests.conftest import compose_cfg
 
 

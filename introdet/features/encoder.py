@@ -17,6 +17,7 @@ from open_clip import factory as open_clip_factory
 
 from introdet.errors import CheckpointError, FramesError
 from introdet.features.encoder_config import EncoderConfig
+from introdet.features.identity import same_encoder
 from introdet.features.weights import locate_weights
 
 log = logging.getLogger(__name__)
@@ -169,11 +170,6 @@ def encoder_from_identity(identity: dict, **kwargs: Any) -> ClipEncoder:
     if not same_encoder(encoder.identity, identity):
         raise ValueError(f"rebuilt encoder {encoder.identity} differs from recorded {identity}")
     return encoder
-
-
-def same_encoder(a: dict, b: dict) -> bool:
-    """True when features from encoders ``a`` and ``b`` may be mixed."""
-    return all(a.get(k) == b.get(k) for k in ("model_name", "pretrained", "embed_dim"))
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -46,16 +46,6 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def load_detector(path: str | Path, device: str = "cpu") -> IntroDetector:
-    """IntroDetector from a checkpoint, in eval mode, with errors that name the file."""
-    read_checkpoint(path)  # damaged or foreign files fail here, with the path in the message
-    try:
-        model = IntroDetector.load_from_checkpoint(path, map_location=device, weights_only=True)
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: does not load as an IntroDetector ({e})") from e
-    return model.eval().requires_grad_(False)
-
-
 class IntroDetector(L.LightningModule):
     """Per-second intro classifier. Hyperparameters are plain values, so checkpoints load
     with ``weights_only=True`` and without Hydra; ``encoder`` records which CLIP features
