@@ -87,9 +87,8 @@ def bench_predict(
     path instead). ``isolate=False``
     runs in this process (tests): the peak RSS is then this process's peak so far.
     """
-    from introdet.media.probe import probe
-
     from introdet.features.encoder import ClipEncoder
+    from introdet.media.probe import probe
 
     precision = _cpu_precision(precision)
     video = long_video(cache, height, minutes, clip_seconds)
@@ -144,9 +143,8 @@ def bench_coarse(
     its margins) sampled exactly and encoded. The model's passes cost the same either way and
     are left out: with random weights its intro, hence the fine span, would be arbitrary.
     """
-    from introdet.media.probe import probe
-
     from introdet.features.encoder import ClipEncoder
+    from introdet.media.probe import probe
 
     precision = _cpu_precision(precision)
     video = long_video(cache, height, minutes, clip_seconds)
@@ -176,10 +174,8 @@ def _coarse_row(
     height: int,
 ) -> dict[str, Any]:
     """One scan of ``bench_coarse``: exact rows vs the keyframe pass plus the fine pass."""
-    from introdet.media.sampling import frames_per_second
-
     from introdet.features.coarse import embed_samples, keyframe_samples
-    from introdet.media.sampling import SamplerConfig
+    from introdet.media.sampling import SamplerConfig, frames_per_second
 
     size = encoder.image_size
 
@@ -191,7 +187,9 @@ def _coarse_row(
     fine_start = max(0.0, min(300.0, seconds - fine_seconds))  # an intro a few minutes in
     exact_s, n = median_seconds(lambda: exact({"max_seconds": scan}), repeats)
     coarse_s, c = median_seconds(
-        lambda: embed_samples(keyframe_samples(video, size, SamplerConfig(max_seconds=scan)), encoder.embed),
+        lambda: embed_samples(
+            keyframe_samples(video, size, SamplerConfig(max_seconds=scan)), encoder.embed
+        ),
         repeats,
     )
     fine_s, _ = median_seconds(
@@ -229,9 +227,8 @@ def bench_library(
     episode, ``predict`` from the folder to intro files, ``decoders`` episodes decoding at once
     in processes (default: one per core), the encoder and model on ``device`` (default: cuda
     when there is one). One run per mode, fresh process and output folder."""
-    from introdet.media.probe import probe
-
     from introdet.features.encoder import ClipEncoder
+    from introdet.media.probe import probe
 
     device, precision = _library_device(device, precision)
     decoders = decoders or os.cpu_count() or 1
