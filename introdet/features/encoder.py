@@ -108,11 +108,9 @@ class ClipEncoder:
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         """uint8 RGB frames [N, H, W, 3] -> float16 unit vectors [N, embed_dim] on the CPU."""
-        frames = np.asarray(frames)
-        out = np.empty((len(frames), self.embed_dim), dtype=np.float16)  # [N, D]
+        frames, out = frames_and_output(frames, self.embed_dim)  # [N, H, W, 3], [N, D]
         if len(frames) == 0:
             return out
-        _check_frames(frames)
         i = 0
         with torch.inference_mode():
             while i < len(frames):
@@ -225,11 +223,15 @@ def _check_precision(precision: str, device: torch.device) -> torch.dtype:
     return _DTYPES[precision]
 
 
-def _check_frames(frames: np.ndarray) -> None:
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+def frames_and_output(frames: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frames as a checked uint8 RGB [N, H, W, 3] array, and the float16 [N, dim] array
+    their embeddings go to."""
+    frames = np.asarray(frames)
+    if len(frames) and (frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3):
         raise FramesError(
             f"frames must be uint8 RGB [N, H, W, 3], got {frames.dtype} {list(frames.shape)}"
         )
+    return frames, np.empty((len(frames), dim), dtype=np.float16)
 
 
 def _side(size: int | tuple[int, int] | list[int]) -> int:
