@@ -49,6 +49,10 @@ class CheckpointError(IntrodetError, ValueError):
     """A checkpoint or weights file that cannot be loaded (missing, damaged, of another kind)."""
 
 
+class CheckpointNotFound(CheckpointError, FileNotFoundError):
+    """No file where a checkpoint was named."""
+
+
 class CheckpointMismatch(CheckpointError):
     """A checkpoint belongs to another model shape or encoder than the config asks for."""
 

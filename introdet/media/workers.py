@@ -31,7 +31,7 @@ def run_ahead(
     pool = _pool(workers, processes)
     try:
         ahead: deque[tuple[T, Future]] = deque(
-            (item, pool.submit(fn, item)) for item in itertools.islice(todo, workers)
+            (item, _submit(pool, fn, item)) for item in itertools.islice(todo, workers)
         )
         while ahead:
             item, fut = ahead.popleft()
@@ -42,15 +42,26 @@ def run_ahead(
                 pool.shutdown(wait=True, cancel_futures=True)
                 res = _alone(fn, item)
                 pool = _pool(workers, processes)
-                ahead = deque((i, pool.submit(fn, i)) for i, _ in ahead)
+                ahead = deque((i, _submit(pool, fn, i)) for i, _ in ahead)
             except Exception as e:
                 res = e
             nxt = next(todo, None)
             if nxt is not None:
-                ahead.append((nxt, pool.submit(fn, nxt)))
+                ahead.append((nxt, _submit(pool, fn, nxt)))
             yield item, res
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(pool: Executor, fn: Callable[[T], Any], item: T) -> Future:
+    """``pool.submit``; a pool a crash has broken meanwhile gives a future that says so, to be
+    handled where results are taken."""
+    try:
+        return pool.submit(fn, item)
+    except BrokenProcessPool as e:
+        fut: Future = Future()
+        fut.set_exception(e)
+        return fut
 
 
 def _pool(workers: int, processes: bool) -> Executor:

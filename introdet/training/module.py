@@ -20,7 +20,7 @@ from torchmetrics.classification import (
 
 from introdet.detection.recurrence import N_CHANNELS
 from introdet.detection.windows import score_windows, stitch_episode
-from introdet.errors import CheckpointError
+from introdet.errors import CheckpointError, CheckpointNotFound
 from introdet.training.model import IntroTransformer
 
 
@@ -36,7 +36,7 @@ def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint's contents (weights_only: plain data), or an error naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointNotFound(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... by damage
