@@ -170,3 +170,6 @@ def predict(cfg: DictConfig) -> int:
 
 
 main = command("predict")(predict)  # console script introdet-predict, and python predict.py
+
+if __name__ == "__main__":
+    main()

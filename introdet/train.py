@@ -224,3 +224,6 @@ def train(cfg: DictConfig) -> float:
 
 
 main = command("train")(train)  # console script introdet-train, and python train.py
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,18 @@ def test_train_help_lists_the_groups_and_keys():
     assert r.returncode == 0, r.stderr[-2000:]
     for word in ("experiment=", "sweep=", "debug=default", "retest", "run_name", "-m"):
         assert word in r.stdout, word
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["introdet.extract", "introdet.train", "introdet.predict", "introdet.evaluate",
+     "introdet.validate", "introdet.export_onnx", "introdet.demo.run",
+     "introdet.demo.make_library"],
+)  # fmt: skip
+def test_every_command_runs_as_a_module_with_its_own_help(module, tmp_path):
+    r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Usage" in r.stdout or "usage" in r.stdout, r.stdout[:500]
+    assert "Config groups" not in r.stdout and "== Config ==" not in r.stdout  # only its keys
+    assert not list(tmp_path.iterdir())  # --help leaves nothing behind
