@@ -28,9 +28,7 @@ def _at_rate(wave: np.ndarray, rate: int) -> np.ndarray:
     if rate == MAKE_RATE:
         return wave
     n = int(len(wave) * rate / MAKE_RATE)
-    return np.interp(np.arange(n) * MAKE_RATE / rate, np.arange(len(wave)), wave).astype(
-        np.float32
-    )
+    return np.interp(np.arange(n) * MAKE_RATE / rate, np.arange(len(wave)), wave).astype(np.float32)
 
 
 def theme_wave(seconds: float, seed: int = 7, rate: int = SR) -> np.ndarray:
@@ -69,10 +67,18 @@ def dialogue_wave(seconds: float, seed: int, rate: int = SR) -> np.ndarray:
     return _at_rate(_dialogue(seconds, seed, MAKE_RATE), rate)
 
 
+def _room_tone(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Quiet low-passed noise (about -40 dB), the ambience under every scene: float32 [n]."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec /= 1 + np.fft.rfftfreq(n, 1 / MAKE_RATE) / 500
+    bed = np.fft.irfft(spec, n)
+    return (0.01 * bed / (bed.std() + 1e-9)).astype(np.float32)
+
+
 def _dialogue(seconds: float, seed: int, rate: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = int(seconds * rate)
-    out = np.zeros(n, np.float32)
+    out = _room_tone(n, rng)
     t0 = 0.0
     while t0 < seconds:
         dur = float(rng.uniform(0.1, 0.5))
@@ -85,7 +91,7 @@ def _dialogue(seconds: float, seed: int, rate: int) -> np.ndarray:
         burst = np.fft.irfft(spec, m)
         f = rng.uniform(100, 250) * (1 + np.linspace(0, rng.uniform(-0.3, 0.3), m))
         burst = burst / (np.abs(burst).max() + 1e-9) + 0.5 * np.sin(2 * np.pi * np.cumsum(f) / rate)
-        out[i0:i1] = (burst * np.hanning(m) * rng.uniform(0.2, 0.6)).astype(np.float32)
+        out[i0:i1] += (burst * np.hanning(m) * rng.uniform(0.2, 0.6)).astype(np.float32)
         t0 += dur + float(rng.uniform(0.0, 0.3))
     return out
 
@@ -125,6 +131,15 @@ def write_audio(
     return path
 
 
+def _aligned_error(a: AudioPrint, b: AudioPrint) -> float:
+    """Mean bit error rate of two prints of one signal at their best lag of up to 2 codes."""
+    n = min(len(a), len(b)) - 10
+    return min(
+        float((hamming(a.codes[5 : 5 + n], b.codes[5 + lag : 5 + lag + n]) / 32).mean())
+        for lag in range(-2, 3)
+    )
+
+
 def test_decode_resamples_to_mono_at_the_print_rate(tmp_path):
     wave = dialogue_wave(3.0, seed=1, rate=48000)
     path = write_audio(tmp_path / "a.webm", wave, 48000, "libopus", "stereo")
@@ -151,11 +166,12 @@ def test_unreadable_file_raises_audio_error(tmp_path):
 
 def test_print_shape_and_timing():
     wave = dialogue_wave(5.0, seed=2, rate=RATE)
-    p = fingerprint(wave, RATE, hop=0.1)
+    p = fingerprint(wave, RATE, hop=0.1, window=0.4)
     assert isinstance(p, AudioPrint)
     assert p.codes.dtype == np.uint32 and p.silent.shape == p.codes.shape
     assert abs(len(p) * p.hop - (5.0 - 0.4)) <= 0.1  # one code per hop after the first window
-    assert abs(p.time(0) - 0.25) < 1e-3  # centre of the first two 0.4-s frames 0.1 s apart
+    assert abs(p.hop - 0.1) < 1e-3
+    assert abs(p.time(0) - (0.05 + 0.1)) < 1e-3  # hop / 2 + window / 4
 
 
 def test_codes_survive_codec_rate_layout_and_gain(tmp_path):
@@ -165,12 +181,10 @@ def test_codes_survive_codec_rate_layout_and_gain(tmp_path):
     b = audio_fingerprint(
         write_audio(tmp_path / "b.webm", wave48, 48000, "libopus", "mono", gain_db=-6)
     )
-    n = min(len(a), len(b)) - 10
-    lag = round((b.start - a.start) / a.hop)  # both start near 0: align their grids
-    errors = hamming(a.codes[5 : 5 + n], b.codes[5 - lag : 5 - lag + n]) / 32
-    unrelated = hamming(a.codes[5 : 5 + n], a.codes[::-1][5 : 5 + n]) / 32
-    assert errors.mean() < 0.15, errors.mean()
-    assert 0.4 < unrelated.mean() < 0.6, unrelated.mean()
+    assert abs(a.start - b.start) < 0.03
+    assert _aligned_error(a, b) < 0.15
+    reversed_a = AudioPrint(a.codes[::-1].copy(), a.silent[::-1].copy(), a.hop, a.start)
+    assert 0.4 < _aligned_error(a, reversed_a) < 0.6
 
 
 @pytest.mark.parametrize("codec,suffix", [("libmp3lame", "mp3"), ("ac3", "mkv")])
@@ -178,10 +192,8 @@ def test_other_codecs_decode(tmp_path, codec, suffix):
     wave = theme_wave(4.0, seed=4)
     reference = audio_fingerprint(write_audio(tmp_path / "ref.wav", wave, SR, "pcm_s16le"))
     p = audio_fingerprint(write_audio(tmp_path / f"a.{suffix}", wave, SR, codec, "stereo"))
-    lag = round((p.start - reference.start) / p.hop)
-    n = min(len(reference), len(p)) - 12
-    errors = hamming(reference.codes[6 : 6 + n], p.codes[6 - lag : 6 - lag + n]) / 32
-    assert errors.mean() < 0.15, (codec, errors.mean())
+    assert abs(p.start - reference.start) < 0.03  # an encoder delay at most
+    assert _aligned_error(reference, p) < 0.15
 
 
 def test_silence_is_flagged(tmp_path):

@@ -85,7 +85,8 @@ def candidate_offsets(
         k = int(np.argmax(smooth))
         if smooth[k] < min_votes:
             break
-        found.append(k - len(a))
+        lo = max(0, k - 1)
+        found.append(lo + int(np.argmax(votes[lo : k + 2])) - len(a))  # the best of the three
         smooth[max(0, k - 2) : k + 3] = 0
     return found
 
@@ -113,7 +114,8 @@ def _diagonal(
         return []
     ia = np.arange(i0, i1)  # [L]
     err = hamming(a[ia], b[ia + d]) / bits  # [L]
-    err = np.where(use_a[ia] & use_b[ia + d], err, 0.5)
+    ok = use_a[ia] & use_b[ia + d]  # [L]
+    err = np.where(ok, err, 0.5)
     smooth = _centred_mean(err, window)  # [L]
     runs: list[tuple[int, int]] = []
     for s, e in _runs(smooth <= max_ber):
@@ -123,14 +125,28 @@ def _diagonal(
             runs.append((s, e))
     found = []
     for s, e in runs:
-        level = (float(np.median(err[s:e])) + 0.5) / 2  # midway to unrelated codes
-        lo, hi = max(0, s - window), min(len(err), e + window)
-        inner = [(x + lo, y + lo) for x, y in _runs(smooth[lo:hi] <= level)]
-        if inner:  # the outermost crossings of the midway level around this run
-            s, e = inner[0][0], inner[-1][1]
+        s, e = _edges(err, ok, bits, s, e, window)
         if e - s >= min_length:
             found.append(Match(i0 + s, i0 + s + d, e - s, float(err[s:e].mean())))
     return found
+
+
+def _edges(
+    err: np.ndarray, ok: np.ndarray, bits: int, s: int, e: int, window: int
+) -> tuple[int, int]:
+    """Change points of a run [s, e) of err [L]: the ends that best split matching codes, of
+    the run's own bit error rate p, from unrelated ones (rate 0.5), by the likelihood ratio."""
+    core = err[s + window : e - window] if e - s > 3 * window else err[s:e]
+    p = float(np.clip(np.mean(core), 0.01, 0.45))
+    n_err = err * bits  # [L]
+    gain = n_err * np.log(2 * p) + (bits - n_err) * np.log(2 * (1 - p))  # [L] log-likelihood
+    cum = np.concatenate([[0.0], np.cumsum(np.where(ok, gain, 0.0))])  # [L + 1]
+    mid = (s + e) // 2
+    lo, a = max(0, s - window), min(s + window, mid)
+    b, hi = max(e - window, mid), min(len(err), e + window)
+    start = lo + int(np.argmin(cum[lo : a + 1]))  # most gained over [start, a)
+    end = b + int(np.argmax(cum[b : hi + 1]))  # most gained over [b, end)
+    return start, max(end, start)
 
 
 def _same(m: Match, n: Match) -> bool:
@@ -185,7 +201,8 @@ def match_audio(
 
 def audio_times(m: Match, a: AudioPrint, b: AudioPrint) -> tuple[float, float, float]:
     """(start in A, start in B, length), in seconds on the files' timelines."""
-    return a.time(m.start_a), b.time(m.start_b), m.length * a.hop
+    start_a = a.time(m.start_a)
+    return start_a, b.time(m.start_b), a.end_time(m.start_a + m.length - 1) - start_a
 
 
 def match_pictures(

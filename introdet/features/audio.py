@@ -26,7 +26,8 @@ from introdet.errors import AudioError
 RATE = 11025  # Hz of the decoded mono signal
 N_BANDS = 33  # -> 32 bits per code
 F_LO, F_HI = 300.0, 3000.0  # Hz, the band edges
-WINDOW = 0.4  # seconds of signal per frame
+HOP = 0.05  # seconds between frames (see docs/fingerprints.md for 0.1)
+WINDOW = 0.3  # seconds of signal per frame
 FLOOR = 0.01  # band energy floor, relative to the frame's mean band energy
 SILENCE_DB = -55.0  # a frame whose band power is below this (dB re full scale) is silent
 
@@ -39,6 +40,7 @@ class AudioPrint:
     silent: np.ndarray  # bool [N], frames too quiet to carry a code
     hop: float  # seconds between codes
     start: float  # seconds (file timeline) of code 0
+    window: float = WINDOW  # seconds of signal per frame
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -46,6 +48,10 @@ class AudioPrint:
     def time(self, index: float) -> float:
         """Seconds on the file's timeline of code ``index``."""
         return self.start + index * self.hop
+
+    def end_time(self, index: float) -> float:
+        """Seconds where a stretch whose last matching code is ``index`` ends."""
+        return self.time(index) + self.hop / 2 + self.window / 2
 
 
 def decode_audio(
@@ -99,7 +105,7 @@ def _decode_stream(container, stream, rate: int, limit: int | None):
 
 
 def band_energies(
-    samples: np.ndarray, rate: int = RATE, hop: float = 0.1, window: float = WINDOW,
+    samples: np.ndarray, rate: int = RATE, hop: float = HOP, window: float = WINDOW,
     n_bands: int = N_BANDS,
 ) -> np.ndarray:  # fmt: skip
     """Power per log-spaced band of Hann-windowed frames every ``hop`` s: float64 [F, n_bands]."""
@@ -139,10 +145,16 @@ def codes_from_energies(energies: np.ndarray) -> np.ndarray:
 
 
 def fingerprint(
-    samples: np.ndarray, rate: int = RATE, hop: float = 0.1, window: float = WINDOW,
+    samples: np.ndarray, rate: int = RATE, hop: float = HOP, window: float = WINDOW,
     start: float = 0.0,
 ) -> AudioPrint:  # fmt: skip
-    """Fingerprint a mono signal [S]; code i spans frames i and i+1, timed at their centre."""
+    """Fingerprint a mono signal [S]; code i spans frames i and i+1 (from ``i * hop`` s).
+
+    Code i is timed ``hop / 2 + window / 4`` after its first frame begins: a shared stretch
+    turns a code's bits when its frames are about three quarters inside it (measured in
+    docs/fingerprints.md), so this puts the first matching code where the stretch begins;
+    ``AudioPrint.end_time`` does the same for the last one.
+    """
     energies = band_energies(samples, rate, hop, window)  # [F, B]
     codes = codes_from_energies(energies) if len(energies) > 1 else np.zeros(0, np.uint32)
     n_win = int(round(window * rate))
@@ -151,12 +163,12 @@ def fingerprint(
     quiet = level < SILENCE_DB
     silent = quiet[1:] | quiet[:-1] if len(codes) else np.zeros(0, bool)  # [F-1]
     step = int(round(hop * rate)) / rate
-    centre = start + step / 2 + window / 2  # the middle of frames 0 and 1 together
-    return AudioPrint(codes=codes, silent=silent, hop=step, start=centre)
+    at = start + step / 2 + window / 4
+    return AudioPrint(codes=codes, silent=silent, hop=step, start=at, window=window)
 
 
 def audio_fingerprint(
-    path: str | os.PathLike, max_seconds: float | None = None, hop: float = 0.1,
+    path: str | os.PathLike, max_seconds: float | None = None, hop: float = HOP,
     window: float = WINDOW,
 ) -> AudioPrint | None:  # fmt: skip
     """Decode ``path``'s first audio stream (at most ``max_seconds``) and fingerprint it.
