@@ -1,0 +1,217 @@
+"""Pairwise alignment of two episodes' fingerprint sequences: the stretches they share.
+
+Two sequences of integer codes (32-bit audio codes, 64-bit picture hashes) share a stretch when,
+at one offset ``d`` (code i of A against code i + d of B), the bit error rate stays low for a
+while. Finding it takes two steps, as Chromaprint-style matchers do:
+
+1. candidate offsets: every code is cut into overlapping 16-bit keys; pairs of codes with an
+   equal key (found by sorting B's keys, never by an all-pairs table) vote for their offset,
+   and the offsets with the most votes (summed with their neighbours) become candidates;
+2. run extension: along each candidate diagonal (and its two neighbours, since the two grids
+   may be shifted by part of a hop) the per-code bit error rate, averaged over a centred
+   window, is thresholded; runs closer than ``max_gap`` merge, and each run's ends are then
+   set where the average crosses the midpoint between the run's own error rate and 0.5 (the
+   rate of unrelated codes), so a centred window puts them where the shared stretch begins
+   and ends.
+
+Codes flagged in ``skip`` (silent audio, flat pictures) count as unrelated (error 0.5): silence
+never matches silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from introdet.errors import MatchingError
+from introdet.features.audio import AudioPrint
+from introdet.features.picture import hamming
+
+KEY_BITS = 16  # bits per vote key; keys start every KEY_BITS // 2 bits
+MAX_BUCKET = 16  # a key held by more codes of B than this (a steady sound) does not vote
+
+
+@dataclass(frozen=True)
+class Match:
+    """A stretch shared by A and B, in codes: A[start_a + k] ~ B[start_b + k] for k < length."""
+
+    start_a: int
+    start_b: int
+    length: int
+    ber: float  # mean bit error rate over the stretch
+
+    @property
+    def offset(self) -> int:
+        return self.start_b - self.start_a
+
+
+def _check(codes: np.ndarray, skip: np.ndarray | None, bits: int, name: str) -> np.ndarray:
+    if codes.ndim != 1 or codes.dtype.kind != "u" or codes.dtype.itemsize * 8 < bits:
+        raise MatchingError(f"{name}: expected unsigned codes [N] of {bits} bits, got "
+                            f"{codes.dtype} {codes.shape}")  # fmt: skip
+    if skip is None:
+        return np.ones(len(codes), bool)
+    if skip.shape != codes.shape:
+        raise MatchingError(f"{name}: skip mask {skip.shape} does not match codes {codes.shape}")
+    return ~skip.astype(bool)
+
+
+def candidate_offsets(
+    a: np.ndarray, b: np.ndarray, bits: int, use_a: np.ndarray, use_b: np.ndarray,
+    max_candidates: int = 12, min_votes: int = 3,
+) -> list[int]:  # fmt: skip
+    """Offsets d (B index - A index) voted for by equal 16-bit keys, best first."""
+    ia, ib = np.flatnonzero(use_a), np.flatnonzero(use_b)  # [Na'], [Nb']
+    votes = np.zeros(len(a) + len(b) + 1, np.int64)  # index d + len(a)
+    mask = np.uint64((1 << KEY_BITS) - 1)
+    for shift in range(0, bits - KEY_BITS + 1, KEY_BITS // 2):
+        ka = (a[ia].astype(np.uint64) >> np.uint64(shift)) & mask  # [Na']
+        kb = (b[ib].astype(np.uint64) >> np.uint64(shift)) & mask  # [Nb']
+        order = np.argsort(kb, kind="stable")
+        sorted_kb = kb[order]
+        lo = np.searchsorted(sorted_kb, ka, "left")  # [Na']
+        count = np.searchsorted(sorted_kb, ka, "right") - lo  # [Na']
+        count[count > MAX_BUCKET] = 0
+        total = int(count.sum())
+        if total == 0:
+            continue
+        first = np.repeat(np.cumsum(count) - count, count)  # [P]
+        j = ib[order[np.repeat(lo, count) + np.arange(total) - first]]  # [P] B indices
+        votes += np.bincount(j - np.repeat(ia, count) + len(a), minlength=len(votes))
+    smooth = np.convolve(votes, np.ones(3, np.int64), mode="same")  # a sub-hop shift splits
+    found: list[int] = []
+    while len(found) < max_candidates:
+        k = int(np.argmax(smooth))
+        if smooth[k] < min_votes:
+            break
+        lo = max(0, k - 1)
+        found.append(lo + int(np.argmax(votes[lo : k + 2])) - len(a))  # the best of the three
+        smooth[max(0, k - 2) : k + 3] = 0
+    return found
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in a bool [L]."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    return list(zip(starts, ends, strict=True))
+
+
+def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of x [L] over a centred window, shrunk at the ends: float64 [L]."""
+    kernel = np.ones(max(1, window))
+    return np.convolve(x, kernel, "same") / np.convolve(np.ones(len(x)), kernel, "same")
+
+
+def _diagonal(
+    a: np.ndarray, b: np.ndarray, d: int, use_a: np.ndarray, use_b: np.ndarray, bits: int,
+    max_ber: float, window: int, min_length: int, max_gap: int,
+) -> list[Match]:  # fmt: skip
+    """Shared runs along offset d (code i of A against code i + d of B)."""
+    i0, i1 = max(0, -d), min(len(a), len(b) - d)
+    if i1 - i0 < min_length:
+        return []
+    ia = np.arange(i0, i1)  # [L]
+    err = hamming(a[ia], b[ia + d]) / bits  # [L]
+    ok = use_a[ia] & use_b[ia + d]  # [L]
+    err = np.where(ok, err, 0.5)
+    smooth = _centred_mean(err, window)  # [L]
+    runs: list[tuple[int, int]] = []
+    for s, e in _runs(smooth <= max_ber):
+        if runs and s - runs[-1][1] <= max_gap:
+            runs[-1] = (runs[-1][0], e)
+        else:
+            runs.append((s, e))
+    found = []
+    for s, e in runs:
+        s, e = _edges(err, ok, bits, s, e, window)
+        if e - s >= min_length:
+            found.append(Match(i0 + s, i0 + s + d, e - s, float(err[s:e].mean())))
+    return found
+
+
+def _edges(
+    err: np.ndarray, ok: np.ndarray, bits: int, s: int, e: int, window: int
+) -> tuple[int, int]:
+    """Change points of a run [s, e) of err [L]: the ends that best split matching codes, of
+    the run's own bit error rate p, from unrelated ones (rate 0.5), by the likelihood ratio."""
+    core = err[s + window : e - window] if e - s > 3 * window else err[s:e]
+    p = float(np.clip(np.mean(core), 0.01, 0.45))
+    n_err = err * bits  # [L]
+    gain = n_err * np.log(2 * p) + (bits - n_err) * np.log(2 * (1 - p))  # [L] log-likelihood
+    cum = np.concatenate([[0.0], np.cumsum(np.where(ok, gain, 0.0))])  # [L + 1]
+    mid = (s + e) // 2
+    lo, a = max(0, s - window), min(s + window, mid)
+    b, hi = max(e - window, mid), min(len(err), e + window)
+    start = lo + int(np.argmin(cum[lo : a + 1]))  # most gained over [start, a)
+    end = b + int(np.argmax(cum[b : hi + 1]))  # most gained over [b, end)
+    return start, max(end, start)
+
+
+def _same(m: Match, n: Match) -> bool:
+    """Whether two matches cover mostly the same codes of both A and B."""
+    half = min(m.length, n.length) // 2
+
+    def overlap(s1: int, s2: int) -> int:
+        return min(s1 + m.length, s2 + n.length) - max(s1, s2)
+
+    return overlap(m.start_a, n.start_a) > half and overlap(m.start_b, n.start_b) > half
+
+
+def shared_segments(
+    codes_a: np.ndarray, codes_b: np.ndarray, *, bits: int,
+    skip_a: np.ndarray | None = None, skip_b: np.ndarray | None = None,
+    max_ber: float = 0.3, window: int = 15, min_length: int = 50, max_gap: int = 10,
+    max_candidates: int = 12,
+) -> list[Match]:  # fmt: skip
+    """Stretches that A [Na] and B [Nb] share, longest first, at most one per stretch.
+
+    ``bits``: code width (32 audio, 64 pictures); ``max_ber``: the mean bit error rate over
+    ``window`` codes below which codes match; ``min_length``/``max_gap`` in codes.
+    """
+    use_a = _check(codes_a, skip_a, bits, "A")
+    use_b = _check(codes_b, skip_b, bits, "B")
+    found: list[Match] = []
+    for d in candidate_offsets(codes_a, codes_b, bits, use_a, use_b, max_candidates):
+        for dd in (d - 1, d, d + 1):
+            found += _diagonal(codes_a, codes_b, dd, use_a, use_b, bits, max_ber, window,
+                               min_length, max_gap)  # fmt: skip
+    found.sort(key=lambda m: m.length * (0.5 - m.ber), reverse=True)
+    kept: list[Match] = []
+    for m in found:
+        if not any(_same(m, k) for k in kept):
+            kept.append(m)
+    return sorted(kept, key=lambda m: m.length, reverse=True)
+
+
+def match_audio(
+    a: AudioPrint, b: AudioPrint, min_seconds: float = 5.0, max_ber: float = 0.3,
+    window_seconds: float = 1.5, max_gap_seconds: float = 1.0,
+) -> list[Match]:  # fmt: skip
+    """Stretches of sound two prints (of one hop) share, at least ``min_seconds`` long."""
+    if abs(a.hop - b.hop) > 1e-9:
+        raise MatchingError(f"prints of different hops ({a.hop} s, {b.hop} s) cannot be aligned")
+    return shared_segments(
+        a.codes, b.codes, bits=32, skip_a=a.silent, skip_b=b.silent, max_ber=max_ber,
+        window=max(1, round(window_seconds / a.hop)), min_length=round(min_seconds / a.hop),
+        max_gap=round(max_gap_seconds / a.hop),
+    )  # fmt: skip
+
+
+def audio_times(m: Match, a: AudioPrint, b: AudioPrint) -> tuple[float, float, float]:
+    """(start in A, start in B, length), in seconds on the files' timelines."""
+    start_a = a.time(m.start_a)
+    return start_a, b.time(m.start_b), a.end_time(m.start_a + m.length - 1) - start_a
+
+
+def match_pictures(
+    hashes_a: np.ndarray, hashes_b: np.ndarray, flat_a: np.ndarray | None = None,
+    flat_b: np.ndarray | None = None, min_length: int = 5, max_ber: float = 0.2,
+    window: int = 3, max_gap: int = 2,
+) -> list[Match]:  # fmt: skip
+    """Stretches two per-second 64-bit picture hash sequences share (lengths in codes)."""
+    return shared_segments(
+        hashes_a, hashes_b, bits=64, skip_a=flat_a, skip_b=flat_b, max_ber=max_ber,
+        window=window, min_length=min_length, max_gap=max_gap,
+    )  # fmt: skip
