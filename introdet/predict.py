@@ -28,9 +28,10 @@ from introdet.detection.scoring import (
     model_probabilities,
     recurrence_probabilities,
 )
-from introdet.detection.season import audio_links, decide
+from introdet.detection.season import decide, season_links
 from introdet.errors import ConfigError
 from introdet.extract import Summary
+from introdet.features.fingerprints import picture_print
 from introdet.features.shards import ShardMeta, check_consistent, encoder_name
 from introdet.features.sources import load_episodes, load_prints
 from introdet.outputs.export import episode_record, write_csv, write_episode
@@ -145,7 +146,8 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
         if len(members) == 1:
             log.warning("%s: the only episode of %r given: season mode needs its season "
                         "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
-        links = audio_links([p.audio for _, p in members], scfg)
+        paths = [job.path for job, _ in members]
+        links = season_links([p.audio for _, p in members], lambda k: picture_print(paths[k]), scfg)
         results = decide(links, [p.duration for _, p in members], scfg)
         for (job, p), r in zip(members, results, strict=True):
             n = math.ceil(p.duration)

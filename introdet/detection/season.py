@@ -20,15 +20,16 @@ An episode whose only recurring stretches are of the other kinds has no intro.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from introdet.detection.matching import audio_times, match_audio
+from introdet.detection.matching import audio_times, match_audio, match_pictures
 from introdet.detection.postprocess import Segment
 from introdet.errors import ConfigError
 from introdet.features.audio import AudioPrint
+from introdet.features.fingerprints import PicturePrint
 
 
 @dataclass
@@ -222,14 +223,27 @@ def decide(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig)
     return out
 
 
-def audio_links(prints: Sequence[AudioPrint | None], cfg: SeasonConfig) -> list[Link]:
-    """The stretches of sound each episode shares with its partners (no audio: no links)."""
-    links = []
-    for i, j in partners(len(prints), cfg.max_others):
-        a, b = prints[i], prints[j]
-        if a is None or b is None or not len(a) or not len(b):
+def season_links(
+    audio: Sequence[AudioPrint | None],
+    picture_of: Callable[[int], PicturePrint],
+    cfg: SeasonConfig,
+) -> list[Link]:
+    """The stretches each episode shares with its partners: in sound, and in pictures for a
+    pair where either episode has no sound (``picture_of(i)`` fingerprints episode i)."""
+    links, pictures = [], {}
+    for i, j in partners(len(audio), cfg.max_others):
+        a, b = audio[i], audio[j]
+        if a is not None and b is not None:
+            for m in match_audio(a, b, min_seconds=cfg.min_seconds):
+                sa, sb, length = audio_times(m, a, b)
+                links.append(Link(i, j, sa, sa + length, sb, sb + length))
             continue
-        for m in match_audio(a, b, min_seconds=cfg.min_seconds):
-            sa, sb, length = audio_times(m, a, b)
-            links.append(Link(i, j, sa, sa + length, sb, sb + length))
+        for k in (i, j):
+            if k not in pictures:
+                pictures[k] = picture_of(k)
+        pa, pb = pictures[i], pictures[j]
+        shortest = max(2, round(cfg.min_seconds * pa.fps))
+        for m in match_pictures(pa.hashes, pb.hashes, pa.flat, pb.flat, min_length=shortest):
+            sa, sb, n = m.start_a / pa.fps, m.start_b / pb.fps, m.length / pa.fps
+            links.append(Link(i, j, sa, sa + n, sb, sb + n))
     return links

@@ -1,4 +1,4 @@
-"""Fingerprints of a list of episodes for season mode: duration and sound, decoded ahead.
+"""Fingerprints of episodes for season mode: their sound (and pictures where sound is missing).
 
 Only the audio stream is demuxed and decoded (no picture), a small fraction of the cost of
 decoding the video; episodes decode ``decoders`` at a time, in processes if asked.
@@ -11,8 +11,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from introdet.features.audio import AudioPrint, audio_fingerprint
+from introdet.features.picture import flat_frames, picture_hash
 from introdet.media.probe import probe
+from introdet.media.sampling import frames_per_second
 from introdet.media.workers import run_ahead
 
 
@@ -35,3 +39,30 @@ def prints_ahead(
     yield from run_ahead(
         paths, partial(episode_prints, max_seconds=max_seconds), decoders, processes
     )
+
+
+@dataclass(frozen=True)
+class PicturePrint:
+    hashes: np.ndarray  # uint64 [N]: the 64-bit DCT hash of the picture at k / fps s
+    flat: np.ndarray  # bool [N]: pictures too plain to tell apart (black, one colour)
+    fps: float
+
+
+def picture_print(
+    path: str | Path, fps: float = 1.0, max_seconds: float | None = None, chunk: int = 256
+) -> PicturePrint:
+    """Picture hashes of ``path`` at ``fps``, for episodes whose sound cannot be compared."""
+    hashes, flat, frames = [], [], []
+    sampled = frames_per_second(path, fps=fps, size=64, crop=False, max_seconds=max_seconds)
+    for _, frame in sampled:
+        frames.append(frame)
+        if len(frames) == chunk:  # bounded memory on long episodes
+            hashes.append(picture_hash(np.stack(frames)))
+            flat.append(flat_frames(np.stack(frames)))
+            frames = []
+    if frames:
+        hashes.append(picture_hash(np.stack(frames)))
+        flat.append(flat_frames(np.stack(frames)))
+    if not hashes:
+        return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), fps)
+    return PicturePrint(np.concatenate(hashes), np.concatenate(flat), fps)
