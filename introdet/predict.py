@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +147,8 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
         if len(members) == 1:
             log.warning("%s: the only episode of %r given: season mode needs its season "
                         "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
-        paths = [job.path for job, _ in members]
-        links = season_links([p.audio for _, p in members], lambda k: picture_print(paths[k]), scfg)
+        pictures = partial(_picture_of, [job.path for job, _ in members])
+        links = season_links([p.audio for _, p in members], pictures, scfg)
         results = decide(links, [p.duration for _, p in members], scfg)
         for (job, p), r in zip(members, results, strict=True):
             n = math.ceil(p.duration)
@@ -162,6 +163,10 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
                 e.extra["credits"] = [round(r.credits.start, 3), round(r.credits.end, 3)]
             episodes.append(e)
     return episodes, summary
+
+
+def _picture_of(paths: Sequence[Path], k: int):
+    return picture_print(paths[k])
 
 
 def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:
