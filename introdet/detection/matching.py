@@ -29,6 +29,7 @@ from introdet.features.audio import AudioPrint
 from introdet.features.picture import hamming
 
 KEY_BITS = 16  # bits per vote key; keys start every KEY_BITS // 2 bits
+OUTLIER = 0.02  # share of codes inside a shared stretch that look unrelated
 MAX_BUCKET = 16  # a key held by more codes of B than this (a steady sound) does not vote
 
 
@@ -135,11 +136,15 @@ def _edges(
     err: np.ndarray, ok: np.ndarray, bits: int, s: int, e: int, window: int
 ) -> tuple[int, int]:
     """Change points of a run [s, e) of err [L]: the ends that best split matching codes, of
-    the run's own bit error rate p, from unrelated ones (rate 0.5), by the likelihood ratio."""
+    the run's own bit error rate p (plus OUTLIER unrelated ones), from unrelated ones (rate
+    0.5), by the likelihood ratio."""
     core = err[s + window : e - window] if e - s > 3 * window else err[s:e]
     p = float(np.clip(np.mean(core), 0.01, 0.45))
     n_err = err * bits  # [L]
-    gain = n_err * np.log(2 * p) + (bits - n_err) * np.log(2 * (1 - p))  # [L] log-likelihood
+    ratio = n_err * np.log(2 * p) + (bits - n_err) * np.log(2 * (1 - p))  # [L] log-likelihood
+    # a matching stretch holds some codes as bad as unrelated ones (steady notes leave their
+    # bits to chance): model it as a mixture, so that one bad code costs at most log(OUTLIER)
+    gain = np.logaddexp(np.log(1 - OUTLIER) + ratio, np.log(OUTLIER))  # [L]
     cum = np.concatenate([[0.0], np.cumsum(np.where(ok, gain, 0.0))])  # [L + 1]
     mid = (s + e) // 2
     lo, a = max(0, s - window), min(s + window, mid)
