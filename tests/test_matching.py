@@ -122,3 +122,14 @@ def test_bad_inputs_raise_matching_error():
         shared_segments(codes, codes, bits=32, skip_a=np.zeros(3, bool))
     with pytest.raises(MatchingError, match="unsigned"):
         shared_segments(codes.astype(np.float32), codes, bits=32)
+
+
+def test_a_still_title_card_is_matched():
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 2**63, 100, dtype=np.uint64)
+    b = rng.integers(0, 2**63, 100, dtype=np.uint64)
+    card = rng.integers(0, 2**63, dtype=np.uint64)
+    a[30:50] = card  # 20 s of one still picture, then 10 s of moving pictures
+    a[50:60] = rng.integers(0, 2**63, 10, dtype=np.uint64)
+    b[55:85] = a[30:60]
+    assert match_pictures(a, b) == [Match(30, 55, 30, 0.0)]

@@ -30,7 +30,7 @@ from introdet.features.picture import hamming
 
 KEY_BITS = 16  # bits per vote key; keys start every KEY_BITS // 2 bits
 OUTLIER = 0.02  # share of codes inside a shared stretch that look unrelated
-MAX_BUCKET = 16  # a key held by more codes of B than this (a steady sound) does not vote
+MAX_BUCKET = 64  # a key held by more codes of B than this (a long steady sound) does not vote
 
 
 @dataclass(frozen=True)
