@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from introdet.detection.matching import audio_times, match_audio, match_pictures
+from introdet.detection.matching import audio_times, match_audio, match_pictures, refine_audio
 from introdet.features.audio import RATE, decode_audio, fingerprint
 from introdet.features.picture import flat_frames, picture_hash
 from tests.test_audio import dialogue_wave, episode_wave, theme_wave, write_audio
@@ -69,6 +69,7 @@ def audio(seasons: int = 4, episodes: int = 4, overlay_db: float | None = None) 
     for hop, window in VARIANTS:
         prints = [fingerprint(x[3], RATE, hop, window, x[4]) for x in eps]
         errs, lens, bers, found, false, spent = [], [], [], 0, 0, 0.0
+        fine, fine_lens = [], []
         for (i, x), (j, y) in itertools.combinations(enumerate(eps), 2):
             t0 = time.perf_counter()
             matches = match_audio(prints[i], prints[j])
@@ -82,6 +83,9 @@ def audio(seasons: int = 4, episodes: int = 4, overlay_db: float | None = None) 
             sa, sb, length = audio_times(matches[0], prints[i], prints[j])
             errs += [sa - x[1], sb - y[1]]
             lens.append(abs(length - x[2]))
+            ra, rb, rl = refine_audio((x[3], x[4]), (y[3], y[4]), sa, sb, length)
+            fine += [abs(ra - x[1]), abs(rb - y[1])]
+            fine_lens.append(abs(rl - x[2]))
             bers.append(matches[0].ber)
         same = sum(x[0] == y[0] for x, y in itertools.combinations(eps, 2))
         bias, e = np.mean(errs), np.abs(errs)
@@ -91,6 +95,11 @@ def audio(seasons: int = 4, episodes: int = 4, overlay_db: float | None = None) 
               f"{max(lens):.3f}         "
               f"{np.mean(bers):.3f}   {false}"
               f"      {1000 * spent / n_pairs:.1f}")  # fmt: skip
+        f = np.array(fine)
+        print(
+            f"  refine_audio: start |err| {np.median(f):.3f}/{np.quantile(f, 0.9):.3f}/"
+            f"{f.max():.3f}  <=0.1s {np.mean(f <= 0.1):.2f}  len|err| max {max(fine_lens):.3f}"
+        )
 
 
 def sample_frames(path: Path, fps: float) -> np.ndarray:
