@@ -176,8 +176,11 @@ def timing() -> None:
         found = match_audio(a, b)
     t2 = time.perf_counter()
     shared = [tuple(round(x, 2) for x in audio_times(m, a, b)) for m in found]
+    fine = refine_audio((wave_a, 0.0), (wave_b, 0.0), *audio_times(found[0], a, b))
+    t3 = time.perf_counter()
     print(f"{len(a)} x {len(b)} codes (hop {a.hop:.4f} s): printing both {t1 - t0:.2f} s, "
           f"matching {(t2 - t1) / 3 * 1000:.0f} ms; shared (start A, start B, length): {shared}"
+          f", refined in {(t3 - t2) * 1000:.0f} ms: {tuple(round(x, 3) for x in fine)}"
           " (truth: 95.0, 240.0, 60.0)")  # fmt: skip
 
 
