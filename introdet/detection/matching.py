@@ -292,4 +292,5 @@ def refine_audio(
     span = round(search * RATE)
     first = _fine_edge(xa, xb, lag, round((start_a - ta) * RATE), span, rising=True)
     end = _fine_edge(xa, xb, lag, round((start_a - ta + length) * RATE), span, rising=False)
+    first, end = max(first, 0, -lag), min(end, len(xa), len(xb) - lag)  # inside both signals
     return ta + first / RATE, tb + (first + lag) / RATE, (end - first) / RATE
