@@ -15,8 +15,18 @@ import numpy as np
 import pytest
 
 from introdet.demo.videofile import write_video
-from introdet.errors import AudioError
-from introdet.features.audio import RATE, AudioPrint, audio_fingerprint, decode_audio, fingerprint
+from introdet.errors import AudioError, ConfigError
+from introdet.features.audio import (
+    F_HI,
+    F_LO,
+    N_BANDS,
+    RATE,
+    AudioPrint,
+    audio_fingerprint,
+    band_energies,
+    decode_audio,
+    fingerprint,
+)
 from introdet.features.picture import hamming
 
 SR = 44100
@@ -202,3 +212,15 @@ def test_silence_is_flagged(tmp_path):
     t = p.start + np.arange(len(p)) * p.hop
     assert p.silent[t < 2.5].all()
     assert not p.silent[t > 3.5].any()
+
+
+def test_band_energies_put_a_tone_in_its_band():
+    t = np.arange(2 * RATE) / RATE
+    tone = np.sin(2 * np.pi * 1000.0 * t).astype(np.float32)
+    energies = band_energies(tone)  # [F, 33]
+    edges = np.geomspace(F_LO, F_HI, N_BANDS + 1)
+    band = int(np.searchsorted(edges, 1000.0)) - 1
+    assert (energies.argmax(axis=1) == band).all()
+    assert energies[:, band].mean() > 20 * np.delete(energies, band, axis=1).max()
+    with pytest.raises(ConfigError):
+        band_energies(tone, window=0.01)  # bands narrower than one FFT bin

@@ -14,10 +14,11 @@ from introdet.detection.matching import (
     candidate_offsets,
     match_audio,
     match_pictures,
+    refine_audio,
     shared_segments,
 )
 from introdet.errors import MatchingError
-from introdet.features.audio import RATE, audio_fingerprint, fingerprint
+from introdet.features.audio import RATE, audio_fingerprint, decode_audio, fingerprint
 from tests.test_audio import SR, dialogue_wave, episode_wave, theme_wave, write_audio
 
 THEME = 20.0
@@ -27,20 +28,25 @@ BEFORE_A, BEFORE_B = 7.33, 12.06  # cold opens of different lengths, off the hop
 @pytest.fixture(scope="module")
 def episodes(tmp_path_factory):
     """Two episodes sharing the theme (AAC stereo 44.1 kHz; Opus mono 48 kHz at -6 dB) and an
-    unrelated one with another theme: their prints."""
+    unrelated one with another theme: their paths."""
     tmp = tmp_path_factory.mktemp("episodes")
     wave_a = episode_wave(theme_wave(THEME, seed=11), BEFORE_A, 4.0, seed=1)
     wave_b = episode_wave(theme_wave(THEME, 11, 48000), BEFORE_B, 4.0, seed=2, rate=48000)
     wave_c = episode_wave(theme_wave(THEME, seed=12), 5.0, 4.0, seed=3)
     return (
-        audio_fingerprint(write_audio(tmp / "a.mp4", wave_a, SR, "aac", "stereo")),
-        audio_fingerprint(write_audio(tmp / "b.webm", wave_b, 48000, "libopus", gain_db=-6)),
-        audio_fingerprint(write_audio(tmp / "c.mp4", wave_c, SR, "aac")),
+        write_audio(tmp / "a.mp4", wave_a, SR, "aac", "stereo"),
+        write_audio(tmp / "b.webm", wave_b, 48000, "libopus", gain_db=-6),
+        write_audio(tmp / "c.mp4", wave_c, SR, "aac"),
     )
 
 
-def test_shared_theme_found_at_its_place_in_both(episodes):
-    a, b, _ = episodes
+@pytest.fixture(scope="module")
+def prints(episodes):
+    return tuple(audio_fingerprint(path) for path in episodes)
+
+
+def test_shared_theme_found_at_its_place_in_both(prints):
+    a, b, _ = prints
     found = match_audio(a, b)
     assert len(found) == 1, found
     start_a, start_b, length = audio_times(found[0], a, b)
@@ -50,10 +56,20 @@ def test_shared_theme_found_at_its_place_in_both(episodes):
     assert found[0].ber < 0.2
 
 
-def test_unrelated_tracks_share_nothing(episodes):
-    a, b, c = episodes
+def test_unrelated_tracks_share_nothing(prints):
+    a, b, c = prints
     assert match_audio(a, c) == []
     assert match_audio(c, b) == []
+
+
+def test_refined_edges_land_within_milliseconds(episodes, prints):
+    a, b, _ = prints
+    coarse = audio_times(match_audio(a, b)[0], a, b)
+    start_a, start_b, length = refine_audio(decode_audio(episodes[0]), decode_audio(episodes[1]),
+                                            *coarse)  # fmt: skip
+    assert abs(start_a - BEFORE_A) <= 0.03, start_a
+    assert abs(start_b - BEFORE_B) <= 0.03, start_b
+    assert abs(length - THEME) <= 0.05, length
 
 
 def test_silence_does_not_match_silence(tmp_path):
@@ -122,3 +138,14 @@ def test_bad_inputs_raise_matching_error():
         shared_segments(codes, codes, bits=32, skip_a=np.zeros(3, bool))
     with pytest.raises(MatchingError, match="unsigned"):
         shared_segments(codes.astype(np.float32), codes, bits=32)
+
+
+def test_a_still_title_card_is_matched():
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 2**63, 100, dtype=np.uint64)
+    b = rng.integers(0, 2**63, 100, dtype=np.uint64)
+    card = rng.integers(0, 2**63, dtype=np.uint64)
+    a[30:50] = card  # 20 s of one still picture, then 10 s of moving pictures
+    a[50:60] = rng.integers(0, 2**63, 10, dtype=np.uint64)
+    b[55:85] = a[30:60]
+    assert match_pictures(a, b) == [Match(30, 55, 30, 0.0)]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from introdet.errors import AudioError
+from introdet.errors import AudioError, ConfigError
 
 RATE = 11025  # Hz of the decoded mono signal
 N_BANDS = 33  # -> 32 bits per code
@@ -112,21 +112,20 @@ def band_energies(
     n_win = int(round(window * rate))
     step = int(round(hop * rate))
     if step <= 0 or n_win <= 0:
-        raise ValueError(f"hop {hop} and window {window} must be positive at {rate} Hz")
+        raise ConfigError(f"hop {hop} and window {window} must be positive at {rate} Hz")
     n_frames = 0 if len(samples) < n_win else 1 + (len(samples) - n_win) // step
     n_fft = 1 << (n_win - 1).bit_length()
     freqs = np.fft.rfftfreq(n_fft, 1 / rate)  # [n_fft/2+1]
-    edges = np.geomspace(F_LO, F_HI, n_bands + 1)  # [B+1]
-    band = np.searchsorted(edges, freqs, side="right") - 1  # [n_fft/2+1], -1 / B outside
-    inside = (band >= 0) & (band < n_bands)
+    first = np.searchsorted(freqs, np.geomspace(F_LO, F_HI, n_bands + 1))  # [B+1] bin edges
+    if np.any(np.diff(first) == 0):
+        raise ConfigError(f"window {window} s is too short for {n_bands} bands: one is empty")
     hann = np.hanning(n_win).astype(np.float32)
     out = np.zeros((n_frames, n_bands))
     for lo in range(0, n_frames, 512):  # blocks of frames bound the memory of the spectra
         idx = np.arange(lo, min(lo + 512, n_frames))[:, None] * step + np.arange(n_win)
-        spec = np.fft.rfft(samples[idx] * hann, n=n_fft, axis=1)  # [f, n_fft/2+1]
-        power = (spec.real**2 + spec.imag**2)[:, inside]  # [f, K]
-        for b in range(n_bands):  # sum the bins of each band
-            out[lo : lo + len(idx), b] = power[:, band[inside] == b].sum(axis=1)
+        spec = np.fft.rfft(samples[idx] * hann, n=n_fft, axis=1)[:, first[0] : first[-1]]
+        power = spec.real**2 + spec.imag**2  # [f, K], the bins of the bands, in order
+        out[lo : lo + len(idx)] = np.add.reduceat(power, first[:-1] - first[0], axis=1)
     return out
 
 
