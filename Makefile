@@ -1,5 +1,6 @@
-# make demo: the whole pipeline on a generated library; make test: the test suite.
-# Both create .venv and install the package (pinned torch: see README, "Install").
+# make demo: the whole pipeline on a generated library; make test: the test suite;
+# make bench BENCH_ARGS="run=[sampler] quick=true": the speed benchmarks.
+# Each creates .venv and installs the package (pinned torch: see README, "Install").
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
@@ -28,4 +29,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check introdet tests train.py predict.py benchmarks
 
 bench: $(VENV)/.installed
-	$(PY) -m introdet.bench
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of issue 7 in one run on a lent GPU machine (the device tool): encoder
+# The GPU figures in one run on a lent GPU machine (the device tool): encoder
 # images/s (fp16/bf16, batch 32..512), predict over a 16-episode library with every core
 # decoding in processes, training windows/s and MFU of the paper model at batch 8 and 256,
 # and the tests marked gpu. Prepared here; not yet run on a device.
@@ -26,8 +26,8 @@ step() {  # name, seconds, command...: one step's output to $OUT/name.md, never 
     timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.md" | tail -40
 }
 step gpu_tests 90 python3 -m pytest -q -m gpu -p no:cacheprovider tests
-step encoder 120 python3 -m introdet.bench encoder --batches 32 64 128 256 512 --repeats 3 \
-    --out "$OUT/encoder.json"
-step library 200 python3 -m introdet.bench library --episodes 16 --seconds 20 \
-    --out "$OUT/library.json"
-step train 120 python3 -m introdet.bench train --train-batches 8 256 --out "$OUT/train.json"
+step encoder 120 python3 benchmarks/bench.py 'run=[encoder]' 'batches=[32,64,128,256,512]' repeats=3 \
+    out="$OUT/encoder.json"
+step library 200 python3 benchmarks/bench.py 'run=[library]' episodes=16 seconds=20 \
+    out="$OUT/library.json"
+step train 120 python3 benchmarks/bench.py 'run=[train]' 'train_batches=[8,256]' out="$OUT/train.json"

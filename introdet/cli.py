@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
@@ -42,6 +43,11 @@ def guarded(fn: Task) -> Task:
             result = fn(cfg)
         except IntrodetError as e:
             report(e)
+            sys.exit(EXIT_ERROR)
+        except InstantiationException as e:  # Hydra wraps what a config's _target_ raised
+            if not isinstance(e.__cause__, IntrodetError):
+                raise
+            report(e.__cause__)
             sys.exit(EXIT_ERROR)
         except MissingMandatoryValue as e:  # a ??? key the command line did not set
             report(f"{e.full_key}= is required (--help lists the keys)")

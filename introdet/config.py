@@ -10,7 +10,8 @@ from introdet.detection.postprocess import PostprocessConfig
 from introdet.detection.refine import RefineConfig
 from introdet.detection.season import SeasonConfig
 from introdet.features.coarse import CoarseConfig
-from introdet.media.video import SamplerConfig
+from introdet.features.encoder_config import EncoderConfig
+from introdet.media.sampling import SamplerConfig
 
 NODES = {
     "sampler": SamplerConfig,
@@ -23,3 +24,4 @@ NODES = {
 store = ConfigStore.instance()
 for group, node in NODES.items():
     store.store(group=group, name="default", node=node)
+store.store(group="encoder", name="base", node=EncoderConfig)  # conf/encoder/*.yaml extend it

@@ -29,6 +29,10 @@ class VideoError(IntrodetError, ValueError):
         return (type(self), (self.path, self.reason))
 
 
+class InputNotFound(IntrodetError, FileNotFoundError):
+    """An input file or folder that does not exist; the message names the path."""
+
+
 class WorkerCrashed(IntrodetError, RuntimeError):
     """The process working on an item died (FFmpeg crashed on it, or it was killed)."""
 
@@ -43,6 +47,10 @@ class WeightsUnavailable(IntrodetError, RuntimeError):
 
 class CheckpointError(IntrodetError, ValueError):
     """A checkpoint or weights file that cannot be loaded (missing, damaged, of another kind)."""
+
+
+class CheckpointNotFound(CheckpointError, FileNotFoundError):
+    """No file where a checkpoint was named."""
 
 
 class CheckpointMismatch(CheckpointError):
@@ -99,3 +107,7 @@ class AudioError(IntrodetError, ValueError):
 
 class MatchingError(IntrodetError, ValueError):
     """Fingerprint sequences that cannot be compared (wrong dtype, shape or mask length)."""
+
+
+class OutOfDeviceMemory(IntrodetError, ValueError):
+    """The accelerator ran out of memory even one window at a time: the CPU is the way out."""

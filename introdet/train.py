@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -18,7 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from introdet.cli import command
 from introdet.errors import CheckpointMismatch
-from introdet.features.shards import encoder_name
+from introdet.features.identity import encoder_name, same_encoder
+from introdet.training.callbacks import FinishedRun
+from introdet.training.csv_logger import CSVHistoryLogger
 from introdet.training.module import read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -63,14 +65,15 @@ def check_compatible(ckpt: str, hparams: dict) -> None:
             "for a new experiment, or ckpt_path=null to start over"
         )
     a, b = saved.get("encoder"), hparams.get("encoder")
-    if a and b and encoder_name(a) != encoder_name(b):
+    if a and b and not same_encoder(a, b):
         raise CheckpointMismatch(
             f"{ckpt}: trained on features of {encoder_name(a)}, but the shards come from "
             f"{encoder_name(b)}; training refuses to mix encoders"
         )
 
 
-def build_loggers(cfg: DictConfig) -> list:
+def build_loggers(cfg: DictConfig, resume_step: int = 0) -> list:
+    """The configured loggers; a resumed run's CSV history continues from ``resume_step``."""
     loggers = []
     for conf in (cfg.get("logger") or {}).values():
         if conf is None:
@@ -81,18 +84,46 @@ def build_loggers(cfg: DictConfig) -> list:
             logger.log_hyperparams(OmegaConf.to_container(run_cfg, resolve=True))
         else:
             logger = instantiate(conf)
-            if conf._target_.endswith("CSVLogger"):
-                _keep_csv_history(Path(logger.log_dir))
+            if isinstance(logger, CSVHistoryLogger):
+                logger.resume_step = resume_step
         loggers.append(logger)
     return loggers
 
 
-def _keep_csv_history(log_dir: Path) -> None:
-    """Lightning's CSV logger deletes metrics.csv when a run resumes: keep it as metrics.N.csv."""
-    old = log_dir / "metrics.csv"
-    if old.is_file():
-        n = 1 + sum(1 for _ in log_dir.glob("metrics.*.csv"))
-        old.rename(log_dir / f"metrics.{n}.csv")
+@dataclass
+class RunState:
+    """What a run's last.ckpt says about it."""
+
+    epochs: int  # training epochs done
+    step: int  # global step
+    finished: bool  # the trainer's budget (epochs, steps) was spent, or it stopped early
+    best: str  # best checkpoint by the objective ("" when none)
+    objective: float  # the objective when fit ended (nan when unknown)
+
+
+def run_state(ckpt_path: str, cfg: DictConfig) -> RunState:
+    """Read the resume point and decide, as Lightning's fit loop does, whether fit is done."""
+    ckpt = read_checkpoint(ckpt_path)
+    fit = ckpt.get("loops", {}).get("fit_loop", {})
+    epochs = int(fit.get("epoch_progress", {}).get("current", {}).get("processed", 0))
+    step = int(ckpt.get("global_step", 0))
+    max_steps = cfg.trainer.get("max_steps", -1)
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is None:  # Lightning's default: 1000 epochs unless a step budget is set
+        max_epochs = 1000 if max_steps == -1 else -1
+    states = ckpt.get("callbacks", {})
+    end = states.get(FinishedRun.__qualname__, {})
+    monitored = [s for s in states.values() if s.get("monitor") == cfg.objective]
+    best = str(monitored[0].get("best_model_path") or "") if monitored else ""
+    objective = end.get("objective")
+    if objective is None and monitored and monitored[0].get("current_score") is not None:
+        objective = float(monitored[0]["current_score"])
+    finished = (
+        (max_epochs != -1 and epochs >= max_epochs)
+        or (max_steps != -1 and step >= max_steps)
+        or bool(end.get("stopped"))
+    )
+    return RunState(epochs, step, finished, best, math.nan if objective is None else objective)
 
 
 def finish_wandb() -> None:
@@ -124,10 +155,7 @@ def _scalars(metrics: dict) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
 
 
-def train(cfg: DictConfig) -> float:
-    """Fit (resuming when the run has a last.ckpt), test the best checkpoint, print metrics."""
-    L.seed_everything(cfg.seed, workers=True)
-    out = Path(cfg.paths.output_dir)
+def _model_and_data(cfg: DictConfig):
     data = instantiate(cfg.data, _convert_="all")
     encoder = data.prepare_encoder()
     if encoder.get("random_weights"):
@@ -137,95 +165,62 @@ def train(cfg: DictConfig) -> float:
             encoder_name(encoder),
         )
     # plain containers: checkpoints must load with weights_only=True, without omegaconf
-    model = instantiate(cfg.model, encoder=encoder, _convert_="all")
-    ckpt = resolve_ckpt(cfg.ckpt_path, out)
+    return instantiate(cfg.model, encoder=encoder, _convert_="all"), data
+
+
+def _keep_best(best: str, loggers: list) -> None:
+    print(f"best checkpoint: {best}")
+    for lg in loggers:  # W&B: keep the checkpoint's path with the run
+        if hasattr(lg, "experiment") and hasattr(lg.experiment, "summary"):
+            lg.experiment.summary["best_checkpoint"] = best
+
+
+def train(cfg: DictConfig) -> float:
+    """Fit (resuming when the run has a last.ckpt), test the best checkpoint, print metrics;
+    a finished run is only reported (or tested again with retest=true)."""
+    L.seed_everything(cfg.seed, workers=True)
+    model, data = _model_and_data(cfg)
+    ckpt = resolve_ckpt(cfg.ckpt_path, Path(cfg.paths.output_dir))
+    state = None
     if ckpt:
         check_compatible(ckpt, dict(model.hparams))
-        log.info("resuming from %s", ckpt)
+        state = run_state(ckpt, cfg)
+        if state.finished and not cfg.get("retest", False):
+            print(
+                f"run {cfg.run_name} is finished ({state.epochs} epochs, best checkpoint: "
+                f"{state.best or 'none'}); retest=true to test it again, or another run_name "
+                "for a new run"
+            )
+            return state.objective
+        if not state.finished:
+            log.info("resuming from %s", ckpt)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = build_loggers(cfg)
+    loggers = build_loggers(cfg, resume_step=state.step if state else 0)
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     try:
-        trainer.fit(model, datamodule=data, ckpt_path=ckpt)
-        metrics = _scalars(trainer.callback_metrics)
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if data.hparams.mode == "episodes" and data.tracks.get("val") and best:
-            _tune_postprocess(type(model).load_from_checkpoint(best, weights_only=True), data, out)
+        retest = bool(state and state.finished)
+        metrics, best = {}, state.best if retest else ""
+        if not retest:
+            trainer.fit(model, datamodule=data, ckpt_path=ckpt)
+            metrics = _scalars(trainer.callback_metrics)
+            best = (
+                trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            )
+        data.setup("test")
         if cfg.get("test_after_fit", True) and data.tracks.get("test"):
             trainer.test(model, datamodule=data, ckpt_path=best or None)
             metrics.update(_scalars(trainer.callback_metrics))
-            _report_episodes(model, data, out, loggers)
         print(format_metrics(metrics))
         if best:
-            print(f"best checkpoint: {best}")
-            for lg in loggers:  # W&B: keep the checkpoint's path with the run
-                if hasattr(lg, "experiment") and hasattr(lg.experiment, "summary"):
-                    lg.experiment.summary["best_checkpoint"] = best
-        return float(metrics.get(cfg.objective, math.nan))
+            _keep_best(best, loggers)
+        stored = state.objective if retest else math.nan
+        return float(metrics.get(cfg.objective, stored))
     finally:
         finish_wandb()
         del trainer, model
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _report_episodes(model, data, out: Path, loggers: list = ()) -> dict | None:
-    """Whole-episode view of the test split (episodes mode), beside the window metrics:
-    post-processed segments against the labels, boundary errors included."""
-    if data.hparams.mode != "episodes":
-        return None
-    from introdet.atomic import atomic_write_text
-    from introdet.detection.postprocess import to_segments
-    from introdet.evaluate import EpisodeResult, format_table, summarize, write_plots
-
-    results = []
-    for ep, probs in sorted(model.episode_probabilities().items()):
-        segs = to_segments(probs)
-        intro = data.intros["test"][ep]
-        results.append(
-            EpisodeResult(
-                episode=ep,
-                probs=probs,
-                fps=1.0,
-                truth=intro.interval,
-                detected=(segs[0].start, segs[0].end) if segs else None,
-            )
-        )
-    if not results:
-        return None
-    report = summarize(results)
-    print("whole test episodes (default post-processing):")
-    print(format_table({"test": report}))
-    atomic_write_text(out / "test_episodes.json", json.dumps(report, indent=2))
-    figures = write_plots(out / "plots", "test", results, report)
-    for lg in loggers:  # W&B shows the same figures as the files
-        if hasattr(lg, "log_image"):
-            for key, path in figures.items():
-                lg.log_image(key=f"test/{key}", images=[str(path)])
-    return report
-
-
-def _tune_postprocess(model, data, out: Path) -> None:
-    """Post-processing parameters chosen on the validation episodes, saved beside the
-    checkpoints (predict.py uses them for this run's checkpoints)."""
-    from dataclasses import asdict
-
-    from torch.utils.data import DataLoader
-
-    from introdet.atomic import atomic_write_text
-    from introdet.training.tune import tune_postprocess
-
-    loader = DataLoader(data.dataset("val"), batch_size=64)
-    probs = model.eval().episode_probabilities(loader)
-    truth = {ep: data.intros["val"][ep].interval for ep in probs}
-    best, tried = tune_postprocess(probs, truth)
-    (iou, useful), _ = tried[0]
-    atomic_write_text(out / "postprocess.json", json.dumps(asdict(best), indent=2))
-    print(
-        f"post-processing tuned on {len(probs)} validation episodes "
-        f"(mean IoU {iou:.3f}, useful {useful:.3f}): {asdict(best)}"
-    )
 
 
 main = command("train")(train)  # console script introdet-train, and python train.py

@@ -12,13 +12,14 @@ from introdet.training.annotations import (
     group_series,
     labels_for,
     load_annotations,
-    main,
     parse_annotations,
     parse_time,
     series_from_name,
     series_key,
     split_episodes,
 )
+from introdet.validate import main
+from tests.commands import help_text, run_command
 
 
 def test_parse_time_formats():
@@ -138,16 +139,23 @@ def test_split_by_series_keeps_series_together():
     assert len(group_series(intros)) == 10
 
 
-def test_validate_cli(tmp_path, capsys):
+def test_validate_cli(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "l.json"
     path.write_text(RAW, encoding="utf-8")
-    assert main(["validate", str(path)]) == 1  # there are rejected rows
+    assert run_command(main, f"labels={path}") == 1  # there are rejected rows
     out = capsys.readouterr().out
     assert "fixed slip" in out and "rejected backwards" in out and "episodes used" in out
     path.write_text('{"a": {"start": 1, "end": 2}}')
-    assert main(["validate", str(path)]) == 0
+    assert run_command(main, f"labels={path}") == 0
     path.write_text("[1, 2]")
-    assert main(["validate", str(path)]) == 2
+    assert run_command(main, f"labels={path}") == 2
+    assert capsys.readouterr().err.startswith(f"error: {path}")
+    assert run_command(main, f"labels={path}", f"shards={tmp_path / 'none'}") == 2
+    assert "shard folder does not exist" in capsys.readouterr().err
+    assert run_command(main, f"labels={path}", "shard=x") == 1  # a mistyped key is an error
+    assert "Key 'shard' is not in struct" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.json"]  # no log or run folder
 
 
 def test_whole_file_errors(tmp_path):
@@ -196,3 +204,9 @@ def test_parser_never_crashes_and_accounts_for_every_row(tmp_path_factory, entri
         if intro.has_intro:
             assert 0 <= intro.start < intro.end and np.isfinite(intro.end)
         assert isinstance(intro.series, str) and intro.series
+
+
+def test_validate_cli_help(capsys):
+    text = help_text(main, capsys)
+    assert "python -m introdet.validate labels=LABELS.json [shards=DIR]" in text
+    assert "\n  labels " in text and "\n  shards " in text

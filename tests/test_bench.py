@@ -1,4 +1,4 @@
-"""Smoke tests of introdet.bench on tiny inputs: figures of the right shape, never timings."""
+"""Smoke tests of benchmarks/ on tiny inputs: figures of the right shape, never timings."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import shutil
 import pytest
 import torch
 
-from introdet import bench
-from introdet.media.video import frames_per_second, keyframes, probe
+from benchmarks import bench, predicting, sampling, training, videos
+from introdet.media.probe import probe
+from introdet.media.sampling import frames_per_second, keyframes
 from introdet.training.module import IntroDetector
+from tests.commands import help_text, run_command
 
 TINY = {"feature_dim": 32, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}
 IDENTITY = {"model_name": "introdet-tiny", "pretrained": None, "embed_dim": 32}
@@ -17,8 +19,8 @@ IDENTITY = {"model_name": "introdet-tiny", "pretrained": None, "embed_dim": 32}
 
 def test_loop_clip_repeats_the_clip_with_continuous_time(tmp_path):
     # 2 s at 10 fps with a keyframe every 10 frames, looped to >= 5 s: 3 copies = 6 s
-    clip = bench.make_clip(tmp_path / "clip.mp4", height=48, seconds=2, fps=10, gop=10)
-    long = bench.loop_clip(clip, tmp_path / "long.mp4", seconds=5)
+    clip = videos.make_clip(tmp_path / "clip.mp4", height=48, seconds=2, fps=10, gop=10)
+    long = videos.loop_clip(clip, tmp_path / "long.mp4", seconds=5)
     assert probe(long).duration == pytest.approx(6.0)
     assert [t for t, _ in keyframes(long, size=None)] == pytest.approx([0, 1, 2, 3, 4, 5])
     assert [k for k, _ in frames_per_second(long, size=16)] == list(range(6))
@@ -26,15 +28,15 @@ def test_loop_clip_repeats_the_clip_with_continuous_time(tmp_path):
 
 def test_make_clip_is_cached_and_the_cache_ignores_itself(tmp_path):
     cache = tmp_path / "cache"
-    path = bench.make_clip(cache / "c.mp4", height=48, seconds=1, fps=10, gop=10)
+    path = videos.make_clip(cache / "c.mp4", height=48, seconds=1, fps=10, gop=10)
     mtime = path.stat().st_mtime_ns
-    assert bench.make_clip(cache / "c.mp4", height=48, seconds=1).stat().st_mtime_ns == mtime
+    assert videos.make_clip(cache / "c.mp4", height=48, seconds=1).stat().st_mtime_ns == mtime
     assert (cache / ".gitignore").read_text().splitlines()[-1] == "*"
     assert not list(cache.glob(".*.tmp*"))
 
 
 def test_bench_sampler_counts_one_frame_per_second(tmp_path):
-    res = bench.bench_sampler(heights=(48,), seconds=2, repeats=1, size=32, cache=tmp_path)
+    res = sampling.bench_sampler(heights=(48,), seconds=2, repeats=1, size=32, cache=tmp_path)
     by_method = {r["method"]: r for r in res["rows"]}
     expected = 7 if shutil.which("ffmpeg") else 6
     assert len(by_method) == expected
@@ -47,7 +49,7 @@ def test_bench_sampler_counts_one_frame_per_second(tmp_path):
 
 
 def test_make_checkpoint_loads_with_weights_only(tmp_path):
-    path = bench.make_checkpoint(tmp_path / "m.ckpt", IDENTITY, **TINY)
+    path = predicting.make_checkpoint(tmp_path / "m.ckpt", IDENTITY, **TINY)
     model = IntroDetector.load_from_checkpoint(path, weights_only=True)
     assert model.hparams.encoder == IDENTITY
     assert model.hparams.depth == 1
@@ -58,7 +60,7 @@ def test_make_checkpoint_loads_with_weights_only(tmp_path):
 def test_bench_train_measures_then_skips_what_exceeds_the_budget():
     # any real step takes longer than the budget: batch 2 times only its warm-up step, and
     # batch 4 is skipped by extrapolation
-    res = bench.bench_train(
+    res = training.bench_train(
         batches=(4, 2),
         precisions=("fp32",),
         devices=["cpu"],
@@ -88,7 +90,7 @@ PREDICT = {
 
 def test_bench_predict_runs_file_to_intro(tmp_path):
     modes = ("exact", "coarse")
-    res = bench.bench_predict(
+    res = predicting.bench_predict(
         **PREDICT, scans=(2, None), cache=tmp_path, isolate=False, modes=modes
     )
     short, short_coarse, whole, whole_coarse = res["rows"]
@@ -102,7 +104,9 @@ def test_bench_predict_runs_file_to_intro(tmp_path):
 
 @pytest.mark.slow
 def test_bench_predict_in_a_fresh_process(tmp_path):
-    (row,) = bench.bench_predict(**PREDICT, scans=(None,), cache=tmp_path, modes=("exact",))["rows"]
+    (row,) = predicting.bench_predict(**PREDICT, scans=(None,), cache=tmp_path, modes=("exact",))[
+        "rows"
+    ]
     assert row["process_s"] > row["wall_s"] > 0
     assert row["peak_rss_mb"] > 50  # torch alone takes more
 
@@ -113,12 +117,12 @@ def test_markdown_table_one_line_per_row():
 
 
 def test_cli_rejects_an_unknown_benchmark(capsys):
-    assert bench.main(["smapler"]) == 2
+    assert run_command(bench.main, "run=[smapler]") == 2
     assert "smapler" in capsys.readouterr().err
 
 
 def test_bench_train_times_the_requested_steps_within_budget():
-    (row,) = bench.bench_train(
+    (row,) = training.bench_train(
         batches=(2,),
         precisions=("fp32",),
         devices=["cpu"],
@@ -132,7 +136,7 @@ def test_bench_train_times_the_requested_steps_within_budget():
 
 
 def test_bench_library_predicts_a_folder_with_decoder_processes(tmp_path):
-    res = bench.bench_library(
+    res = predicting.bench_library(
         episodes=2,
         scan=None,
         decoders=2,
@@ -151,7 +155,7 @@ def test_bench_library_predicts_a_folder_with_decoder_processes(tmp_path):
 
 def test_bench_coarse_times_both_paths(tmp_path):
     args = {k: v for k, v in PREDICT.items() if k != "model_hparams"}
-    res = bench.bench_coarse(**args, scans=(2, None), fine_seconds=1, cache=tmp_path)
+    res = predicting.bench_coarse(**args, scans=(2, None), fine_seconds=1, cache=tmp_path)
     short, whole = res["rows"]
     assert (short["rows"], whole["rows"]) == (2, 3)
     # the 1 s test clip looped has a keyframe a second at most: 1..3 encoded of 3 rows
@@ -159,3 +163,9 @@ def test_bench_coarse_times_both_paths(tmp_path):
     for row in (short, whole):
         assert row["coarse_to_fine_s"] == pytest.approx(row["coarse_pass_s"] + row["fine_pass_1s"])
         assert row["speedup"] == pytest.approx(row["exact_s"] / row["coarse_to_fine_s"])
+
+
+def test_cli_help_lists_every_benchmark(capsys):
+    text = help_text(bench.main, capsys)
+    assert all(name in text for name in bench.BENCHMARKS)
+    assert "\n  quick " in text and "\n  out " in text

@@ -115,3 +115,30 @@ def test_console_scripts_find_the_configs_from_anywhere(module, key, tmp_path):
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{key}:" in r.stdout
+
+
+@pytest.mark.parametrize("debug", ["trainer=debug", "debug=default"])
+def test_debug_budget_wins_over_experiments(debug, tmp_path, feature_set):
+    for name in EXPERIMENTS:
+        cfg = compose_cfg("train", [f"experiment={name}", debug, *_base(tmp_path, feature_set)])
+        t = cfg.trainer
+        assert (t.max_epochs, t.accelerator) == (1, "cpu"), name
+        assert t.limit_train_batches == t.limit_val_batches == t.limit_test_batches == 2, name
+    plain = compose_cfg("train", ["experiment=demo", *_base(tmp_path, feature_set)])
+    assert plain.trainer.max_epochs == 12 and "limit_train_batches" not in plain.trainer
+
+
+def test_train_help_lists_the_groups_and_keys():
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "train.py", "--help"],
+        cwd=CONF.parent,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    for word in ("experiment=", "sweep=", "debug=default", "retest", "run_name", "-m"):
+        assert word in r.stdout, word

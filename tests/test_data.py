@@ -6,22 +6,15 @@ import logging
 import numpy as np
 import pytest
 
+from introdet.detection.windows import tile_starts
 from introdet.features.shards import ShardError, ShardMeta, write_manifest, write_shard
 from introdet.training.data import (
     IntroDataModule,
     Track,
     WindowDataset,
     balanced_track,
-    tile_starts,
-    window_starts,
 )
 from tests.conftest import TINY_IDENTITY, make_feature_set
-
-
-def test_paper_window_count():
-    assert len(window_starts(2068, 60, 5)) == 402  # the seed protocol's figure
-    assert window_starts(60, 60, 5) == [0] and window_starts(10, 60, 5) == [0]
-    assert window_starts(70, 60, 5, offset=3) == [3, 8]
 
 
 def test_balanced_track_pairs_intro_with_following_seconds():

@@ -460,3 +460,18 @@ def test_series_styles_set_their_traps(library, decoded, heard):
     assert short["intro"]["end"] - short["intro"]["start"] < 0.8 * (
         full["intro"]["end"] - full["intro"]["start"]
     )
+
+
+def test_demo_cli_help_and_encoder_overrides(capsys):
+    from omegaconf import OmegaConf
+
+    from introdet.demo import run
+    from tests.commands import help_text
+
+    text = help_text(run.main, capsys)
+    for key in ("out", "size", "epochs", "encoder", "encoder_args"):
+        assert f"\n  {key} " in text
+    cfg = OmegaConf.create({"encoder": "vit_b32", "encoder_args": {"pretrained": "/a b/x.bin"}})
+    assert run.encoder_overrides(cfg) == ["encoder=vit_b32", "encoder.pretrained='/a b/x.bin'"]
+    cfg.encoder_args = None
+    assert run.encoder_overrides(cfg) == ["encoder=vit_b32"]

@@ -1,4 +1,5 @@
-"""Tests for introdet.features.encoder: the tiny random CLIP on CPU, weight resolution without network."""
+"""Tests for introdet.features.encoder (the tiny random CLIP on CPU, precision) and
+introdet.features.weights (weight resolution without network)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,22 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+from hydra.utils import instantiate
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
+from introdet.errors import CheckpointError, FramesError, WeightsUnavailable
 from introdet.features.encoder import (
     TINY_MODEL,
-    CheckpointError,
     ClipEncoder,
-    FramesError,
-    WeightsUnavailable,
+    auto_precision,
+    cpu_has_native_bf16,
     encoder_from_identity,
-    same_encoder,
+    native_bf16,
 )
+from introdet.features.encoder_config import EncoderConfig
+from introdet.features.identity import same_encoder
+from tests.conftest import compose_cfg
 
 
 def _frames(n: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -195,6 +200,65 @@ def test_fp16_on_cpu_raises() -> None:
 def test_unknown_precision_raises() -> None:
     with pytest.raises(ValueError, match="precision must be one of"):
         ClipEncoder(TINY_MODEL, pretrained=None, precision="fp8")
+
+
+@pytest.mark.parametrize(
+    ("device_type", "bf16_native", "expected"),
+    [
+        ("cpu", False, "fp32"),
+        ("cpu", True, "bf16"),
+        ("cuda", True, "bf16"),
+        ("cuda", False, "fp32"),
+        ("mps", True, "fp32"),
+    ],
+)
+def test_auto_precision_decision(device_type: str, bf16_native: bool, expected: str) -> None:
+    assert auto_precision(device_type, bf16_native) == expected
+
+
+@pytest.mark.parametrize(
+    ("capability", "flags", "expected"),
+    [
+        ("AVX2", {"avx2", "fma"}, False),  # e.g. an AVX2-only EPYC: bf16 is emulated
+        ("AVX512", {"avx512f", "avx512bw"}, False),  # AVX-512 without its BF16 extension
+        ("AVX512", {"avx512f", "avx512_bf16"}, True),
+        ("AVX512", {"avx512f", "amx_bf16", "amx_tile"}, True),
+        ("AVX512_BF16", set(), True),
+        ("AMX", set(), True),
+        ("DEFAULT", set(), False),
+    ],
+)
+def test_cpu_native_bf16_from_capability(capability: str, flags: set, expected: bool) -> None:
+    assert cpu_has_native_bf16(capability, flags) is expected
+
+
+def test_auto_precision_on_this_cpu(tiny: ClipEncoder) -> None:
+    enc = ClipEncoder(TINY_MODEL, pretrained=None, precision="auto")
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert enc.precision == expected
+    assert enc.dtype == {"fp32": torch.float32, "bf16": torch.bfloat16}[expected]
+    assert enc.model.visual.conv1.weight.dtype == enc.dtype
+    frames = _frames(3)
+    assert (_cos(enc.embed(frames), tiny.embed(frames)) > 0.99).all()
+
+
+def test_config_defaults_are_the_encoder_defaults() -> None:
+    cfg = compose_cfg("extract", ["input=x", "out=y"])
+    assert dict(cfg.encoder) == {**EncoderConfig().__dict__, "model_name": "ViT-B-32"}
+    assert cfg.encoder._target_ == f"{ClipEncoder.__module__}.{ClipEncoder.__qualname__}"
+
+
+def test_tiny_config_builds_the_tiny_encoder(tiny: ClipEncoder) -> None:
+    cfg = compose_cfg("extract", ["input=x", "out=y", "encoder=tiny"])
+    enc = instantiate(cfg.encoder)
+    assert isinstance(enc, ClipEncoder)
+    assert (enc.identity, enc.batch_size, enc.precision) == (tiny.identity, 128, "fp32")
+    frames = _frames(3)
+    np.testing.assert_array_equal(enc.embed(frames), tiny.embed(frames))
+    auto = compose_cfg("extract", ["input=x", "out=y", "encoder=tiny", "encoder.precision=auto"])
+    assert instantiate(auto.encoder).precision == (
+        "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    )
 
 
 def test_tag_offline_with_empty_cache_raises(

@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from introdet.evaluate import (
-    EvaluationError,
+from introdet.errors import EvaluationError
+from introdet.evaluate import main
+from introdet.evaluation.metrics import (
     balanced_metrics,
     boundary_report,
-    evaluate_dir,
-    format_table,
     frame_metrics,
     labels_from_interval,
-    main,
 )
+from introdet.evaluation.report import format_table
+from introdet.evaluation.results import evaluate_dir
+from tests.commands import help_text, run_command
 
 # ---------------------------------------------------------------- labels
 
@@ -342,14 +343,13 @@ def test_cli_writes_json_table_and_plots(pred_dir, tmp_path, capsys):
     (tmp_path / "labels.json").write_text(json.dumps(labels))
     (tmp_path / "train.json").write_text(json.dumps(train))
     out = tmp_path / "out"
-    rc = main(
-        [
-            f"predictions.single={pred_dir}",
-            f"annotations={tmp_path / 'labels.json'}",
-            f"train_annotations={tmp_path / 'train.json'}",
-            f"out={out}",
-            "plots=true",
-        ]
+    rc = run_command(
+        main,
+        f"predictions={{single:'{pred_dir}'}}",
+        f"annotations={tmp_path / 'labels.json'}",
+        f"train_annotations={tmp_path / 'train.json'}",
+        f"out={out}",
+        "plots=true",
     )
     assert rc == 0
     doc = json.loads((out / "evaluation.json").read_text())
@@ -369,9 +369,17 @@ def test_cli_writes_json_table_and_plots(pred_dir, tmp_path, capsys):
     ]
 
 
-def test_cli_rejects_unknown_option():
-    with pytest.raises(SystemExit, match="unknown option"):
-        main(["predictions=x", "annotations=y", "colour=red"])
+def test_cli_rejects_unknown_option(tmp_path, capsys):
+    assert run_command(main, "predictions=x", "annotations=y", f"out={tmp_path}", "colour=red") == 1
+    assert "Key 'colour' is not in struct" in capsys.readouterr().err
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    args = ("predictions=x", f"annotations={tmp_path / 'none.json'}", f"out={tmp_path}")
+    assert run_command(main, *args) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'none.json'}")
+    assert run_command(main, *args, "use=fine") == 2
+    assert "use must be 'intro' or 'coarse'" in capsys.readouterr().err
 
 
 def test_cli_exact_truth_and_refinement_columns(tmp_path, capsys):
@@ -406,13 +414,12 @@ def test_cli_exact_truth_and_refinement_columns(tmp_path, capsys):
     }
     (tmp_path / "l.json").write_text(json.dumps(labels))
     (tmp_path / "t.json").write_text(json.dumps(exact))
-    rc = main(
-        [
-            f"predictions.x={tmp_path / 'p'}",
-            f"annotations={tmp_path / 'l.json'}",
-            f"truth={tmp_path / 't.json'}",
-            f"out={tmp_path / 'o'}",
-        ]
+    rc = run_command(
+        main,
+        f"predictions={{x:'{tmp_path / 'p'}'}}",
+        f"annotations={tmp_path / 'l.json'}",
+        f"truth={tmp_path / 't.json'}",
+        f"out={tmp_path / 'o'}",
     )
     assert rc == 0
     res = json.loads((tmp_path / "o" / "evaluation.json").read_text())["results"]["x"]
@@ -420,3 +427,10 @@ def test_cli_exact_truth_and_refinement_columns(tmp_path, capsys):
     assert res["all"]["boundary"]["within"]["0.1"] == 1.0
     assert res["before_refinement"]["all"]["boundary"]["within"]["0.1"] == 0.0
     assert "before frame-accurate refinement" in capsys.readouterr().out
+
+
+def test_cli_help_lists_the_keys(capsys):
+    text = help_text(main, capsys)
+    for key in ("predictions", "annotations", "train_annotations", "truth", "out", "plots"):
+        assert f"\n  {key} " in text
+    assert "encoder" not in text

@@ -12,11 +12,16 @@ import numpy as np
 import pytest
 
 from introdet.demo.videofile import write_video
-from introdet.extract import extract, find_videos, series_of, take_shard
+from introdet.errors import ConfigError
+from introdet.extract import extract
 from introdet.features.encoder import ClipEncoder
 from introdet.features.shards import load_features, read_manifest
+from introdet.media.library import find_videos, series_of, take_shard
+from introdet.media.sampling import SamplerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+SAMPLER = SamplerConfig(fps=1.0)
 
 
 def _frames(n: int, seed: int) -> list[np.ndarray]:
@@ -63,7 +68,7 @@ def test_find_and_series(library):
 
 def test_extract_good_report_bad_then_skip(library, encoder, tmp_path):
     out = tmp_path / "shards"
-    s = extract(library, out, encoder, {"fps": 1.0}, progress=False)
+    s = extract(library, out, encoder, SAMPLER, progress=False)
     assert sorted(s.done) == ["dunes_e1", "harbor_e1", "harbor_e2"]
     failed = {Path(p).name: why for p, why in s.failed}
     assert set(failed) == {"zero.mp4", "text.mkv", "audio_only.mp4"}
@@ -77,19 +82,19 @@ def test_extract_good_report_bad_then_skip(library, encoder, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(feats.astype(np.float32), axis=1), 1, atol=1e-2)
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
-    again = extract(library, out, encoder, {"fps": 1.0}, progress=False)
+    again = extract(library, out, encoder, SAMPLER, progress=False)
     assert sorted(again.skipped) == sorted(s.done) and not again.done
     assert mtimes == {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
 
 
 def test_interrupted_run_resumes(library, encoder, tmp_path):
     out = tmp_path / "shards"
-    extract(library / "Harbor", out, encoder, {"fps": 1.0}, progress=False)
+    extract(library / "Harbor", out, encoder, SAMPLER, progress=False)
     done_before = (out / "harbor_e1.npy").stat().st_mtime_ns
     # a kill between the feature write and the metadata write leaves an orphan .npy
     (out / "harbor_e2.json").unlink()
     (out / ".dunes_e1.npy.abc.tmp").write_bytes(b"partial")
-    s = extract(library, out, encoder, {"fps": 1.0}, progress=False)
+    s = extract(library, out, encoder, SAMPLER, progress=False)
     assert sorted(s.done) == ["dunes_e1", "harbor_e2"] and s.skipped == ["harbor_e1"]
     assert (out / "harbor_e1.npy").stat().st_mtime_ns == done_before
     assert not list(out.glob(".*.tmp"))
@@ -97,19 +102,19 @@ def test_interrupted_run_resumes(library, encoder, tmp_path):
 
 def test_changed_source_or_sampler_is_redone(library, encoder, tmp_path):
     out = tmp_path / "shards"
-    extract(library / "Dunes", out, encoder, {"fps": 1.0}, progress=False)
+    extract(library / "Dunes", out, encoder, SAMPLER, progress=False)
     full = read_manifest(out)["dunes_e1"].n_seconds
-    s = extract(library / "Dunes", out, encoder, {"fps": 1.0, "max_seconds": 1}, progress=False)
+    s = extract(library / "Dunes", out, encoder, SamplerConfig(max_seconds=1), progress=False)
     assert s.done == ["dunes_e1"] and read_manifest(out)["dunes_e1"].n_seconds < full
     # decode mode and thread count change the speed, not the frames: nothing to redo
-    faster = {"fps": 1.0, "max_seconds": 1, "decode": "all", "threads": 1}
+    faster = SamplerConfig(max_seconds=1, decode="all", threads=1)
     s = extract(library / "Dunes", out, encoder, faster, progress=False)
     assert s.done == [] and s.skipped == ["dunes_e1"]
-    coarse = {"fps": 1.0, "max_seconds": 1, "decode": "keyframes"}
+    coarse = SamplerConfig(max_seconds=1, decode="keyframes")
     s = extract(library / "Dunes", out, encoder, coarse, progress=False)
     assert s.done == ["dunes_e1"]  # keyframes stand in for other frames: not the same features
     write_video(out.parent / "lib" / "dunes_e1.webm", _frames(25, 3), fps=10, codec="libvpx")
-    s = extract(out.parent / "lib", out, encoder, {"fps": 1.0, "max_seconds": 1}, progress=False)
+    s = extract(out.parent / "lib", out, encoder, SamplerConfig(max_seconds=1), progress=False)
     assert s.done == ["dunes_e1"]  # same id, other content: extracted again
 
 
@@ -118,12 +123,11 @@ def test_shards_partition_the_library(library):
     parts = [take_shard(files, f"{i}/3") for i in range(3)]
     assert sorted(sum(parts, [])) == files
     assert sum(len(p) for p in parts) == len(files)
-    with pytest.raises(ValueError, match="i/n"):
+    with pytest.raises(ConfigError, match="i/n"):
         take_shard(files, "3/3")
 
 
 def test_cli_reports_and_exit_code(library, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     cmd = [
         sys.executable,
         "-m",
@@ -133,18 +137,18 @@ def test_cli_reports_and_exit_code(library, tmp_path):
         "encoder=tiny",
         "progress=false",
     ]
-    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    r = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert r.returncode == 1, r.stderr  # some files failed
     assert "extracted 3" in r.stdout and "FAILED" in r.stdout and "zero.mp4" in r.stdout
     assert "RANDOM-WEIGHTS" in r.stdout
-    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    r = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert "skipped 3" in r.stdout
 
 
 def test_decoder_processes_give_the_same_shards(library, encoder, tmp_path):
-    threads = extract(library, tmp_path / "t", encoder, {"fps": 1.0}, decoders=2, progress=False)
+    threads = extract(library, tmp_path / "t", encoder, SAMPLER, decoders=2, progress=False)
     procs = extract(
-        library, tmp_path / "p", encoder, {"fps": 1.0}, decoders=2, progress=False, processes=True
+        library, tmp_path / "p", encoder, SAMPLER, decoders=2, progress=False, processes=True
     )
     assert sorted(procs.done) == sorted(threads.done)
     assert sorted(procs.failed) == sorted(threads.failed)  # same files, same reasons
@@ -152,3 +156,20 @@ def test_decoder_processes_give_the_same_shards(library, encoder, tmp_path):
         np.testing.assert_array_equal(
             load_features(tmp_path / "p", ep), load_features(tmp_path / "t", ep)
         )
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("sampler.fps=0", "sampler.fps"), ("sampler.decode=foo", "sampler.decode"),
+     ("sampler.max_seconds=0", "sampler.max_seconds"), ("shard=3/3", "shard")],
+)  # fmt: skip
+def test_cli_bad_setting_stops_at_start(library, tmp_path, override, key):
+    cmd = [sys.executable, "-m", "introdet.extract", f"input={library}", f"out={tmp_path}/s"]
+    r = subprocess.run(
+        [*cmd, "encoder=tiny", "progress=false", override],
+        cwd=ROOT, env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error: ")]
+    assert len(lines) == 1 and key in lines[0], r.stderr
+    assert not (tmp_path / "s" / "manifest.jsonl").exists()  # stopped before any file

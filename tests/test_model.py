@@ -9,6 +9,7 @@ from introdet.training.model import IntroTransformer
 def _net(**kw):
     torch.manual_seed(0)
     args = dict(feature_dim=16, max_len=10, d_model=16, depth=2, heads=2, ffn_dim=32, dropout=0.0)
+    args["head"] = "shared"
     args.update(kw)
     return IntroTransformer(**args).eval()
 

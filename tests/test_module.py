@@ -108,7 +108,6 @@ def test_recurrence_widens_input():
 
 def test_episode_probabilities_stitch_tiled_windows():
     import numpy as np
-    from torch.utils.data import DataLoader
 
     from introdet.training.data import Track, WindowDataset
 
@@ -116,7 +115,7 @@ def test_episode_probabilities_stitch_tiled_windows():
     m = _module().eval()
     feats = np.random.default_rng(0).normal(size=(50, 512)).astype(np.float16)
     ds = WindowDataset([Track("ep", feats, np.zeros(50, np.int64))], 20, 20, tile=True)
-    got = m.episode_probabilities(DataLoader(ds, batch_size=2))["ep"]
+    got = m.episode_probabilities({"ep": feats}, batch_size=2)["ep"]
     assert got.shape == (50,)
     with torch.inference_mode():  # the last window holds seconds 40..49 and 10 of padding
         last = torch.sigmoid(m(ds[2]["feats"][None], ds[2]["mask"][None]))[0, :10]

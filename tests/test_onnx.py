@@ -1,4 +1,4 @@
-"""Tests for introdet.detection.onnx_runtime and introdet.export_onnx: tiny detector and CLIP, on the CPU."""
+"""Tests for introdet.detection.onnx_runtime and introdet.export_onnx: tiny models, on the CPU."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from introdet.detection.recurrence import N_CHANNELS
 from introdet.export_onnx import main
 from introdet.features.encoder import TINY_MODEL, ClipEncoder
 from introdet.training.module import IntroDetector
+from tests.commands import help_text, run_command
 
 W = 20
 TINY = {"window": W, "d_model": 32, "depth": 1, "heads": 2, "ffn_dim": 64}
@@ -180,7 +181,7 @@ def test_cli_writes_both_files(detector, clip, tmp_path, capsys):
         ckpt,
     )
     out = tmp_path / "onnx"
-    assert main([f"ckpt={ckpt}", f"out={out}"]) == 0
+    assert run_command(main, f"ckpt={ckpt}", f"out={out}") == 0
     printed = capsys.readouterr().out
     for name in ("detector.onnx", "encoder.onnx"):
         assert str(out / name) in printed
@@ -200,7 +201,17 @@ def test_cli_writes_both_files(detector, clip, tmp_path, capsys):
 
 
 def test_cli_usage_errors(tmp_path, capsys):
-    assert main(["out=x"]) == 2
-    assert main(["ckpt=a", "out=b", "colour=red"]) == 2
-    assert main([f"ckpt={tmp_path / 'none.ckpt'}", f"out={tmp_path}"]) == 2
+    assert run_command(main, f"out={tmp_path}") == 2  # a required key is missing
+    assert "error: ckpt= is required" in capsys.readouterr().err
+    assert run_command(main, "ckpt=a", f"out={tmp_path}", "colour=red") == 1
+    assert "Key 'colour' is not in struct" in capsys.readouterr().err
+    assert run_command(main, f"ckpt={tmp_path / 'none.ckpt'}", f"out={tmp_path}") == 2
     assert "none.ckpt: checkpoint not found" in capsys.readouterr().err
+    assert run_command(main, "ckpt=a", f"out={tmp_path}", "opset=abc") == 2
+    assert "opset must be a positive whole number" in capsys.readouterr().err
+
+
+def test_cli_help(capsys):
+    text = help_text(main, capsys)
+    for key in ("ckpt", "out", "encoder_pretrained", "opset"):
+        assert f"\n  {key} " in text

@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from introdet.demo.videofile import write_video
 from introdet.extract import extract
 from introdet.features.encoder import ClipEncoder
 from introdet.features.shards import ShardError
+from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import read_record
 from introdet.predict import predict
 from introdet.train import train
@@ -51,7 +53,7 @@ def trained(tmp_path_factory):
         labels[f"logo_e{i}"] = {"start": f"0:00:{INTRO[0]:02d}", "end": f"0:00:{INTRO[1]:02d}"}
     (root / "labels.json").write_text(json.dumps(labels))
     encoder = ClipEncoder("introdet-tiny", pretrained=None)
-    extract(root / "train_lib", root / "shards", encoder, {"fps": 1.0}, progress=False)
+    extract(root / "train_lib", root / "shards", encoder, SamplerConfig(fps=1.0), progress=False)
     out = root / "run"
     overrides = train_overrides(
         root / "shards",
@@ -144,12 +146,29 @@ def test_onnx_runtime_matches_torch(trained, tmp_path):
     root, ckpt, _ = trained
     assert predict(_cfg(ckpt, root / "shards", tmp_path / "t")) == 0
     assert predict(_cfg(ckpt, root / "shards", tmp_path / "o", "runtime=onnx")) == 0
-    assert (tmp_path / "o" / "onnx" / "last.onnx").is_file()
+    assert len(list((tmp_path / "o" / "onnx").glob("last-*.onnx"))) == 1
     for ep in ("logo_e0", "logo_e3"):
         a = read_record(tmp_path / "t" / f"{ep}.json")
         b = read_record(tmp_path / "o" / f"{ep}.json")
         np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-3)
         assert a["intro"] == b["intro"]
+
+
+def test_onnx_export_of_one_checkpoint_never_serves_another(trained, tmp_path):
+    root, ckpt, _ = trained
+    other = torch.load(ckpt, map_location="cpu", weights_only=True)
+    other["state_dict"] = {k: v * 0.5 if v.is_floating_point() else v
+                           for k, v in other["state_dict"].items()}  # fmt: skip
+    (tmp_path / "b").mkdir()
+    torch.save(other, tmp_path / "b" / "last.ckpt")  # same file name, newer, other weights
+    out = tmp_path / "o"
+    assert predict(_cfg(ckpt, root / "shards", out, "runtime=onnx")) == 0
+    assert predict(_cfg(tmp_path / "b" / "last.ckpt", root / "shards", out, "runtime=onnx")) == 0
+    assert predict(_cfg(tmp_path / "b" / "last.ckpt", root / "shards", tmp_path / "t")) == 0
+    assert len(list((out / "onnx").glob("last-*.onnx"))) == 2
+    a = read_record(out / "logo_e0.json")["probabilities"]
+    b = read_record(tmp_path / "t" / "logo_e0.json")["probabilities"]
+    np.testing.assert_allclose(a, b, atol=1e-3)
 
 
 def test_refined_boundaries_keep_the_coarse_ones(trained, tmp_path):
@@ -185,7 +204,7 @@ def test_season_mode_is_automatic_for_several_episodes_of_a_series(trained, tmp_
     lone = tmp_path / "lone" / "Other Show"
     write_video(lone / "other_e1.mp4", _episode(21), fps=FPS)
     ckpt = out / "checkpoints" / "last.ckpt"
-    with caplog.at_level(logging.INFO, logger="introdet.predict"):
+    with caplog.at_level(logging.INFO, logger="introdet"):
         assert predict(_cfg(ckpt, new, tmp_path / "season")) == 1  # broken.mp4 still fails
     assert "season mode: series 'Logo Show', 3 episodes" in caplog.text
     assert {read_record(p)["mode"] for p in (tmp_path / "season").glob("logo_*.json")} == {"season"}
@@ -218,8 +237,8 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
 
 
 def test_scoring_again_replaces_the_intro():
-    from introdet.features.shards import ShardMeta
     from introdet.detection.postprocess import PostprocessConfig
+    from introdet.features.shards import ShardMeta
     from introdet.predict import Episode, find_intro
 
     meta = ShardMeta("e", "s", "e.mp4", "h", 30.0, 30, 1.0, 0.0, {"embed_dim": 4})

@@ -11,7 +11,7 @@ import pytest
 from introdet.demo.videofile import write_video
 from introdet.detection.postprocess import Segment
 from introdet.detection.refine import RefineConfig, refine_boundaries, refine_episode
-from introdet.media.video import VideoError
+from introdet.errors import VideoError
 
 FPS = 25
 H, W = 48, 64

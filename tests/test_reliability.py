@@ -23,20 +23,23 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from introdet.demo.videofile import write_video
-from introdet.extract import ShardWriteError, Summary, extract
+from introdet.errors import ShardWriteError
+from introdet.extract import Summary, extract
 from introdet.features.encoder import ClipEncoder
 from introdet.features.shards import MANIFEST, load_features, read_manifest, read_meta
+from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import SCHEMA_VERSION, read_record
 from introdet.predict import predict
 from introdet.train import train
 from tests import badfiles
 from tests.conftest import compose_cfg, make_feature_set, train_overrides
+from tests.test_train import assert_each_metric_once, csv_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
 GOOD = "good"  # the sound episode every bad-input folder also holds
 # the sampler predict uses: extraction with the same one is a cache predict reuses
-SAMPLER = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "predict.yaml").sampler)
+SAMPLER = SamplerConfig()  # predict's sampler: the typed node's defaults
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +301,7 @@ def test_killed_extraction_resumes_to_the_same_features(tmp_path):
     assert sorted(read_manifest(out)) == sorted(after)
 
     cfg = compose_cfg("extract", ["encoder=tiny", *args[:1], f"out={tmp_path}/ref"] + args[2:])
-    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+    sampler = OmegaConf.to_object(cfg.sampler)
     extract(lib.parent, tmp_path / "ref", instantiate(cfg.encoder), sampler, progress=False)
     for ep in after:
         ref = load_features(tmp_path / "ref", ep, mmap=False)
@@ -343,6 +346,14 @@ def test_killed_training_resumes_to_the_configured_epochs(tmp_path):
     assert len(best) == 1
     model = IntroDetector.load_from_checkpoint(best[0], map_location="cpu", weights_only=True)
     assert model.hparams.encoder["model_name"] == "introdet-tiny"
+    # one metrics history: every training step and epoch once, the killed attempt's rows kept
+    assert [p.name for p in (run / "csv").glob("metrics*.csv")] == ["metrics.csv"]
+    assert_each_metric_once(run)
+    rows = csv_rows(run)
+    train_steps = sorted(int(r["step"]) for r in rows if r.get("train/loss_step"))
+    logged = [s for s in range(epochs * steps_per_epoch) if (s + 1) % 10 == 0]
+    assert train_steps == logged
+    assert sorted(int(r["epoch"]) for r in rows if r.get("val/f1")) == list(range(epochs))
 
 
 @pytest.mark.slow

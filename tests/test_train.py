@@ -39,11 +39,44 @@ def test_fit_then_resume_to_more_epochs(tmp_path, feature_set):
     ckpt = torch.load(last, weights_only=True)
     assert ckpt["epoch"] == first["epoch"] + 1 and ckpt["global_step"] == 2 * steps
     assert not torch.equal(ckpt["state_dict"]["net.pos"], first_weights)
-    epochs = set()
-    for path in (out / "csv").glob("metrics*.csv"):  # the first attempt's log is kept
-        with open(path) as f:
-            epochs |= {int(r["epoch"]) for r in csv.DictReader(f) if r.get("val/f1")}
-    assert epochs == {0, 1}
+    assert [p.name for p in (out / "csv").glob("metrics*.csv")] == ["metrics.csv"]
+    epochs = {int(r["epoch"]) for r in csv_rows(out) if r.get("val/f1")}
+    assert epochs == {0, 1}  # one history: the first attempt's rows are kept
+
+
+def csv_rows(out: Path) -> list[dict]:
+    with open(out / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def assert_each_metric_once(out: Path) -> None:
+    seen = [(r["step"], k) for r in csv_rows(out) for k, v in r.items() if v]
+    seen = [(step, k) for step, k in seen if k not in ("step", "epoch")]
+    assert seen and len(seen) == len(set(seen)), "a (step, metric) pair logged twice"
+
+
+def test_finished_run_is_reported_not_run_again(tmp_path, feature_set, capsys):
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    f1 = train(compose_cfg("train", train_overrides(shards, labels, out)))
+    last = out / "checkpoints" / "last.ckpt"
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+
+    again = train(compose_cfg("train", train_overrides(shards, labels, out)))
+    said = capsys.readouterr().out
+    assert again == pytest.approx(f1)
+    assert "run dev is finished (1 epochs, best checkpoint: " in said and "retest=true" in said
+    assert str(out / "checkpoints" / "epoch000") in said
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == files
+
+    # retest: the best checkpoint is tested again, nothing is trained
+    report = out / "test_episodes.json"
+    retested = train(compose_cfg("train", train_overrides(shards, labels, out, "retest=true")))
+    assert retested == pytest.approx(f1)
+    assert report.stat().st_mtime_ns != files[report]
+    assert last.stat().st_mtime_ns == files[last]
+    assert_each_metric_once(out)
 
 
 def test_resume_refuses_other_architecture(tmp_path, feature_set):
@@ -90,5 +123,7 @@ def test_multirun_puts_jobs_in_own_folders_and_resumes(tmp_path):
     assert len(jobs) == 4 and all(
         (tmp_path / "sweep" / j / "checkpoints" / "last.ckpt").is_file() for j in jobs
     )
+    ckpts = {p: p.stat().st_mtime_ns for p in (tmp_path / "sweep").rglob("*.ckpt")}
     again = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    assert again.stderr.count("resuming from") == 4 or again.stdout.count("resuming from") == 4
+    assert again.stdout.count("is finished") == 4  # every finished job exits at once
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "sweep").rglob("*.ckpt")} == ckpts

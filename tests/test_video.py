@@ -1,4 +1,4 @@
-"""Tests for introdet.media.video over tiny real videos written with PyAV."""
+"""Tests for introdet.media (probe, sampling, packets) over tiny real videos written with PyAV."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from introdet.demo.videofile import write_video
-from introdet.media.video import (
-    VideoError,
+from introdet.errors import VideoError
+from introdet.media.probe import probe
+from introdet.media.sampling import (
     center_crop,
     frames_between,
     frames_per_second,
     keyframes,
-    probe,
     resized_shape,
     rotate_upright,
 )
@@ -258,7 +258,7 @@ def test_truncated_file_keeps_frames_before_the_damage(
     data = noisy[".mkv"].read_bytes()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) // 2])
-    with caplog.at_level(logging.WARNING, logger="introdet.media.video"):
+    with caplog.at_level(logging.WARNING, logger="introdet.media"):
         got = [(k, read_code(f)) for k, f in frames_per_second(cut, size=None)]
     assert 1 <= len(got) < 5  # the header still says 5 s
     assert got == [(k, (k, 0)) for k in range(len(got))]
@@ -290,7 +290,7 @@ def test_damage_mid_file_is_skipped(
     data[at : at + 100] = np.random.default_rng(1).integers(0, 256, 100, np.uint8).tobytes()
     path = tmp_path / f"damaged{suffix}"
     path.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="introdet.media.video"):
+    with caplog.at_level(logging.WARNING, logger="introdet.media"):
         got = [(k, read_code(f)) for k, f in frames_per_second(path, size=None, decode=decode)]
     assert [k for k, _ in got] == [0, 1, 2, 3, 4]
     # before the damage, and from the next keyframe on, the pictures are exact
@@ -476,7 +476,7 @@ def test_audio_running_past_the_video_is_not_truncation(
     path = write_video(tmp_path / "tail.mkv", cfr_frames(), fps=FPS, audio=True, audio_tail=4.0)
     with av.open(str(path)) as c:
         assert c.duration / 1e6 > 8.5  # the container's duration covers the audio
-    with caplog.at_level(logging.WARNING, logger="introdet.media.video"):
+    with caplog.at_level(logging.WARNING, logger="introdet.media"):
         info = probe(path)
         got = [k for k, _ in frames_per_second(path, size=32)]
     assert info.duration == pytest.approx(5.0, abs=0.02) and got == [0, 1, 2, 3, 4]
@@ -487,12 +487,12 @@ def test_audio_running_past_the_video_is_not_truncation(
 def test_over_long_gops_stream_with_the_same_frames(
     gops: dict[str, Path], key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from introdet.media import video
+    from introdet.media import packets
 
     expected = {
         d: list(frames_per_second(gops[key], size=None, decode=d)) for d in ("needed", "keyframes")
     }
-    monkeypatch.setattr(video._Plan, "MAX_GOP_PACKETS", 5)  # every GOP here is longer: streamed
+    monkeypatch.setattr(packets._Plan, "MAX_GOP_PACKETS", 5)  # every GOP here is longer: streamed
     for decode, want in expected.items():
         got = list(frames_per_second(gops[key], size=None, decode=decode))
         assert len(got) == len(want) == 12

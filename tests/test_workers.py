@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -16,6 +17,12 @@ def square_or_fail(x: int) -> int:
     if x == 5:
         os._exit(7)  # a decoder dying the way FFmpeg crashes take a process down
     return x * x
+
+
+def slow_or_fail(x: int) -> int:
+    if x == 1:
+        time.sleep(1.0)  # still running when the process beside it dies
+    return square_or_fail(x)
 
 
 def test_results_in_order_with_errors_in_place():
@@ -45,3 +52,9 @@ def test_a_crashed_process_fails_only_its_item():
     assert isinstance(got[5], WorkerCrashed)
     assert isinstance(got[3], ValueError)
     assert (got[1], got[2], got[4]) == (1, 4, 16)
+
+
+def test_a_crash_beside_a_running_item_spares_it():
+    got = dict(run_ahead([1, 5, 2], slow_or_fail, workers=2, processes=True))
+    assert isinstance(got[5], WorkerCrashed)
+    assert (got[1], got[2]) == (1, 4)

@@ -1,22 +1,28 @@
 """The whole pipeline on a generated library, one normal introdet command after another.
 
-``python -m introdet.demo.run [out=demo] [size=full|ci] [encoder=tiny] [extra encoder overrides]``
-prints each command before running it, so the output doubles as the tutorial.
+``python -m introdet.demo.run [out=demo] [size=full|ci] [epochs=N] [encoder=tiny]
+[encoder_args={pretrained:FILE}]`` prints each command before running it, so the output
+doubles as the tutorial.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from omegaconf import DictConfig
+
+from introdet.cli import command
+
 RANDOM_NOTE = (
     "NOTE: the demo's features come from a tiny open_clip model with RANDOM weights "
     "(encoder=tiny): they show that the pipeline works, not how well real CLIP features "
     "find real intros. Run `python -m introdet.demo.run encoder=vit_b32 "
-    "encoder.pretrained=/path/to/open_clip_pytorch_model.bin` for real CLIP."
+    "encoder_args={pretrained:/path/to/open_clip_pytorch_model.bin}` for real CLIP."
 )
 
 
@@ -31,49 +37,25 @@ def _run(cmd: list[str], log: list[tuple[str, float]], check: bool = True) -> in
     return code
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    out = Path(args.pop("out", "demo"))
-    size = args.pop("size", "full")
-    epochs = args.pop("epochs", None)
-    encoder = [f"{k}={v}" for k, v in args.items() if k.startswith("encoder")] or ["encoder=tiny"]
-    py = sys.executable
-    lib, shards = out / "library", out / "shards"
-    steps: list[tuple[str, float]] = []
-    t0 = time.perf_counter()
-    if "encoder=tiny" in encoder:
-        print(RANDOM_NOTE)
+def _quoted(value: object) -> str:
+    """A value for Hydra's override grammar: as it is when plain, else quoted (paths may hold
+    any character)."""
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z0-9_./-]+", text):
+        return text
+    # Hydra reads a backslash literally unless a quote (or the closing quote) follows it
+    text = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, text)
+    return "'" + text.replace("'", "\\'") + "'"
 
-    _run([py, "-m", "introdet.demo.make_library", f"out={lib}", f"size={size}"], steps)
-    # exit code 1 = some file failed; the demo library has none, so any failure is a bug
-    _run(
-        [py, "-m", "introdet.extract", f"input={lib / 'videos'}", f"out={shards}", *encoder], steps
-    )
-    _run(
-        [
-            py,
-            "-m",
-            "introdet.training.annotations",
-            "validate",
-            str(lib / "train_labels.json"),
-            f"shards={shards}",
-        ],
-        steps,
-        check=False,
-    )  # reports the one-minute slips it fixes
-    more = [f"trainer.max_epochs={epochs}"] if epochs else []
-    for exp in ("demo", "demo_season"):
-        _run(
-            [
-                py,
-                "train.py",
-                f"experiment={exp}",
-                f"paths.data_dir={out}",
-                f"hydra.run.dir={out}/runs/{exp}",
-                *more,
-            ],
-            steps,
-        )
+
+def encoder_overrides(cfg: DictConfig) -> list[str]:
+    """``encoder=NAME`` and one ``encoder.KEY=VALUE`` per entry of ``encoder_args``."""
+    args = cfg.encoder_args or {}
+    values = {k: _quoted(v) if isinstance(v, str) else v for k, v in args.items()}
+    return [f"encoder={cfg.encoder}", *(f"encoder.{k}={v}" for k, v in values.items())]
+
+
+def _predict_all(py: str, out: Path, lib: Path, shards: Path, steps: list) -> dict[str, Path]:
     preds = {}
     for name, extra in (
         ("single", [f"ckpt={out}/runs/demo/checkpoints/last.ckpt"]),
@@ -96,12 +78,37 @@ def main(argv: list[str] | None = None) -> None:
             ],
             steps,
         )
+    return preds
+
+
+def demo(cfg: DictConfig) -> None:
+    out, py = Path(cfg.out), sys.executable
+    encoder = encoder_overrides(cfg)
+    lib, shards = out / "library", out / "shards"
+    steps: list[tuple[str, float]] = []
+    t0 = time.perf_counter()
+    if cfg.encoder == "tiny":
+        print(RANDOM_NOTE)
+
+    _run([py, "-m", "introdet.demo.make_library", f"out={lib}", f"size={cfg.size}"], steps)
+    # exit code 1 = some file failed; the demo library has none, so any failure is a bug
+    _run(
+        [py, "-m", "introdet.extract", f"input={lib / 'videos'}", f"out={shards}", *encoder], steps
+    )
+    labels = [f"labels={lib / 'train_labels.json'}", f"shards={shards}"]
+    _run([py, "-m", "introdet.validate", *labels], steps, check=False)  # reports fixed slips
+    more = [f"trainer.max_epochs={cfg.epochs}"] if cfg.epochs else []
+    for exp in ("demo", "demo_season"):
+        run_dir = f"hydra.run.dir={out}/runs/{exp}"
+        _run([py, "train.py", f"experiment={exp}", f"paths.data_dir={out}", run_dir, *more], steps)
+    preds = _predict_all(py, out, lib, shards, steps)
+    columns = ",".join(f"{k}:{_quoted(v)}" for k, v in preds.items())
     _run(
         [
             py,
             "-m",
             "introdet.evaluate",
-            *[f"predictions.{k}={v}" for k, v in preds.items()],
+            f"predictions={{{columns}}}",
             f"annotations={lib / 'test_labels.json'}",
             f"train_annotations={lib / 'train_labels.json'}",
             f"truth={lib / 'truth.json'}",  # frame-exact boundaries, not whole-second labels
@@ -117,8 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {time.perf_counter() - t0:7.1f}  total")
     ev = out / "evaluation"
     print(f"evaluation: {ev / 'evaluation.json'}; plots: {ev / 'plots'}")
-    if "encoder=tiny" in encoder:
+    if cfg.encoder == "tiny":
         print(RANDOM_NOTE)
+
+
+@command("demo")
+def main(cfg: DictConfig) -> None:
+    demo(cfg)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import torch
 
-from introdet.errors import CheckpointError, ConfigError
+from introdet.errors import CheckpointError, CheckpointNotFound, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def load_detector(
     if runtime not in RUNTIMES:
         raise ConfigError(f"runtime must be one of {list(RUNTIMES)}, got {runtime!r}")
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found (ckpt=)")
+        raise CheckpointNotFound(f"{path}: checkpoint not found (ckpt=)")
     if runtime == "torch" and path.suffix != ".onnx":
         return TorchDetector(path, device)
     from introdet.detection.onnx_runtime import OnnxDetector, export_detector

@@ -20,7 +20,7 @@ from torch import nn
 
 from introdet.atomic import atomic_write_bytes
 from introdet.errors import OnnxModelError
-from introdet.features.encoder import _check_frames, _resize_center_crop
+from introdet.features.encoder import _resize_center_crop, frames_and_output
 
 if TYPE_CHECKING:
     from introdet.features.encoder import ClipEncoder
@@ -273,11 +273,9 @@ class OnnxEncoder:
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         """uint8 RGB frames [N, H, W, 3] -> float16 unit vectors [N, embed_dim]."""
-        frames = np.asarray(frames)
-        out = np.empty((len(frames), self.embed_dim), dtype=np.float16)  # [N, D]
+        frames, out = frames_and_output(frames, self.embed_dim)  # [N, H, W, 3], [N, D]
         if len(frames) == 0:
             return out
-        _check_frames(frames)
         for i in range(0, len(frames), self.batch_size):
             x = self._preprocess(frames[i : i + self.batch_size])  # [B, 3, S, S]
             (feats,) = self.session.run(None, {"images": x})  # [B, D]

@@ -1,4 +1,4 @@
-"""Per-second intro probabilities -> intro segments, plus window tiling and stitching."""
+"""Per-second intro probabilities -> intro segments (and segments -> per-second labels)."""
 
 from __future__ import annotations
 
@@ -137,53 +137,6 @@ def _snap(segment: Segment, snap_start: float) -> Segment:
     if 0 < segment.start <= snap_start + _EPS:
         return Segment(0.0, segment.end, segment.score)
     return segment
-
-
-def tile_starts(length: int, window: int, stride: int) -> list[int]:
-    """Window starts 0, stride, 2*stride, ... until a window reaches ``length`` (may overhang)."""
-    if window < 1 or stride < 1:
-        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
-    if stride > window:
-        raise ValueError(f"stride {stride} > window {window} would leave seconds uncovered")
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")
-    if length <= window:
-        return [0]
-    # the first start whose window reaches the end is the last one needed
-    n = -(-(length - window) // stride) + 1  # ceil((length - window) / stride) + 1
-    return [k * stride for k in range(n)]
-
-
-def stitch_windows(
-    window_probs: np.ndarray,
-    starts: Sequence[int],
-    length: int,
-    valid: np.ndarray | None = None,
-) -> np.ndarray:
-    """Average per-window probabilities onto [length] seconds; uncovered seconds get 0.0.
-
-    Positions at or past ``length`` (padding) and positions where ``valid`` is False are ignored.
-    """
-    window_probs = np.asarray(window_probs, dtype=np.float64)  # [N, W]
-    if window_probs.ndim != 2:
-        raise ValueError(f"window_probs must be [N, W], got shape {window_probs.shape}")
-    n, w = window_probs.shape
-    starts = np.asarray(starts, dtype=np.int64).reshape(-1)  # [N]
-    if starts.size != n:
-        raise ValueError(f"{starts.size} window starts for {n} windows")
-    if n and starts.min() < 0:
-        raise ValueError(f"window starts must be >= 0, got {starts.min()}")
-    keep = np.ones((n, w), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
-    if keep.shape != (n, w):
-        raise ValueError(f"valid mask shape {keep.shape} != window_probs shape {(n, w)}")
-    pos = starts[:, None] + np.arange(w)[None, :]  # [N, W] absolute second of each position
-    keep = keep & (pos < length)
-    total = np.bincount(pos[keep], weights=window_probs[keep], minlength=length)  # [length]
-    count = np.bincount(pos[keep], minlength=length)  # [length]
-    out = np.zeros(length, dtype=np.float64)
-    covered = count > 0
-    out[covered] = total[covered] / count[covered]
-    return out  # [length]
 
 
 def to_labels(segments: Sequence[Segment], length: int, fps: float = 1.0) -> np.ndarray:

@@ -11,7 +11,8 @@ import av
 import numpy as np
 
 from introdet.detection.postprocess import Segment
-from introdet.media.video import frames_between, probe
+from introdet.media.probe import probe
+from introdet.media.sampling import frames_between
 
 log = logging.getLogger(__name__)
 

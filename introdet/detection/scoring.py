@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def group_by_series(series: Sequence[str], order: Sequence[str]) -> dict[str, list[int]]:
-    """Indices of the episodes of each series, in ``order`` (episode ids: broadcast order)."""
+    """Indices of the episodes of each series, in ``order`` (episode ids: broadcast order),
+    keyed by the series' name as its first episode spells it (spellings are folded)."""
     groups: dict[str, list[int]] = {}
+    names: dict[str, str] = {}
     for i in sorted(range(len(series)), key=lambda i: order[i]):
-        groups.setdefault(series_key(series[i]), []).append(i)
+        name = names.setdefault(series_key(series[i]), series[i])
+        groups.setdefault(name, []).append(i)
     return groups
 
 

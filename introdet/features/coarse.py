@@ -16,11 +16,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from introdet.media.video import VideoError, VideoInfo, frames_per_second, probe
+from introdet.errors import VideoError
+from introdet.media.probe import VideoInfo, probe
+from introdet.media.sampling import SamplerConfig, frames_per_second
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +67,18 @@ class KeyframeSamples:
 
 
 def keyframe_samples(
-    path: str | os.PathLike, size: int, sampler: dict, max_gap: float = 5.0
+    path: str | os.PathLike, size: int, sampler: SamplerConfig, max_gap: float = 5.0
 ) -> KeyframeSamples:
-    """The rows ``frames_per_second(path, **sampler)`` gives, each as the last keyframe at or
+    """The rows ``frames_per_second(path, **sampler.keys())`` gives, each as the last keyframe at or
     before its time (``decode="keyframes"``), each keyframe kept once. Where keyframes lie more
     than ``max_gap`` s apart on average they say too little: every row is sampled exactly."""
-    fps, start = float(sampler.get("fps", 1.0)), float(sampler.get("start", 0.0))
-    kwargs = {k: v for k, v in sampler.items() if k != "decode"}
+    fps, start = sampler.fps, sampler.start
     info = probe(path)
     frames: list[np.ndarray] = []
     times: list[float] = []
     rows: list[int] = []
-    for k, frame in frames_per_second(path, size=size, crop=True, decode="keyframes", **kwargs):
+    keys = replace(sampler, decode="keyframes").keys()
+    for k, frame in frames_per_second(path, size=size, crop=True, **keys):
         # consecutive rows repeat the keyframe still on screen: one encoding serves them all
         if not frames or not np.array_equal(frame, frames[-1]):
             frames.append(frame)
@@ -92,7 +94,8 @@ def keyframe_samples(
             n / fps / len(frames),
             max_gap,
         )
-        exact = [f for _, f in frames_per_second(path, size=size, crop=True, **kwargs)]
+        keys = replace(sampler, decode="needed").keys()
+        exact = [f for _, f in frames_per_second(path, size=size, crop=True, **keys)]
         return KeyframeSamples(info, np.stack(exact), times, list(range(len(exact))), True)
     return KeyframeSamples(info, np.stack(frames), times, rows, False)
 
@@ -118,7 +121,7 @@ def coarse_features(
     path: str | os.PathLike,
     embed: Callable[[np.ndarray], np.ndarray],
     size: int,
-    sampler: dict,
+    sampler: SamplerConfig,
     step: float = 0.0,
     max_gap: float = 5.0,
 ) -> CoarseFeatures:
@@ -128,12 +131,16 @@ def coarse_features(
 
 
 def fine_rows(
-    coarse: CoarseFeatures, intro_start: float, intro_end: float, sampler: dict, margin: float
+    coarse: CoarseFeatures,
+    intro_start: float,
+    intro_end: float,
+    sampler: SamplerConfig,
+    margin: float,
 ) -> tuple[int, int]:
     """Row range [a, b) to sample exactly: from the keyframe ``margin`` s before the coarse
     start to the keyframe after ``margin`` s past the coarse end, where the true boundaries lie
     when each is within a keyframe interval of the coarse one."""
-    fps, start = float(sampler.get("fps", 1.0)), float(sampler.get("start", 0.0))
+    fps, start = sampler.fps, sampler.start
     kt, n = coarse.key_times, len(coarse.feats)
     i = max(0, int(np.searchsorted(kt, intro_start - margin, side="right")) - 1)
     j = int(np.searchsorted(kt, intro_end + margin, side="left"))
@@ -151,18 +158,20 @@ def sample_exact(
     rows: tuple[int, int],
     embed: Callable[[np.ndarray], np.ndarray],
     size: int,
-    sampler: dict,
+    sampler: SamplerConfig,
 ) -> int:
     """Replace rows [a, b) by features of the frames exactly at their times; returns how many."""
     a, b = rows
     if b <= a:
         return 0
-    fps, start = float(sampler.get("fps", 1.0)), float(sampler.get("start", 0.0))
-    kwargs = {k: v for k, v in sampler.items() if k not in ("start", "max_seconds", "fraction")}
-    kwargs["decode"] = "all" if sampler.get("decode") == "all" else "needed"  # exact either way
-    kwargs["start"] = start + a / fps
-    kwargs["max_seconds"] = (b - a) / fps
-    frames = [f for _, f in frames_per_second(path, size=size, crop=True, **kwargs)]
+    rows_only = replace(
+        sampler,
+        start=sampler.start + a / sampler.fps,
+        max_seconds=(b - a) / sampler.fps,
+        fraction=None,
+        decode="all" if sampler.decode == "all" else "needed",  # exact either way
+    )
+    frames = [f for _, f in frames_per_second(path, size=size, crop=True, **rows_only.keys())]
     frames = frames[: b - a]
     if not frames:
         return 0

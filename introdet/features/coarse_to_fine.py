@@ -48,7 +48,8 @@ def coarse_episodes(
 ) -> list[CoarseEpisode]:
     """Keyframe features of every video under ``src`` (``only``: just these episode ids);
     failures go to ``summary``. ``decoders`` episodes decode ahead, in processes if asked."""
-    jobs = video_jobs(src, summary, only=only, series=series)
+    jobs, failed = video_jobs(src, only=only, series=series)
+    summary.failed += failed
     decode = partial(
         keyframe_samples, size=encoder.image_size, sampler=sampler, max_gap=cfg.max_gap
     )

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
-import os
-import socket
-import threading
-import urllib.parse
-import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-import huggingface_hub
 import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip import factory as open_clip_factory
 
-from introdet.errors import CheckpointError, FramesError, WeightsUnavailable
+from introdet.errors import CheckpointError, FramesError
+from introdet.features.encoder_config import EncoderConfig
+from introdet.features.identity import same_encoder
+from introdet.features.weights import locate_weights
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,8 @@ _TINY_CONFIG = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
 }
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-_HUB_TIMEOUT_S = 2.0
-_HF_WEIGHTS = "open_clip_pytorch_model.bin"  # open_clip's default file name in a hub repo
-_HF_SAFE_WEIGHTS = "open_clip_model.safetensors"
+_PRECISIONS = (*_DTYPES, "auto")
+_NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of x86 bf16 hardware
 
 
 def register_tiny_model() -> None:
@@ -51,38 +49,33 @@ class ClipEncoder:
 
     def __init__(
         self,
-        model_name: str = "ViT-B-32",
-        pretrained: str | None = "laion2b_s34b_b79k",
-        device: str = "cpu",
-        precision: str = "fp32",
-        batch_size: int = 64,
-        channels_last: bool = True,
-        compile: bool = False,
-        seed: int = 0,
+        model_name: str = EncoderConfig.model_name,
+        pretrained: str | None = EncoderConfig.pretrained,
+        device: str = EncoderConfig.device,
+        precision: str = EncoderConfig.precision,
+        batch_size: int = EncoderConfig.batch_size,
+        channels_last: bool = EncoderConfig.channels_last,
+        compile: bool = EncoderConfig.compile,
+        seed: int = EncoderConfig.seed,
         weights_file: str | None = None,
     ) -> None:
-        """``weights_file``: a local file that holds the weights ``pretrained`` names (a hub tag
-        on a machine without network); the identity keeps ``pretrained``."""
+        """The keys and defaults are EncoderConfig's. ``weights_file``: a local file that holds
+        the weights ``pretrained`` names (a hub tag on a machine without network); the identity
+        keeps ``pretrained``."""
         register_tiny_model()
         self.device = torch.device(device)
-        self.dtype = _check_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device)
+        self.dtype = _check_precision(self.precision, self.device)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
         self.channels_last = channels_last
         if pretrained in ("random", ""):
             pretrained = None
-
-        if weights_file is not None:
-            if pretrained is None:
-                raise ValueError("weights_file needs pretrained: the tag or name those weights are")
-            checkpoint = _existing_file(weights_file, model_name, pretrained)
-            tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
-        elif pretrained is not None:
-            checkpoint, tag_cfg = _resolve_weights(model_name, pretrained)
-        else:
-            checkpoint, tag_cfg = None, {}
-        self.model = _build_model(model_name, checkpoint, tag_cfg, self.device, precision, seed)
+        checkpoint, tag_cfg = locate_weights(model_name, pretrained, weights_file)
+        self.model = _build_model(
+            model_name, checkpoint, tag_cfg, self.device, self.precision, seed
+        )
         if channels_last:
             self.model.visual.to(memory_format=torch.channels_last)
         if compile:
@@ -115,11 +108,9 @@ class ClipEncoder:
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         """uint8 RGB frames [N, H, W, 3] -> float16 unit vectors [N, embed_dim] on the CPU."""
-        frames = np.asarray(frames)
-        out = np.empty((len(frames), self.embed_dim), dtype=np.float16)  # [N, D]
+        frames, out = frames_and_output(frames, self.embed_dim)  # [N, H, W, 3], [N, D]
         if len(frames) == 0:
             return out
-        _check_frames(frames)
         i = 0
         with torch.inference_mode():
             while i < len(frames):
@@ -179,34 +170,68 @@ def encoder_from_identity(identity: dict, **kwargs: Any) -> ClipEncoder:
     return encoder
 
 
-def same_encoder(a: dict, b: dict) -> bool:
-    """True when features from encoders ``a`` and ``b`` may be mixed."""
-    return all(a.get(k) == b.get(k) for k in ("model_name", "pretrained", "embed_dim"))
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``precision``, with "auto" made fp32 or bf16 by what ``device`` runs natively."""
+    if precision != "auto":
+        return precision
+    chosen = auto_precision(device.type, native_bf16(device))
+    log.info("encoder.precision=auto: %s on %s", chosen, device)
+    return chosen
+
+
+def auto_precision(device_type: str, bf16_native: bool) -> str:
+    """bf16 on a CUDA or CPU device with native bf16 arithmetic, else fp32."""
+    return "bf16" if device_type in ("cuda", "cpu") and bf16_native else "fp32"
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively (emulated bf16 is slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return cpu_has_native_bf16(torch.backends.cpu.get_cpu_capability(), _cpu_flags())
+    return False
+
+
+def cpu_has_native_bf16(capability: str, flags: Collection[str]) -> bool:
+    """From torch's CPU capability name and the /proc/cpuinfo flags: AVX512-BF16 or AMX."""
+    name = capability.upper()
+    return "BF16" in name or "AMX" in name or any(f in flags for f in _NATIVE_BF16_FLAGS)
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as f:  # Linux; elsewhere torch's capability name decides
+            lines = [line for line in f if line.startswith("flags")]
+    except OSError:
+        return frozenset()
+    return frozenset(lines[0].split(":", 1)[1].split()) if lines else frozenset()
 
 
 def _check_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision not in _DTYPES:
-        raise ValueError(f"precision must be one of {sorted(_DTYPES)}, got {precision!r}")
+        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(
             f"precision=fp16 needs a CUDA device (got {device}): CPU fp16 kernels are slow "
             "or missing; use precision=bf16 or fp32 on CPU"
         )
-    if (
-        precision == "bf16"
-        and device.type == "cpu"
-        and not torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    ):
+    if precision == "bf16" and device.type == "cpu" and not native_bf16(device):
         # measured: ViT-B-32 bf16 ran ~10x slower than fp32 on an AVX2-only EPYC
         log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): bf16 will be slower than fp32")
     return _DTYPES[precision]
 
 
-def _check_frames(frames: np.ndarray) -> None:
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+def frames_and_output(frames: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frames as a checked uint8 RGB [N, H, W, 3] array, and the float16 [N, dim] array
+    their embeddings go to."""
+    frames = np.asarray(frames)
+    if len(frames) and (frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3):
         raise FramesError(
             f"frames must be uint8 RGB [N, H, W, 3], got {frames.dtype} {list(frames.shape)}"
         )
+    return frames, np.empty((len(frames), dim), dtype=np.float16)
 
 
 def _side(size: int | tuple[int, int] | list[int]) -> int:
@@ -270,116 +295,3 @@ def _build_model(
     model.eval()  # open_clip returns train mode
     model.requires_grad_(False)
     return model
-
-
-def _weights_help(model_name: str, pretrained: str) -> str:
-    return (
-        f"To use {model_name} weights '{pretrained}', either pass a local checkpoint file "
-        f"(encoder.pretrained=/path/to/open_clip_pytorch_model.bin or .safetensors), or run once "
-        f"with network access / pre-populate the Hugging Face cache "
-        f"(HF_HOME, now {_hf_cache_dir().parent}) so that the weights are cached."
-    )
-
-
-def _existing_file(path: str, model_name: str, pretrained: str) -> str:
-    if not Path(path).expanduser().is_file():
-        raise WeightsUnavailable(
-            f"{path}: no such checkpoint file. " + _weights_help(model_name, pretrained)
-        )
-    return str(Path(path).expanduser())
-
-
-def _resolve_weights(model_name: str, pretrained: str) -> tuple[str, dict]:
-    """-> (local checkpoint file, the tag's open_clip config or {} for a file). Never hangs."""
-    tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
-    if not tag_cfg:
-        path = Path(pretrained).expanduser()
-        if path.is_file():
-            return str(path), {}
-        tags = open_clip.list_pretrained_tags_by_model(model_name) or "none"
-        raise WeightsUnavailable(
-            f"{pretrained}: no such checkpoint file, and not a pretrained tag of {model_name} "
-            f"(tags: {tags}). {_weights_help(model_name, pretrained)}"
-        )
-    if "file" in tag_cfg:
-        return tag_cfg["file"], tag_cfg
-    cached = _cached_weights(tag_cfg)
-    if cached:
-        return cached, tag_cfg
-    why = _hub_unreachable(tag_cfg)
-    if why:
-        raise WeightsUnavailable(
-            f"{model_name}/{pretrained}: not in the local cache and {why}. "
-            + _weights_help(model_name, pretrained)
-        )
-    cache_dir = str(_hf_cache_dir()) if tag_cfg.get("hf_hub") else None
-    try:
-        return open_clip.download_pretrained(tag_cfg, cache_dir=cache_dir), tag_cfg
-    except Exception as e:  # hub and HTTP errors come in many types
-        raise WeightsUnavailable(
-            f"{model_name}/{pretrained}: download failed ({e}). "
-            + _weights_help(model_name, pretrained)
-        ) from e
-
-
-def _hf_cache_dir() -> Path:
-    # read at call time: huggingface_hub freezes HF_HOME when it is imported
-    env = os.environ
-    if env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE"):
-        return Path(env.get("HF_HUB_CACHE") or env["HUGGINGFACE_HUB_CACHE"]).expanduser()
-    xdg = Path(env.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
-    return Path(env.get("HF_HOME", xdg / "huggingface")).expanduser() / "hub"
-
-
-def _cached_weights(tag_cfg: dict) -> str | None:
-    hub = tag_cfg.get("hf_hub", "")
-    if hub:
-        repo, filename = os.path.split(hub)
-        filename = filename or _HF_WEIGHTS
-        # open_clip prefers a .safetensors twin when the repo has one
-        safe = _HF_SAFE_WEIGHTS if filename == _HF_WEIGHTS else None
-        if filename.endswith((".bin", ".pth")) and safe is None:
-            safe = filename[:-4] + ".safetensors"
-        for name in filter(None, (safe, filename)):
-            hit = huggingface_hub.try_to_load_from_cache(repo, name, cache_dir=_hf_cache_dir())
-            if isinstance(hit, str):
-                return hit
-    url = tag_cfg.get("url", "")
-    if url:
-        path = Path("~/.cache/clip").expanduser() / os.path.basename(url)  # open_clip's URL cache
-        if path.is_file():
-            return str(path)
-    return None
-
-
-def _hub_unreachable(tag_cfg: dict) -> str | None:
-    """Why the weights cannot be downloaded now, or None if the host answers."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return "HF_HUB_OFFLINE is set"
-    if huggingface_hub.constants.HF_HUB_OFFLINE:
-        return "huggingface_hub is in offline mode"
-    if tag_cfg.get("hf_hub"):
-        url = os.environ.get("HF_ENDPOINT") or huggingface_hub.constants.ENDPOINT
-    else:
-        url = tag_cfg["url"]
-    proxy = urllib.request.getproxies().get(urllib.parse.urlparse(url).scheme)
-    target = urllib.parse.urlparse(proxy if proxy else url)
-    port = target.port or (443 if target.scheme == "https" else 80)
-    return _no_answer(target.hostname or "", port, _HUB_TIMEOUT_S)
-
-
-def _no_answer(host: str, port: int, timeout: float) -> str | None:
-    # a thread bounds DNS as well, which the socket timeout does not cover
-    result: list[str | None] = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append(None)
-        except OSError as e:
-            result.append(f"{host}:{port} is unreachable ({e})")
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return result[0] if result else f"{host}:{port} did not answer within {timeout:g} s"

@@ -92,7 +92,9 @@ def image_encoder(cfg: DictConfig, identity: dict | None, shard_dir: Path):
     """The image encoder: the checkpoint's, else the feature cache's, else ``encoder.*``."""
     from introdet.features.encoder import ClipEncoder, encoder_from_identity
 
-    enc = {k: v for k, v in OmegaConf.to_container(cfg.encoder).items() if v is not None}
+    enc = {
+        k: v for k, v in OmegaConf.to_container(cfg.encoder, resolve=True).items() if v is not None
+    }
     enc.pop("_target_", None)
     if identity is None and (shard_dir / MANIFEST).is_file():
         # the recurrence baseline needs features, not a model: reuse the cache's encoder

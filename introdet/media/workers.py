@@ -24,31 +24,44 @@ def run_ahead(
     """Yield ``(item, fn(item))`` in the items' order while up to ``workers`` later items are
     being worked on. An exception raised by ``fn`` is yielded in place of its result. With
     ``processes`` each call runs in a spawned process (``fn`` and items must pickle): a crash
-    there yields ``WorkerCrashed`` for its item, and the items behind it are started again."""
+    there yields ``WorkerCrashed`` for the item that also crashes a process of its own, and the
+    items behind it are started again."""
     workers = max(1, workers)
     todo = iter(items)
     pool = _pool(workers, processes)
     try:
         ahead: deque[tuple[T, Future]] = deque(
-            (item, pool.submit(fn, item)) for item in itertools.islice(todo, workers)
+            (item, _submit(pool, fn, item)) for item in itertools.islice(todo, workers)
         )
         while ahead:
             item, fut = ahead.popleft()
             try:
                 res = fut.result()
             except BrokenProcessPool:
-                res = WorkerCrashed("the worker process died")
+                # any process of the pool may have died: this item is run again on its own
                 pool.shutdown(wait=True, cancel_futures=True)
+                res = _alone(fn, item)
                 pool = _pool(workers, processes)
-                ahead = deque((i, pool.submit(fn, i)) for i, _ in ahead)
+                ahead = deque((i, _submit(pool, fn, i)) for i, _ in ahead)
             except Exception as e:
                 res = e
             nxt = next(todo, None)
             if nxt is not None:
-                ahead.append((nxt, pool.submit(fn, nxt)))
+                ahead.append((nxt, _submit(pool, fn, nxt)))
             yield item, res
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(pool: Executor, fn: Callable[[T], Any], item: T) -> Future:
+    """``pool.submit``; a pool a crash has broken meanwhile gives a future that says so, to be
+    handled where results are taken."""
+    try:
+        return pool.submit(fn, item)
+    except BrokenProcessPool as e:
+        fut: Future = Future()
+        fut.set_exception(e)
+        return fut
 
 
 def _pool(workers: int, processes: bool) -> Executor:
@@ -56,3 +69,14 @@ def _pool(workers: int, processes: bool) -> Executor:
         # spawn: forking a process that runs torch and tqdm threads can deadlock the child
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     return ThreadPoolExecutor(workers)
+
+
+def _alone(fn: Callable[[T], Any], item: T) -> Any:
+    """``fn(item)`` in a process of its own: a crash there is the item's own."""
+    with _pool(1, True) as solo:
+        try:
+            return solo.submit(fn, item).result()
+        except BrokenProcessPool:
+            return WorkerCrashed("the worker process died")
+        except Exception as e:
+            return e

@@ -21,8 +21,6 @@ import logging
 import math
 import random
 import re
-import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from introdet.errors import AnnotationError
+from introdet.media.library import series_from_name, series_key
 
 log = logging.getLogger(__name__)
 
@@ -114,30 +113,6 @@ def format_hms(seconds: float) -> str:
 
 
 # --- series names ------------------------------------------------------------------------
-
-# Latin letters typed in place of their Cyrillic look-alikes (and back) inside one series'
-# names; folding both scripts onto one skeleton makes such names one group.
-_LOOKALIKE = str.maketrans("аеорсхукмтнвіё", "aeopcxykmthbie")
-_EPISODE_TAIL = re.compile(
-    r"[\s.,:;\-–—_(\[]*("
-    r"\d+\s*(сезон|season|серия|episode|эпизод|series)"
-    r"|(сезон|season|серия|episode|эпизод)\s*\d+"
-    r"|s\d{1,2}\s*e\d{1,3}|\d{1,2}x\d{1,3}"
-    r").*$",
-    re.IGNORECASE,
-)
-
-
-def series_from_name(name: str) -> str | None:
-    """``"Блеск. 2 сезон, 5 серия"`` -> ``"Блеск"``; None when nothing is left."""
-    head = _EPISODE_TAIL.sub("", unicodedata.normalize("NFKC", name)).strip().strip(".,:;-–—_ ")
-    return head or None
-
-
-def series_key(name: str) -> str:
-    """Grouping key: case, spacing, punctuation and look-alike scripts folded away."""
-    s = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKE)
-    return re.sub(r"[\W_]+", " ", s).strip()
 
 
 def _series_from_id(episode: str) -> str:
@@ -302,46 +277,3 @@ def overlapping(splits: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
         for e in eps:
             seen.setdefault(e, []).append(name)
     return {e: s for e, s in seen.items() if len(s) > 1}
-
-
-# --- CLI ---------------------------------------------------------------------------------
-
-
-def validate(path: str | Path, shard_dir: str | Path | None = None) -> int:
-    """Print the report for a labels file; with shards, check ids and durations too.
-
-    Returns the number of problems (rejected rows and labelled episodes without a shard).
-    """
-    durations = known = None
-    problems = 0
-    if shard_dir is not None:
-        from introdet.features.shards import read_manifest
-
-        metas = read_manifest(shard_dir)
-        # the extracted part bounds what a label may cover
-        durations = {e: m.start + m.n_seconds / m.fps for e, m in metas.items()}
-        known = set(metas)
-    ann = load_annotations(path, durations=durations, known=known)
-    for line in ann.report:
-        print(line)
-    print(ann.summary())
-    problems += len(ann.rejected)
-    return problems
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 2 or args[0] != "validate":
-        print("usage: python -m introdet.training.annotations validate LABELS.json [shards=DIR]")
-        return 2
-    opts = dict(a.split("=", 1) for a in args[2:] if "=" in a)
-    try:
-        problems = validate(args[1], opts.get("shards"))
-    except (AnnotationError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from introdet.detection.postprocess import tile_starts
+from introdet.detection.windows import tile_starts, window_starts
 from introdet.features.shards import ShardMeta, check_consistent, load_features, read_manifest
 from introdet.training.annotations import (
     Intro,
@@ -54,16 +54,6 @@ class Track:
     name: str
     feats: np.ndarray  # [T, F] float16
     labels: np.ndarray  # [T] int64
-
-
-def window_starts(length: int, window: int, stride: int, offset: int = 0) -> list[int]:
-    """Starts of windows inside [0, length); one padded window when length < window.
-
-    With ``offset == 0`` this is the paper's count: (length - window) // stride + 1.
-    """
-    if length <= window:
-        return [0]
-    return list(range(min(offset, length - window), length - window + 1, stride))
 
 
 def balanced_track(tracks: Sequence[Track], intros: Mapping[str, Intro]) -> Track:

@@ -16,15 +16,15 @@ class IntroTransformer(nn.Module):
 
     def __init__(
         self,
-        feature_dim: int = 512,
-        max_len: int = 60,
-        d_model: int = 512,
-        depth: int = 16,
-        heads: int = 16,
-        ffn_dim: int = 2048,
-        dropout: float = 0.1,
-        head: str = "shared",
-    ) -> None:
+        feature_dim: int,
+        max_len: int,
+        d_model: int,
+        depth: int,
+        heads: int,
+        ffn_dim: int,
+        dropout: float,
+        head: str,
+    ) -> None:  # no defaults: IntroDetector (the system) holds the paper's
         super().__init__()
         if head not in ("shared", "per_position"):
             raise ValueError(f"head must be 'shared' or 'per_position', got {head!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
@@ -17,9 +18,9 @@ from torchmetrics.classification import (
     BinaryRecall,
 )
 
-from introdet.detection.postprocess import stitch_windows
 from introdet.detection.recurrence import N_CHANNELS
-from introdet.errors import CheckpointError
+from introdet.detection.windows import score_windows, stitch_episode
+from introdet.errors import CheckpointError, CheckpointNotFound
 from introdet.training.model import IntroTransformer
 
 
@@ -35,7 +36,7 @@ def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint's contents (weights_only: plain data), or an error naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointNotFound(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... by damage
@@ -43,16 +44,6 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
     return ckpt
-
-
-def load_detector(path: str | Path, device: str = "cpu") -> IntroDetector:
-    """IntroDetector from a checkpoint, in eval mode, with errors that name the file."""
-    read_checkpoint(path)  # damaged or foreign files fail here, with the path in the message
-    try:
-        model = IntroDetector.load_from_checkpoint(path, map_location=device, weights_only=True)
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: does not load as an IntroDetector ({e})") from e
-    return model.eval().requires_grad_(False)
 
 
 class IntroDetector(L.LightningModule):
@@ -136,23 +127,18 @@ class IntroDetector(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self._test_probs.clear()
 
-    def episode_probabilities(self, loader=None) -> dict[str, np.ndarray]:
-        """Per-second probabilities of each episode: of the last test run, or of the tiled
-        windows in ``loader``; overlapping windows are averaged."""
-        parts = self._test_probs
-        if loader is not None:
-            parts = defaultdict(dict)
-            with torch.inference_mode():
-                for b in loader:
-                    _collect(parts, b, self(b["feats"].to(self.device), b["mask"].to(self.device)))
-        out = {}
-        for ep, windows in parts.items():
-            starts = list(windows)
-            probs = np.stack([p for p, _ in windows.values()])  # [N, W]
-            valid = np.stack([m for _, m in windows.values()])  # [N, W]
-            n = max(s + int(m.sum()) for s, m in zip(starts, valid, strict=True))
-            out[ep] = stitch_windows(probs, starts, n, valid)
-        return out
+    def episode_probabilities(
+        self, feats: Mapping[str, np.ndarray] | None = None, batch_size: int = 64
+    ) -> dict[str, np.ndarray]:
+        """Per-second probabilities of each episode: of the last test run, or of episodes'
+        features ``feats[episode] = [T, F]`` tiled with stride == window; overlapping windows
+        are averaged."""
+        if feats is None:
+            return {ep: stitch_episode(windows) for ep, windows in self._test_probs.items()}
+        names = list(feats)
+        W = self.hparams.window
+        probs = score_windows(self, [feats[e] for e in names], W, W, batch_size, self.device)
+        return dict(zip(names, probs, strict=True))
 
     def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return torch.sigmoid(self(batch["feats"], batch["mask"]).float())

@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from introdet.detection.postprocess import PostprocessConfig, to_segments
-from introdet.evaluate import boundary_report
+from introdet.evaluation.metrics import boundary_report
 
 GRID = {
     "smooth": [1, 3, 5],

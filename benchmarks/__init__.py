@@ -1,0 +1,1 @@
+"""Speed benchmarks of introdet (not part of the package): ``python benchmarks/bench.py``."""

@@ -1,0 +1,161 @@
+"""A video library: its files, their series and episode ids, and a process's share of them.
+
+Layouts are ``Series/Season 1/episode.mkv`` or ``Series/episode.mkv``; an episode's id is its
+file name without the suffix.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from introdet.errors import ConfigError, InputNotFound
+from introdet.features.shards import content_hash
+
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".m4v",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mov",
+    ".ts",
+    ".m2ts",
+    ".mts",
+    ".wmv",
+    ".flv",
+    ".mpg",
+    ".mpeg",
+    ".ogv",
+    ".3gp",
+    # raw elementary streams (demuxed rips): no container, timestamps counted from the frames
+    ".h264",
+    ".264",
+    ".h265",
+    ".265",
+    ".hevc",
+}
+_SEASON_DIR = re.compile(r"^(season|сезон|staffel|saison|s)\s*\d+$|^\d+\s*(season|сезон)$", re.I)
+
+
+def find_videos(root: str | Path) -> list[Path]:
+    """Video files under root, sorted; symlinked folders are not followed (no loops).
+
+    Broken links named like videos are listed too, so that the run reports them as failed
+    rather than leaving an episode out without a word (an unmounted share, a moved file).
+    """
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise InputNotFound(f"{root}: no such file or folder (input)")
+    found = [
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in VIDEO_SUFFIXES and (p.is_file() or _broken_link(p))
+    ]
+    return sorted(found)
+
+
+def _broken_link(path: Path) -> bool:
+    """A symlink whose target is missing or loops back (exists() follows it and fails)."""
+    return path.is_symlink() and not path.exists()
+
+
+def series_of(path: Path, root: Path) -> str:
+    """The series folder of a file: its parent, or the one above a season folder."""
+    parent = path.parent
+    if _SEASON_DIR.match(parent.name.strip()) and parent != root:
+        parent = parent.parent
+    return parent.name or path.stem
+
+
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> ``(i, n)`` with 0 <= i < n; None (every file) for an empty value."""
+    if not shard:
+        return None
+    try:
+        i, n = (int(x) for x in str(shard).split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        raise ConfigError(f"shard must be 'i/n' with 0 <= i < n, got {shard!r}") from None
+    return i, n
+
+
+def take_shard(paths: list[Path], shard: str | None) -> list[Path]:
+    """Files of shard "i/n": by a hash of the file name, so adding files moves no others."""
+    parsed = parse_shard(shard)
+    if parsed is None:
+        return paths
+    i, n = parsed
+    return [p for p in paths if zlib.crc32(p.name.encode()) % n == i]
+
+
+@dataclass
+class VideoJob:
+    path: Path
+    episode: str
+    series: str
+    source_hash: str
+
+
+def video_jobs(
+    input: str | Path,
+    shard: str | None = None,
+    only: set[str] | None = None,
+    series: str | None = None,
+) -> tuple[list[VideoJob], list[tuple[str, str]]]:
+    """The videos under ``input`` to work on (``shard``: this process's share, ``only``: just
+    these episode ids), and ``(path, reason)`` for each file that cannot be one (an episode id
+    taken twice, a broken link, an unreadable file)."""
+    root = Path(input)
+    jobs, failed, owner = [], [], {}
+    for path in take_shard(find_videos(root), shard):
+        ep = path.stem
+        if only is not None and ep not in only:
+            continue
+        if ep in owner:
+            failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
+            continue
+        owner[ep] = path
+        if _broken_link(path):
+            failed.append((str(path), "broken symbolic link (target missing or a loop)"))
+            continue
+        try:
+            h = content_hash(path)
+        except OSError as e:
+            failed.append((str(path), f"cannot read ({e.strerror or e})"))
+            continue
+        ser = series or series_of(path, root if root.is_dir() else path.parent)
+        jobs.append(VideoJob(path, ep, ser, h))
+    return jobs, failed
+
+
+# --- series names ------------------------------------------------------------------------
+
+# Latin letters typed in place of their Cyrillic look-alikes (and back) inside one series'
+# names; folding both scripts onto one skeleton makes such names one group.
+_LOOKALIKE = str.maketrans("аеорсхукмтнвіё", "aeopcxykmthbie")
+_EPISODE_TAIL = re.compile(
+    r"[\s.,:;\-–—_(\[]*("
+    r"\d+\s*(сезон|season|серия|episode|эпизод|series)"
+    r"|(сезон|season|серия|episode|эпизод)\s*\d+"
+    r"|s\d{1,2}\s*e\d{1,3}|\d{1,2}x\d{1,3}"
+    r").*$",
+    re.IGNORECASE,
+)
+
+
+def series_from_name(name: str) -> str | None:
+    """``"Блеск. 2 сезон, 5 серия"`` -> ``"Блеск"``; None when nothing is left."""
+    head = _EPISODE_TAIL.sub("", unicodedata.normalize("NFKC", name)).strip().strip(".,:;-–—_ ")
+    return head or None
+
+
+def series_key(name: str) -> str:
+    """Grouping key: case, spacing, punctuation and look-alike scripts folded away."""
+    s = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKE)
+    return re.sub(r"[\W_]+", " ", s).strip()

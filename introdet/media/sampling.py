@@ -1,0 +1,313 @@
+"""Sample a video's frames: one per second (or any rate), keyframes, or every frame in a span.
+
+Every sampler turns its frames upright, resizes them in FFmpeg and crops them as CLIP's
+preprocessing does (``_Converter``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from introdet.errors import ConfigError
+from introdet.media.packets import (
+    _decode_alone,
+    _demuxed,
+    _Feed,
+    _frame_ticks,
+    _frames_from,
+    _Plan,
+    _plannable,
+)
+from introdet.media.probe import (
+    MAX_TAIL_GAP,
+    VideoInfo,
+    _configure,
+    _open,
+    _origin_pts,
+    _sar,
+    probe,
+    sample_count,
+    scan_end_of,
+)
+
+log = logging.getLogger(__name__)
+
+# open_clip's Resize is bicubic; swscale widens its bicubic kernel when it shrinks, so a
+# 1080p -> 224 resize is antialiased like PIL's
+INTERPOLATION = "BICUBIC"
+
+Frame = np.ndarray  # RGB uint8 [H, W, 3]
+
+
+@dataclass
+class SamplerConfig:
+    """``sampler.*`` of extract and predict: which frames become feature rows.
+
+    The keys are those of ``frames_per_second``; these are the commands' defaults."""
+
+    fps: float = 1.0  # samples per second of video
+    start: float = 0.0  # seconds into the video of row 0
+    max_seconds: float | None = (
+        600.0  # scan length: intros come early (every labelled one by 7 min)
+    )
+    fraction: float | None = None  # or scan only this share of each episode, whichever ends first
+    skip_nonref: bool = False  # drop non-reference frames in the decoder (faster, <= ~0.12 s early)
+    threads: int = 0  # FFmpeg decoding threads, 0 = one per core
+    decode: str = "needed"  # needed | all (same frames, slower) | keyframes (coarse pass)
+
+    def __post_init__(self) -> None:
+        if self.decode not in ("needed", "all", "keyframes"):
+            raise ConfigError(
+                f"sampler.decode must be 'needed', 'all' or 'keyframes', got {self.decode!r}"
+            )
+        if not self.fps > 0 or self.start < 0:
+            raise ConfigError(
+                f"sampler.fps must be > 0 and sampler.start >= 0, got {self.fps}, {self.start}"
+            )
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"sampler.max_seconds must be > 0 or null, got {self.max_seconds}")
+        if self.fraction is not None and not 0 < self.fraction <= 1:
+            raise ConfigError(
+                f"sampler.fraction must lie in (0, 1] or be null, got {self.fraction}"
+            )
+        if self.threads < 0:
+            raise ConfigError(f"sampler.threads must be >= 0, got {self.threads}")
+
+    def keys(self) -> dict:
+        """The keyword arguments of ``frames_per_second``."""
+        return asdict(self)
+
+
+def frames_per_second(
+    path: str | os.PathLike,
+    fps: float = 1.0,
+    size: int | None = 224,
+    crop: bool = True,
+    start: float = 0.0,
+    max_seconds: float | None = None,
+    fraction: float | None = None,
+    skip_nonref: bool = False,
+    threads: int = 0,
+    decode: str = "needed",
+) -> Iterator[tuple[int, Frame]]:
+    """Yield ``(k, frame)`` for k = 0, 1, 2, ...: the frame on screen at ``start + k / fps``.
+
+    Times count from the stream's first frame. Frame k is the last frame whose presentation time
+    is <= ``start + k / fps``; a sparse stream (variable frame rate, long frames) repeats the
+    previous frame, so no k is ever missing. k runs while ``start + k / fps < scan_end`` with
+    ``scan_end = min(duration, start + max_seconds, start + fraction * duration)``: a 5.0 s file
+    at 25 fps (last frame at 4.96 s) gives k = 0..4.
+
+    ``size`` resizes the shortest display side to ``size`` inside FFmpeg (aspect kept), then
+    ``crop`` center-crops to ``[size, size, 3]``, as CLIP's Resize + CenterCrop do; ``None``
+    keeps the coded size. Rotation metadata is applied. Damaged packets are skipped with a
+    warning; where decoding cannot go on, iteration stops at the damage with a warning.
+
+    ``skip_nonref`` has the decoder drop non-reference frames (most B-frames): faster, but a
+    dropped frame is replaced by the reference frame before it, so a sample can come from up to
+    one run of consecutive non-reference frames early (x264 defaults: <= 3 frames, ~0.12 s at
+    25 fps). ``threads`` is FFmpeg's thread count, 0 = one per core.
+
+    ``decode="needed"`` (default) hands the decoder only the packets that the sampled frames
+    depend on: a GOP with no sampled frame is not decoded, a GOP's packets after its last
+    sampled frame are dropped, and non-reference frames other than the sampled ones are
+    skipped. The frames returned are the same as with ``decode="all"`` (every packet decoded),
+    which is what files without timestamps, AVI files and unknown codecs always get.
+
+    ``decode="keyframes"`` decodes keyframes only (only those that some sample needs, where
+    packets allow): sample k is then the last *keyframe* at or before its time, up to a
+    keyframe interval early. That is the coarse pass of coarse-to-fine prediction.
+    """
+    if decode not in ("needed", "all", "keyframes"):
+        raise ValueError(f"decode must be 'needed', 'all' or 'keyframes', got {decode!r}")
+    if fps <= 0 or start < 0:
+        raise ValueError(f"fps must be > 0 and start >= 0, got fps={fps}, start={start}")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    info = probe(path)
+    scan_end = scan_end_of(info, start, max_seconds, fraction)
+    n = sample_count(scan_end, fps, start)
+    if n == 0:
+        return
+    f_fps, f_start = _frac(fps), _frac(start)
+    times = [f_start + k / f_fps for k in range(n)]  # exact seconds of each sample
+    with _open(path) as (container, stream):
+        skip = "NONKEY" if decode == "keyframes" else "NONREF" if skip_nonref else None
+        _configure(stream, threads, skip)
+        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
+        yield from _on_screen(container, stream, info, times, scan_end, to_rgb, decode, skip_nonref)
+
+
+def _on_screen(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    info: VideoInfo,
+    times: list[Fraction],
+    scan_end: float,
+    to_rgb: _Converter,
+    decode: str,
+    skip_nonref: bool,
+) -> Iterator[tuple[int, Frame]]:
+    """``frames_per_second``'s samples out of an opened stream: the frame on screen at each time."""
+    path, tb = info.path, stream.time_base
+    origin = _origin_pts(container, stream)
+    if stream.start_time is None and container.start_time is None:
+        # every time below is a frame count over a guessed rate: say so, it may be wrong
+        log.warning(
+            "%s: no timestamps (raw elementary stream?); times assume %.3g fps",
+            path,
+            info.fps or 25.0,
+        )
+    wants = [origin + math.floor(t / tb) for t in times]  # last pts on screen at each sample
+    plan = None
+    if decode != "all" and _plannable(container, stream):
+        plan = _Plan(container, stream, path, wants, skip_nonref, decode == "keyframes")
+        frames = plan.frames(wants[0])
+    else:
+        frames = _frames_from(container, stream, path, wants[0])
+    k, n, prev = 0, len(wants), None
+    for frame in frames:
+        while frame.pts > wants[k]:  # everything up to wants[k] has been seen: prev is on screen
+            yield k, to_rgb(prev if prev is not None else frame)
+            k += 1
+            if k == n:
+                return
+        prev = frame
+    if prev is None:
+        return
+    # the stream ended: its last frame stays on screen for its duration, then to scan_end
+    # unless the gap is so long that the file looks truncated
+    last_end = float((prev.pts - origin) * tb) + _frame_seconds(prev, stream)
+    if plan is not None:  # frames after the last sample were not decoded: packets tell
+        last_end = math.inf if plan.end is None else float((plan.end - origin) * tb)
+    if scan_end - last_end > MAX_TAIL_GAP:
+        log.warning(
+            "%s: video frames end at %.2f s but the duration is %.2f s; stopping there",
+            path,
+            last_end,
+            info.duration,
+        )
+        scan_end = last_end
+    while k < n and float(times[k]) < scan_end:
+        yield k, to_rgb(prev)
+        k += 1
+
+
+def keyframes(
+    path: str | os.PathLike,
+    size: int | None = 224,
+    crop: bool = True,
+    max_seconds: float | None = None,
+) -> Iterator[tuple[float, Frame]]:
+    """Yield ``(seconds from stream start, frame)`` for keyframes only, in file order.
+
+    Only keyframe packets reach the decoder, each drained on its own: decoders that ignore
+    ``skip_frame`` (VP9) decode nothing else, and open-GOP recovery points (H.264 I-frames
+    flagged as keys) come out at once instead of being reordered among each other.
+    """
+    info = probe(path)
+    with _open(path) as (container, stream):
+        _configure(stream, 0, None)
+        origin = _origin_pts(container, stream)
+        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
+        feed = _Feed(stream, path)
+        try:
+            for packet in _demuxed(container, stream, path, feed):
+                if not packet.is_keyframe or not packet.size:
+                    continue
+                frames = _decode_alone(feed, packet)
+                if frames is None:
+                    return
+                for frame in frames:
+                    t = float((frame.pts - origin) * stream.time_base)
+                    if max_seconds is not None and t >= max_seconds:
+                        return
+                    yield t, to_rgb(frame)
+        finally:
+            feed.close()
+
+
+def frames_between(
+    path: str | os.PathLike,
+    t0: float,
+    t1: float,
+    size: int | None = 64,
+    crop: bool = False,
+) -> Iterator[tuple[float, Frame]]:
+    """Yield ``(seconds from stream start, frame)`` for every frame whose pts lies in [t0, t1).
+
+    Seeks to the keyframe before ``t0`` and decodes forward at the full frame rate: the frame
+    exact view that boundary refinement needs.
+    """
+    info = probe(path)
+    with _open(path) as (container, stream):
+        _configure(stream, 0, None)
+        tb = stream.time_base
+        origin = _origin_pts(container, stream)
+        lo = origin + math.ceil(_frac(t0) / tb)  # first pts at or after t0
+        hi = origin + math.ceil(_frac(t1) / tb)  # first pts at or after t1 (excluded)
+        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
+        for frame in _frames_from(container, stream, path, lo):
+            if frame.pts >= hi:
+                return
+            if frame.pts >= lo:
+                yield float((frame.pts - origin) * tb), to_rgb(frame)
+
+
+def rotate_upright(frame: Frame, rotation: int) -> Frame:
+    """Turn a decoded frame by ``rotation`` counter-clockwise degrees (a multiple of 90)."""
+    return np.rot90(frame, k=(rotation // 90) % 4)
+
+
+def center_crop(frame: Frame, size: int) -> Frame:
+    """The central ``size`` x ``size`` square, offsets rounded as torchvision's CenterCrop."""
+    h, w = frame.shape[:2]
+    top, left = round((h - size) / 2.0), round((w - size) / 2.0)
+    return frame[top : top + size, left : left + size]
+
+
+def resized_shape(width: float, height: float, size: int) -> tuple[int, int]:
+    """(width, height) with the shortest side = ``size``, long side as torchvision's Resize."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+class _Converter:
+    """Decoded frame -> upright RGB array, resized in FFmpeg with one reusable scaler."""
+
+    def __init__(self, size: int | None, crop: bool, rotation: int, sar: Fraction) -> None:
+        self.size, self.crop, self.rotation, self.sar = size, crop, rotation, sar
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> Frame:
+        if self.size is None:
+            width, height = frame.width, frame.height
+        else:
+            width, height = resized_shape(frame.width * self.sar, frame.height, self.size)
+        rgb = self.reformatter.reformat(
+            frame, width, height, format="rgb24", interpolation=INTERPOLATION
+        ).to_ndarray()  # [H, W, 3]
+        rgb = rotate_upright(rgb, self.rotation)
+        if self.crop and self.size is not None:
+            rgb = center_crop(rgb, self.size)
+        return np.ascontiguousarray(rgb)
+
+
+def _frame_seconds(frame: av.VideoFrame, stream: av.VideoStream) -> float:
+    ticks = frame.duration if frame.duration else _frame_ticks(stream)
+    return float(ticks * stream.time_base)
+
+
+def _frac(x: float) -> Fraction:
+    # decimal-looking inputs (0.1, 2.5) become the exact ratio the caller meant
+    return Fraction(x).limit_denominator(1_000_000)
