@@ -42,6 +42,8 @@ class SeasonConfig:
     max_intro: float = 120.0
     end_margin: float = 15.0  # credits end within this many seconds of the episode's end
     logo_max: float = 5.0  # an opening jingle or logo is at most this long
+    snap_start: float = 1.0  # an intro starting this close to 0:00 starts at 0:00 (the first
+    # sound frame is centred a little after the file's start)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= self.min_intro < self.max_intro:
@@ -214,6 +216,7 @@ def decide(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig)
         if intros:
             it = max(intros, key=lambda x: (x.support, x.spans[ep][1] - x.spans[ep][0]))
             s, e = it.spans[ep]
+            s = 0.0 if s <= cfg.snap_start else s
             res.intro = Segment(s, e, it.support / len(durations))
         credits = [it for it in mine if it.kind == "credits"]
         if credits:
