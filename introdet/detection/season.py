@@ -8,7 +8,7 @@ occurrences form an *item*: one piece of sound (or picture) that recurs, such as
 under the intro, a studio jingle, the end theme, or a line a recap quotes. Items are then
 classified season-wide:
 
-- credits: most occurrences end at the end of their episode;
+- credits: most occurrences end at the end of their episode, in its second half;
 - logo: short, at 0:00, and followed in the same episodes by another recurring item;
 - recap: shared by two consecutive episodes only, and in the earlier one it comes after that
   episode's intro (a "previously on" quotes the last episode's story, not its intro);
@@ -36,9 +36,10 @@ from introdet.features.fingerprints import PicturePrint
 class SeasonConfig:
     """``season.*`` of predict: how the season's recurring stretches are found and judged."""
 
-    min_seconds: float = 2.0  # the shortest shared stretch that counts
+    min_seconds: float = 1.5  # the shortest shared stretch that counts (matched edges sit a
+    # little inside the true ones: a 2-s intro matches over about 1.6 s)
     max_others: int = 8  # partners per episode: its nearest episodes in broadcast order
-    min_intro: float = 2.0  # intro length limits (real intros: 2 to 59 s)
+    min_intro: float = 1.5  # intro length limits, as matched (real intros: 2 to 59 s)
     max_intro: float = 120.0
     end_margin: float = 15.0  # credits end within this many seconds of the episode's end
     logo_max: float = 5.0  # an opening jingle or logo is at most this long
@@ -149,7 +150,10 @@ def _extent(spans: list[tuple[float, float]]) -> tuple[float, float]:
 def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -> None:
     """Set each item's kind (see the module docstring), in place."""
     for it in items:
-        ends = [durations[ep] - e <= cfg.end_margin for ep, (_, e) in it.spans.items()]
+        ends = [
+            durations[ep] - e <= cfg.end_margin and s >= durations[ep] / 2
+            for ep, (s, e) in it.spans.items()
+        ]  # the end of the episode, and in its second half
         if it.support >= 2 and np.mean(ends) > 0.5:
             it.kind = "credits"
     early = [it for it in items if it.kind == "other" and it.support >= 2]

@@ -49,7 +49,7 @@ class PicturePrint:
 
 
 def picture_print(
-    path: str | Path, fps: float = 1.0, max_seconds: float | None = None, chunk: int = 256
+    path: str | Path, fps: float = 2.0, max_seconds: float | None = None, chunk: int = 256
 ) -> PicturePrint:
     """Picture hashes of ``path`` at ``fps``, for episodes whose sound cannot be compared."""
     hashes, flat, frames = [], [], []
