@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The GPU figures in one run on a lent GPU machine (the device tool): encoder
+# The GPU figures in one run on a CUDA machine: encoder
 # images/s (fp16/bf16, batch 32..512), predict over a 16-episode library with every core
 # decoding in processes, training windows/s and MFU of the paper model at batch 8 and 256,
 # and the tests marked gpu. Prepared here; not yet run on a device.
 #
-# That machine has python3 with torch, lightning, torchmetrics, timm, onnxruntime; the rest
-# travels as wheels in .whl/ (git-ignored), made here once with:
+# On a machine that has python3 with torch, lightning, torchmetrics, timm and onnxruntime but
+# no package index, the rest comes as wheels in .whl/ (git-ignored), made once elsewhere with:
 #   pip download --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
 #     --platform manylinux2014_x86_64 --no-deps av==18.1.0 open_clip_torch==3.3.0 \
 #     hydra-core==1.3.8 omegaconf==2.3.1 ftfy wcwidth -d .whl
 #   pip wheel --no-deps antlr4-python3-runtime==4.9.3 -w .whl
-# then: run(command="bash benchmarks/device.sh", carry=[".whl"], timeout_s=560).
+# then, from the checkout with .whl/ beside it: bash benchmarks/device.sh (under 10 minutes).
 # Results land in $OUT (markdown tables and JSON).
 set -uo pipefail
 export HF_HUB_OFFLINE=1 WANDB_MODE=disabled PYTHONUNBUFFERED=1 PYTHONPATH="$PWD"

@@ -185,7 +185,7 @@ def train(cfg: DictConfig) -> float:
     if ckpt:
         check_compatible(ckpt, dict(model.hparams))
         state = run_state(ckpt, cfg)
-        if state.finished and not cfg.get("retest", False):
+        if state.finished and not cfg.retest:
             print(
                 f"run {cfg.run_name} is finished ({state.epochs} epochs, best checkpoint: "
                 f"{state.best or 'none'}); retest=true to test it again, or another run_name "
@@ -207,7 +207,7 @@ def train(cfg: DictConfig) -> float:
                 trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             )
         data.setup("test")
-        if cfg.get("test_after_fit", True) and data.tracks.get("test"):
+        if cfg.test_after_fit and data.tracks.get("test"):
             trainer.test(model, datamodule=data, ckpt_path=best or None)
             metrics.update(_scalars(trainer.callback_metrics))
         print(format_metrics(metrics))

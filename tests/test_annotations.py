@@ -32,7 +32,7 @@ def test_parse_time_formats():
             parse_time(bad)
 
 
-# every error kind the issue lists, in the real format; "dup" appears twice
+# every kind of bad row seen in real labels files, in their format; "dup" appears twice
 RAW = """{
  "good": {"name": "Блеск. 2 сезон, 5 серия", "url": "u", "start": "0:01:42", "end": "0:01:47"},
  "slip": {"name": "Блеск. 2 сезон, 6 серия", "start": "0:03:47", "end": "0:03:10"},

@@ -3,7 +3,7 @@
 ``make_library(out, seed, size)`` writes::
 
     out/videos/<Series folder>/<episode id>.<ext>    mp4/H.264, mkv/HEVC, webm/VP9, avi/MPEG-4
-    out/train_labels.json  out/test_labels.json      the task's labels format (whole seconds)
+    out/train_labels.json  out/test_labels.json      the real labels format (whole seconds)
     out/truth.json                                    exact intro times, frames, distractors
 
 Every episode is a chain of scenes (a noisy gradient background with a few moving shapes, cut

@@ -14,7 +14,7 @@ from introdet.detection.postprocess import Segment
 from introdet.errors import RecordError
 
 SCHEMA_VERSION = 1
-EDL_ACTION = 3  # Kodi: commercial break (players skip it); the issue asks for 3
+EDL_ACTION = 3  # Kodi: commercial break, which Kodi skips
 INTRO_TITLE = "Intro"
 EPISODE_TITLE = "Episode"
 CSV_COLUMNS = ("episode", "source", "duration", "intro_start", "intro_end", "score")
