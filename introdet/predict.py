@@ -147,8 +147,8 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
         if len(members) == 1:
             log.warning("%s: the only episode of %r given: season mode needs its season "
                         "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
-        pictures = partial(_picture_of, [job.path for job, _ in members])
-        links = season_links([p.audio for _, p in members], pictures, scfg)
+        pictures = partial(_picture_of, [job.path for job, _ in members], scfg.scan)
+        links = season_links([p for _, p in members], pictures, scfg)
         results = decide(links, [p.duration for _, p in members], scfg)
         for (job, p), r in zip(members, results, strict=True):
             n = math.ceil(p.duration)
@@ -165,8 +165,8 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
     return episodes, summary
 
 
-def _picture_of(paths: Sequence[Path], k: int):
-    return picture_print(paths[k])
+def _picture_of(paths: Sequence[Path], head: float, k: int):
+    return picture_print(paths[k], max_seconds=head)
 
 
 def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:

@@ -95,3 +95,20 @@ def _video_only(src: Path, dst: Path) -> None:
             if packet.size:
                 packet.stream = vout
                 out.mux(packet)
+
+
+def test_only_the_scan_and_the_tail_are_heard(library, tmp_path):
+    lib, truth = library
+    # tiny episodes last ~20 s: 10 s from 0:00 and the last 6 s are two prints of each
+    more = ["recurring.scan=10", "recurring.scan_fraction=0.1", "recurring.tail=6"]
+    assert _predict(lib / "videos", tmp_path / "o", *more) == 0
+    for eid, e in truth["episodes"].items():
+        rec = read_record(tmp_path / "o" / f"{eid}.json")
+        credits = e["credits"]
+        if credits["start"] >= e["duration"] - 6:  # wholly inside the tail
+            assert rec["credits"] == pytest.approx([credits["start"], credits["end"]], abs=0.5)
+        if rec["intro"] is not None:
+            assert rec["intro"]["start"] < 10
+    first = read_record(tmp_path / "o" / "northwind_s01e01.json")["intro"]
+    want = truth["episodes"]["northwind_s01e01"]["intro"]
+    assert first["start"] == pytest.approx(want["start"], abs=0.1)

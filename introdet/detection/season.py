@@ -28,14 +28,19 @@ import numpy as np
 from introdet.detection.matching import audio_times, match_audio, match_pictures
 from introdet.detection.postprocess import Segment
 from introdet.errors import ConfigError
-from introdet.features.audio import AudioPrint
-from introdet.features.fingerprints import PicturePrint
+from introdet.features.fingerprints import EpisodePrints, PicturePrint
 
 
 @dataclass
 class SeasonConfig:
     """``season.*`` of predict: how the season's recurring stretches are found and judged."""
 
+    # the intro is searched in the first scan seconds or scan_fraction of each episode,
+    # whichever is longer (real labels: 4 of 79 intros start after 7:00, one at 11:48), and
+    # the credits in the last tail seconds
+    scan: float = 900.0
+    scan_fraction: float = 0.4
+    tail: float = 600.0
     min_seconds: float = 1.5  # the shortest shared stretch that counts (matched edges sit a
     # little inside the true ones: a 2-s intro matches over about 1.6 s)
     max_others: int = 8  # partners per episode: its nearest episodes in broadcast order
@@ -52,6 +57,8 @@ class SeasonConfig:
                 "season: need 0 < min_seconds <= min_intro < max_intro, got "
                 f"{self.min_seconds}, {self.min_intro}, {self.max_intro}"
             )
+        if not (self.scan > 0 and 0 < self.scan_fraction <= 1 and self.tail >= 0):
+            raise ConfigError(f"season: scan > 0, 0 < scan_fraction <= 1, tail >= 0; got {self}")
         if self.max_others < 1 or self.end_margin < 0 or self.logo_max < 0:
             raise ConfigError(f"season: max_others >= 1, margins >= 0; got {self}")
 
@@ -231,19 +238,17 @@ def decide(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig)
 
 
 def season_links(
-    audio: Sequence[AudioPrint | None],
+    prints: Sequence[EpisodePrints],
     picture_of: Callable[[int], PicturePrint],
     cfg: SeasonConfig,
 ) -> list[Link]:
     """The stretches each episode shares with its partners: in sound, and in pictures for a
     pair where either episode has no sound (``picture_of(i)`` fingerprints episode i)."""
     links, pictures = [], {}
-    for i, j in partners(len(audio), cfg.max_others):
-        a, b = audio[i], audio[j]
-        if a is not None and b is not None:
-            for m in match_audio(a, b, min_seconds=cfg.min_seconds):
-                sa, sb, length = audio_times(m, a, b)
-                links.append(Link(i, j, sa, sa + length, sb, sb + length))
+    for i, j in partners(len(prints), cfg.max_others):
+        a, b = prints[i], prints[j]
+        if a.audio is not None and b.audio is not None:
+            links += _sound_links(i, j, a, b, cfg)
             continue
         for k in (i, j):
             if k not in pictures:
@@ -253,4 +258,17 @@ def season_links(
         for m in match_pictures(pa.hashes, pb.hashes, pa.flat, pb.flat, min_length=shortest):
             sa, sb, n = m.start_a / pa.fps, m.start_b / pb.fps, m.length / pa.fps
             links.append(Link(i, j, sa, sa + n, sb, sb + n))
+    return links
+
+
+def _sound_links(i: int, j: int, a: EpisodePrints, b: EpisodePrints, cfg) -> list[Link]:
+    """Links between the head and tail prints of two episodes (times on the files)."""
+    links = []
+    for x in (a.audio, a.tail):
+        for y in (b.audio, b.tail):
+            if x is None or y is None or not len(x) or not len(y):
+                continue
+            for m in match_audio(x, y, min_seconds=cfg.min_seconds):
+                sa, sb, length = audio_times(m, x, y)
+                links.append(Link(i, j, sa, sa + length, sb, sb + length))
     return links

@@ -55,9 +55,13 @@ class AudioPrint:
 
 
 def decode_audio(
-    path: str | os.PathLike, max_seconds: float | None = None, rate: int = RATE
-) -> tuple[np.ndarray, float] | None:
+    path: str | os.PathLike, max_seconds: float | None = None, rate: int = RATE,
+    start: float = 0.0,
+) -> tuple[np.ndarray, float] | None:  # fmt: skip
     """Decode the first audio stream to mono float32 at ``rate`` Hz: (samples [S], start s).
+
+    ``start`` > 0 seeks there first (decoding starts at or a little before it; the returned
+    start says where the samples begin on the file's timeline).
 
     Returns None for a file without an audio stream. Only the audio stream is demuxed. A packet
     the decoder rejects is skipped (a damaged stretch costs its own samples only); a file that
@@ -73,6 +77,8 @@ def decode_audio(
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         limit = None if max_seconds is None else int(max_seconds * rate)
+        if start > 0:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
         try:
             chunks, start = _decode_stream(container, stream, rate, limit)
         except av.FFmpegError as e:
@@ -168,13 +174,13 @@ def fingerprint(
 
 def audio_fingerprint(
     path: str | os.PathLike, max_seconds: float | None = None, hop: float = HOP,
-    window: float = WINDOW,
+    window: float = WINDOW, start: float = 0.0,
 ) -> AudioPrint | None:  # fmt: skip
     """Decode ``path``'s first audio stream (at most ``max_seconds``) and fingerprint it.
 
     Returns None for a file without audio; a track shorter than one window gives an empty print.
     """
-    decoded = decode_audio(path, max_seconds)
+    decoded = decode_audio(path, max_seconds, start=start)
     if decoded is None:
         return None
     samples, start = decoded

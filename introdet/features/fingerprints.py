@@ -23,22 +23,37 @@ from introdet.media.workers import run_ahead
 @dataclass(frozen=True)
 class EpisodePrints:
     duration: float  # seconds of video
-    audio: AudioPrint | None  # None: the file has no audio track
+    audio: AudioPrint | None  # the scan from 0:00 (the whole episode if short); None: no audio
+    tail: AudioPrint | None = None  # the last seconds, where credits are, if not in ``audio``
 
 
-def episode_prints(path: str | Path, max_seconds: float | None = None) -> EpisodePrints:
-    """The fingerprints of one video (``max_seconds``: of its first seconds only)."""
-    info = probe(path)
-    return EpisodePrints(info.duration, audio_fingerprint(path, max_seconds))
+def episode_prints(
+    path: str | Path, scan: float | None = None, fraction: float = 0.0, tail: float = 0.0
+) -> EpisodePrints:
+    """The sound of one video: its first ``scan`` seconds (or ``fraction`` of it, if longer)
+    and its last ``tail`` seconds; one print of the whole track where they meet, or with
+    ``scan=None``."""
+    duration = probe(path).duration
+    head = None if scan is None else max(scan, fraction * duration)
+    if head is None or duration <= head + tail:
+        return EpisodePrints(duration, audio_fingerprint(path))
+    first = audio_fingerprint(path, max_seconds=head)
+    last = audio_fingerprint(path, start=duration - tail) if tail > 0 and first else None
+    return EpisodePrints(duration, first, last)
 
 
 def prints_ahead(
-    paths: Sequence[Path], max_seconds: float | None, decoders: int = 1, processes: bool = False
+    paths: Sequence[Path],
+    scan: float | None,
+    fraction: float = 0.0,
+    tail: float = 0.0,
+    decoders: int = 1,
+    processes: bool = False,
 ) -> Iterator[tuple[Path, EpisodePrints | Exception]]:
-    """``(path, prints)`` in order; an unreadable file yields its exception instead."""
-    yield from run_ahead(
-        paths, partial(episode_prints, max_seconds=max_seconds), decoders, processes
-    )
+    """``(path, prints)`` in order (``episode_prints``' keys); an unreadable file yields its
+    exception instead."""
+    work = partial(episode_prints, scan=scan, fraction=fraction, tail=tail)
+    yield from run_ahead(paths, work, decoders, processes)
 
 
 @dataclass(frozen=True)

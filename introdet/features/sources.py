@@ -127,7 +127,8 @@ def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], 
     jobs, failed = video_jobs(src, only=selected(cfg.only), series=cfg.series)
     summary = Summary(failed=list(failed))
     found = []
-    ahead = prints_ahead([j.path for j in jobs], None, cfg.decoders, cfg.processes)
+    rec, paths = cfg.recurring, [j.path for j in jobs]
+    ahead = prints_ahead(paths, rec.scan, rec.scan_fraction, rec.tail, cfg.decoders, cfg.processes)
     for job, (_, res) in zip(jobs, ahead, strict=True):
         if isinstance(res, Exception):
             summary.fail(job.path, res)
