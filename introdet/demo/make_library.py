@@ -57,7 +57,9 @@ def _encode(ep: Episode, out: str) -> list[float]:
     try:
         # video alone first, then its packets copied beside the encoded soundtrack
         write_video(bare, render.render_episode(ep), float(sd.fps), sd.codec, options=opts)
-        _add_audio(bare, tmp, "libopus" if sd.ext == "webm" else "aac", ep)
+        codec = "libopus" if sd.ext == "webm" else "aac"  # WebM takes no AAC
+        rate = 48000 if codec == "libopus" else 22050
+        add_soundtrack(bare, tmp, codec, render.episode_audio(ep, rate), rate)
         times = frame_times(tmp)
         if len(times) != ep.n_frames:
             raise LibraryError(f"{final}: wrote {ep.n_frames} frames, reads back {len(times)}")
@@ -68,11 +70,9 @@ def _encode(ep: Episode, out: str) -> list[float]:
     return times
 
 
-def _add_audio(src: Path, dst: Path, codec: str, ep: Episode) -> None:
-    """Copy ``src``'s video packets into ``dst`` beside the episode's soundtrack, encoded with
-    ``codec`` (AAC at 22050 Hz, or Opus at 48000 Hz: WebM takes no AAC)."""
-    rate = 48000 if codec == "libopus" else 22050
-    wave = render.episode_audio(ep, rate)  # [S] float32
+def add_soundtrack(src: Path, dst: Path, codec: str, wave: np.ndarray, rate: int) -> None:
+    """Copy ``src``'s video packets into ``dst`` beside ``wave`` (mono float32 [S] at ``rate``
+    Hz) encoded with ``codec``; nothing of the picture is re-encoded."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin = inp.streams.video[0]
         vout = out.add_stream_from_template(vin)
