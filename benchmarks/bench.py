@@ -21,13 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks.encoder import bench_encoder
 from benchmarks.predicting import bench_coarse, bench_library, bench_predict
 from benchmarks.sampling import bench_sampler
+from benchmarks.season import bench_season
 from benchmarks.training import bench_train
 from benchmarks.videos import CACHE, machine
 from introdet.atomic import atomic_write_text
 from introdet.cli import command
 from introdet.errors import BenchError
 
-BENCHMARKS = ("sampler", "encoder", "predict", "coarse", "library", "train")
+BENCHMARKS = ("sampler", "encoder", "predict", "coarse", "library", "season", "train")
 
 Row = dict[str, Any]
 
@@ -94,6 +95,9 @@ def bench_one(name: str, cfg: DictConfig) -> dict[str, Any]:
             precision=cfg.precision,
             cache=cache,
         )
+    if name == "season":
+        episodes = cfg.episodes or (3 if quick else 8)
+        return bench_season(10 if quick else cfg.minutes, episodes, 720 if quick else 1080, cache)
     return bench_train(list(cfg.train_batches), steps=3 if quick else 10, budget_s=budget)
 
 

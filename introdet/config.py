@@ -8,6 +8,7 @@ from hydra.core.config_store import ConfigStore
 
 from introdet.detection.postprocess import PostprocessConfig
 from introdet.detection.refine import RefineConfig
+from introdet.detection.season import SeasonConfig
 from introdet.features.coarse import CoarseConfig
 from introdet.features.encoder_config import EncoderConfig
 from introdet.media.sampling import SamplerConfig
@@ -17,6 +18,7 @@ NODES = {
     "postprocess": PostprocessConfig,
     "refine": RefineConfig,
     "coarse": CoarseConfig,
+    "recurring": SeasonConfig,
 }
 
 store = ConfigStore.instance()

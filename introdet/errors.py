@@ -94,5 +94,20 @@ class BenchError(IntrodetError, ValueError):
     """A benchmark input (video, option) is unusable; the message names the file or option."""
 
 
+class AudioError(IntrodetError, ValueError):
+    """An audio track that cannot be read; the message starts with the file path, then why."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
+
+    def __reduce__(self):  # pickled by worker processes: rebuild from (path, reason)
+        return (type(self), (self.path, self.reason))
+
+
+class MatchingError(IntrodetError, ValueError):
+    """Fingerprint sequences that cannot be compared (wrong dtype, shape or mask length)."""
+
+
 class OutOfDeviceMemory(IntrodetError, ValueError):
     """The accelerator ran out of memory even one window at a time: the CPU is the way out."""

@@ -19,6 +19,7 @@ from introdet.errors import ConfigError
 from introdet.evaluation.metrics import Interval
 from introdet.evaluation.report import format_table, write_plots
 from introdet.evaluation.results import evaluate_dir, exact_truth, has_coarse, load_results
+from introdet.evaluation.traps import format_traps, read_truth, trap_report
 from introdet.training.annotations import Annotations, load_annotations
 
 
@@ -89,6 +90,13 @@ def evaluate(cfg: DictConfig) -> dict:
     if coarse:
         print("\nbefore frame-accurate refinement (1-fps boundaries):")
         print(format_table(coarse))
+    if cfg.truth:  # a truth file names each series' traps and the credits
+        exact = {ep: e for ep, e in read_truth(cfg.truth).items() if ep in truth}
+        traps = {name: trap_report(d, exact) for name, d in predictions.items()}
+        document["traps"] = traps
+        atomic_write_text(out / "evaluation.json", json.dumps(document, indent=2) + "\n")
+        print("\nintros by series style, and credits (both boundaries within 1 s):")
+        print(format_traps(traps))
     print(f"wrote {out / 'evaluation.json'}", file=sys.stderr)
     return document
 

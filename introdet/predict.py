@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +29,17 @@ from introdet.detection.scoring import (
     model_probabilities,
     recurrence_probabilities,
 )
+from introdet.detection.season import decide, season_links
 from introdet.errors import ConfigError
+from introdet.extract import Summary
+from introdet.features.fingerprints import picture_print
 from introdet.features.shards import ShardMeta, check_consistent, encoder_name
-from introdet.features.sources import load_episodes
+from introdet.features.sources import load_episodes, load_prints
 from introdet.outputs.export import episode_record, write_csv, write_episode
 
 log = logging.getLogger(__name__)
 
-METHODS = ("model", "recurrence")
+METHODS = ("auto", "model", "season", "recurrence")
 
 
 @dataclass
@@ -93,13 +98,12 @@ def refine(episodes: Sequence[Episode], rcfg: RefineConfig) -> None:
                 e.extra["video_fps"] = extra["video_fps"]  # boundary errors in frames
 
 
-def write_outputs(
-    episodes: Sequence[Episode], out: Path, formats: Sequence[str], encoder: str
-) -> list[dict]:
+def write_outputs(episodes: Sequence[Episode], out: Path, formats: Sequence[str]) -> list[dict]:
     records = []
     for e in episodes:
         extra = dict(e.extra)
         intro_extra = extra.pop("intro_extra", None)
+        encoder = extra.pop("encoder", "none (season mode: sound)")
         rec = episode_record(
             e.meta.episode,
             e.meta.source,
@@ -124,7 +128,7 @@ def check(cfg: DictConfig) -> None:
     if cfg.method not in METHODS:
         raise ConfigError(f"method must be one of {list(METHODS)}, got {cfg.method!r}")
     if cfg.method == "model" and not cfg.ckpt:
-        raise ConfigError("ckpt= is required (or method=recurrence: no training needed)")
+        raise ConfigError("method=model needs ckpt= (method=season needs no training)")
     for key in ("stride", "batch_size", "max_others"):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {cfg[key]}")
@@ -132,22 +136,49 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"season must be 'auto' or 'off', got {cfg.season!r}")
 
 
-def predict(cfg: DictConfig) -> int:
-    """Exit code 0: every episode predicted; 1: some input failed (each named) or none found."""
-    check(cfg)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for tmp in out.glob(".*.tmp"):  # unfinished atomic writes of a killed run: never read
-        tmp.unlink(missing_ok=True)
+def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
+    """Training-free season mode: intros and credits from what recurs in the sound."""
+    found, summary = load_prints(cfg)
+    scfg = OmegaConf.to_object(cfg.recurring)
+    groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
+    episodes = []
+    for name, idx in groups.items():
+        members = [found[i] for i in idx]
+        if len(members) == 1:
+            log.warning("%s: the only episode of %r given: season mode needs its season "
+                        "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
+        pictures = partial(_picture_of, [job.path for job, _ in members], scfg.scan)
+        links = season_links([p for _, p in members], pictures, scfg)
+        results = decide(links, [p.duration for _, p in members], scfg)
+        for (job, p), r in zip(members, results, strict=True):
+            n = math.ceil(p.duration)
+            meta = ShardMeta(job.episode, job.series, str(job.path), job.source_hash,
+                             p.duration, n, 1.0, 0.0, {})  # fmt: skip
+            probs = np.zeros(n)
+            if r.intro is not None:
+                probs[int(r.intro.start) : math.ceil(r.intro.end)] = 1.0
+            e = Episode(meta, np.zeros((n, 0), np.float16), probs, "season", r.intro)
+            e.extra["season"] = r.evidence
+            if r.credits is not None:
+                e.extra["credits"] = [round(r.credits.start, 3), round(r.credits.end, 3)]
+            episodes.append(e)
+    return episodes, summary
+
+
+def _picture_of(paths: Sequence[Path], head: float, k: int):
+    return picture_print(paths[k], max_seconds=head)
+
+
+def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:
+    """Features (extracted, cached or coarse to fine), then the model or the recurrence
+    baseline on them."""
     detector = None
-    if cfg.method == "model":
+    if method == "model":
         detector = load_detector(cfg.ckpt, cfg.device, cfg.runtime, out / "onnx")
     source = load_episodes(cfg, detector.encoder if detector else None, out)
-    if not source.episodes:
-        print(source.summary.format())
-        print("no episode to predict")
-        return 1
     episodes = [Episode(m, f) for m, f in source.episodes]
+    if not episodes:
+        return [], source.summary
     ident = check_consistent([e.meta for e in episodes], where=str(cfg.input))
     if ident.get("random_weights"):
         log.warning(
@@ -158,15 +189,38 @@ def predict(cfg: DictConfig) -> int:
         for e in episodes:
             e.feats, e.extra["coarse_to_fine"] = source.fine_pass(e.meta.episode, e.intro)
         score(episodes, detector, cfg)
+    for e in episodes:
+        e.extra["encoder"] = encoder_name(ident)
+    return episodes, source.summary
+
+
+def predict(cfg: DictConfig) -> int:
+    """Exit code 0: every episode predicted; 1: some input failed (each named) or none found."""
+    check(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for tmp in out.glob(".*.tmp"):  # unfinished atomic writes of a killed run: never read
+        tmp.unlink(missing_ok=True)
+    method = cfg.method
+    if method == "auto":
+        method = "model" if cfg.ckpt else "season"
+    if method == "season":
+        episodes, summary = season_episodes(cfg)
+    else:
+        episodes, summary = scored_episodes(cfg, method, out)
+    if not episodes:
+        print(summary.format())
+        print("no episode to predict")
+        return 1
     rcfg = OmegaConf.to_object(cfg.refine)
     if rcfg.enabled:
         refine(episodes, rcfg)
-    records = write_outputs(episodes, out, list(cfg.formats), encoder_name(ident))
+    records = write_outputs(episodes, out, list(cfg.formats))
     found = sum(r["intro"] is not None for r in records)
     modes = ", ".join(sorted({e.mode for e in episodes}))
-    print(source.summary.format())
+    print(summary.format())
     print(f"predicted {len(records)} episodes ({modes} mode): {found} with an intro -> {out}")
-    return 1 if source.summary.failed else 0
+    return 1 if summary.failed else 0
 
 
 main = command("predict")(predict)  # console script introdet-predict, and python predict.py

@@ -190,41 +190,52 @@ def test_test_split_has_an_unseen_series_and_unseen_episodes(library):
 
 def test_intro_pixels_recur_across_episodes_and_differ_from_content(library, decoded):
     _, truth = library
-    pairs = [eps[:2] for eps in intro_episodes(truth).values() if len(eps) >= 2]
+    pairs = [
+        eps[:2]
+        for eps in intro_episodes(truth).values()
+        if len(eps) >= 2 and eps[0]["opening"] == eps[1]["opening"]
+    ]
     assert len(pairs) >= 2
     for a, b in pairs:
         fa, fb = decoded(a["path"])[1], decoded(b["path"])[1]
         ia, ib = a["intro"], b["intro"]
-        n = ia["end_frame"] - ia["start_frame"]
-        assert n == ib["end_frame"] - ib["start_frame"]
-        intro_a = fa[ia["start_frame"] : ia["end_frame"]]
-        intro_b = fb[ib["start_frame"] : ib["end_frame"]]
+        # a cut-short intro is the first part of the full one
+        n = min(ia["end_frame"] - ia["start_frame"], ib["end_frame"] - ib["start_frame"])
+        assert n == ia["end_frame"] - ia["start_frame"] or "cut_short" in a["style"]
+        intro_a = fa[ia["start_frame"] : ia["start_frame"] + n]
+        intro_b = fb[ib["start_frame"] : ib["start_frame"] + n]
         assert max(diff(x, y) for x, y in zip(intro_a, intro_b, strict=True)) < SAME
         middle = intro_a[n // 2]
-        assert diff(middle, fb[ib["start_frame"] - 1]) > OTHER  # content just before
+        if ib["start_frame"]:
+            assert diff(middle, fb[ib["start_frame"] - 1]) > OTHER  # content just before
         assert diff(middle, fb[ib["end_frame"] + 5]) > OTHER  # and after
 
 
 def test_truth_times_are_the_pts_of_the_first_intro_frame_and_the_frame_after(library, decoded):
     _, truth = library
-    for series, eps in intro_episodes(truth).items():
-        render = render_intro(0, "tiny", series)  # [N, H, W, 3]
-        for e in eps:
-            times, frames = decoded(e["path"])
-            i = e["intro"]
-            s, t = i["start_frame"], i["end_frame"]
-            assert len(render) == t - s
-            assert times[s] == pytest.approx(i["start"], abs=1e-9)
-            assert times[t] == pytest.approx(i["end"], abs=1e-9)
-            assert i["start"] % 1 and i["end"] % 1  # frame boundaries, not whole seconds
-            assert diff(frames[s], render[0]) < SAME < OTHER < diff(frames[s - 1], render[0])
-            assert diff(frames[t - 1], render[-1]) < SAME < OTHER < diff(frames[t], render[-1])
-            if i["start_transition"] == "fade_in":  # first fade frame lit 1/12
-                lit = frames[s + 12].mean()
-                assert 0 < frames[s].mean() < lit / 6
-            if i["end_transition"] == "fade_black":  # the black frame is the intro's last
-                assert frames[t - 1].mean() < 3 < 20 < frames[t].mean()
-                assert frames[t - 2].mean() > frames[t - 1].mean()
+    for eid, e in truth["episodes"].items():
+        if not e["intro"]:
+            continue
+        render = render_intro(0, "tiny", eid)  # [N, H, W, 3]
+        times, frames = decoded(e["path"])
+        i = e["intro"]
+        s, t = i["start_frame"], i["end_frame"]
+        assert len(render) == t - s
+        assert times[s] == pytest.approx(i["start"], abs=1e-9)
+        assert times[t] == pytest.approx(i["end"], abs=1e-9)
+        if "intro_at_zero" in e["style"]:
+            assert s == 0 and i["start"] == 0
+        else:  # frame boundaries, not whole seconds
+            assert i["start"] % 1 and i["end"] % 1
+            assert diff(frames[s - 1], render[0]) > OTHER
+        assert diff(frames[s], render[0]) < SAME
+        assert diff(frames[t - 1], render[-1]) < SAME < OTHER < diff(frames[t], render[-1])
+        if i["start_transition"] == "fade_in":  # first fade frame lit 1/12
+            lit = frames[s + 12].mean()
+            assert 0 < frames[s].mean() < lit / 6
+        if i["end_transition"] == "fade_black":  # the black frame is the intro's last
+            assert frames[t - 1].mean() < 3 < 20 < frames[t].mean()
+            assert frames[t - 2].mean() > frames[t - 1].mean()
 
 
 def _frames_between(decoded, e: dict, start: float, end: float) -> np.ndarray:
@@ -285,6 +296,170 @@ def test_bad_arguments_are_refused(tmp_path):
 def _make_library_cli(args: list[str]) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "introdet.demo.make_library", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+RATE = 8000  # soundtracks are compared at this rate, mono
+
+
+@pytest.fixture(scope="module")
+def heard(library):
+    """Decode each episode's soundtrack once: mono float32 [S] at RATE Hz from time 0."""
+    out, _ = library
+    cache: dict[str, np.ndarray] = {}
+
+    def get(rel: str) -> np.ndarray:
+        if rel not in cache:
+            with av.open(str(out / rel)) as c:
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+                parts = [
+                    g.to_ndarray()[0]
+                    for f in c.decode(c.streams.audio[0])
+                    for g in resampler.resample(f)
+                ]
+            cache[rel] = np.concatenate(parts)
+        return cache[rel]
+
+    return get
+
+
+def _clip(heard, e: dict, start: float, end: float) -> np.ndarray:
+    return heard(e["path"])[round(start * RATE) : round(end * RATE)]
+
+
+def _corr(a: np.ndarray, b: np.ndarray, lag: int = 16) -> float:
+    """Correlation at the best shift within +-``lag`` samples (2 ms): Matroska stamps packets
+    to the millisecond, so the same audio can land a fraction of a millisecond apart."""
+    n = min(len(a), len(b)) - 2 * lag
+    return max(
+        float(np.corrcoef(a[lag : lag + n], b[lag + k : lag + k + n])[0, 1])
+        for k in range(-lag, lag + 1)
+    )
+
+
+def _best_match(part: np.ndarray, whole: np.ndarray) -> float:
+    """Highest normalised correlation of ``part`` with any stretch of ``whole``."""
+    part = part - part.mean()
+    dots = np.correlate(whole, part, mode="valid")  # [len(whole) - len(part) + 1]
+    c1, c2 = np.cumsum(np.r_[0, whole]), np.cumsum(np.r_[0, whole**2])
+    n = len(part)
+    mean = (c1[n:] - c1[:-n]) / n
+    energy = np.maximum(c2[n:] - c2[:-n] - n * mean**2, 1e-12)
+    return float((dots / np.sqrt(energy * (part**2).sum())).max())
+
+
+def test_the_soundtrack_repeats_where_the_plan_repeats(library, heard):
+    _, truth = library
+    eps = truth["episodes"]
+    pairs = [
+        v[:2]
+        for v in intro_episodes(truth).values()
+        if len(v) > 1 and v[0]["opening"] == v[1]["opening"]
+    ]
+    assert pairs
+    for a, b in pairs:  # the theme under the intro: the same waveform, wherever it starts
+        ia, ib = a["intro"], b["intro"]
+        n = min(ia["end"] - ia["start"], ib["end"] - ib["start"])
+        theme_a = _clip(heard, a, ia["start"], ia["start"] + n)
+        theme_b = _clip(heard, b, ib["start"], ib["start"] + n)
+        assert _corr(theme_a, theme_b) > 0.95
+        # the dialogue just after the intro is each episode's own
+        after_a = _clip(heard, a, ia["end"] + 0.5, ia["end"] + 2.5)
+        after_b = _clip(heard, b, ib["end"] + 0.5, ib["end"] + 2.5)
+        assert abs(_corr(after_a, after_b)) < 0.3
+    by_series = defaultdict(list)
+    for e in eps.values():
+        by_series[e["series"]].append(e)
+    for group in by_series.values():  # the end theme under the credits recurs too
+        c1, c2 = group[0]["credits"], group[1]["credits"]
+        assert c1["end"] == pytest.approx(group[0]["duration"], abs=0.05)
+        n = min(c1["end"] - c1["start"], c2["end"] - c2["start"]) - 0.2
+        assert (
+            _corr(
+                _clip(heard, group[0], c1["start"], c1["start"] + n),
+                _clip(heard, group[1], c2["start"], c2["start"] + n),
+            )
+            > 0.95
+        )
+
+
+def test_recap_repeats_lines_and_the_jingle_recurs(library, heard):
+    _, truth = library
+    eps = truth["episodes"]
+    for e in eps.values():
+        for d in e["distractors"]:
+            if d["kind"] == "recap":  # each recap shot is heard in the previous episode
+                n = int(Path(e["path"]).stem[-2:])
+                prev = eps[Path(e["path"]).stem[:-2] + f"{n - 1:02d}"]
+                shot = _clip(heard, e, d["start"] + 0.1, d["start"] + 0.6)
+                whole = heard(prev["path"])
+                assert _best_match(shot, whole) > 0.9
+    logos = [(e, d) for e in eps.values() for d in e["distractors"] if d["kind"] == "studio_logo"]
+    (e1, d1), (e2, d2) = logos[:2]
+    assert (
+        _corr(
+            _clip(heard, e1, d1["start"], d1["end"] - 0.1), _clip(heard, e2, d2["start"], d2["end"])
+        )
+        > 0.95
+    )
+
+
+def test_each_episode_has_its_own_loudness(library, heard):
+    _, truth = library
+    pairs = [
+        v[:2]
+        for v in intro_episodes(truth).values()
+        if len(v) > 1 and v[0]["opening"] == v[1]["opening"]
+    ]
+    for a, b in pairs:
+        ia, ib = a["intro"], b["intro"]
+        n = min(ia["end"] - ia["start"], ib["end"] - ib["start"])
+        rms = [
+            float(
+                np.sqrt(np.mean(_clip(heard, e, e["intro"]["start"], e["intro"]["start"] + n) ** 2))
+            )
+            for e in (a, b)
+        ]
+        assert 20 * math.log10(rms[0] / rms[1]) == pytest.approx(
+            a["gain_db"] - b["gain_db"], abs=0.5
+        )
+
+
+def test_series_styles_set_their_traps(library, decoded, heard):
+    _, truth = library
+    eps = truth["episodes"]
+    styles = {s for e in eps.values() for s in e["style"]}
+    assert {
+        "cut_short",
+        "two_openings",
+        "text_over_intro",
+        "long_credits",
+        "intro_at_zero",
+    } <= styles
+    for e in eps.values():
+        assert e["credits"] and e["credits"]["start"] > (e["intro"] or {"end": 0})["end"]
+        if "long_credits" in e["style"] and e["intro"]:
+            assert (
+                e["credits"]["end"] - e["credits"]["start"]
+                > e["intro"]["end"] - e["intro"]["start"]
+            )
+        if "text_over_intro" in e["style"] and e["intro"]:  # white text in the lower third
+            frames = decoded(e["path"])[1][e["intro"]["start_frame"] : e["intro"]["end_frame"]]
+            h = frames.shape[1]
+            assert (frames[:, int(0.7 * h) :] > 225).all(axis=-1).any(axis=(1, 2)).mean() > 0.5
+    quarry = sorted((k, e) for k, e in eps.items() if "two_openings" in e["style"])
+    (_, a), (_, b) = quarry[:2]
+    assert {a["opening"], b["opening"]} == {0, 1}
+    ia, ib = a["intro"], b["intro"]
+    fa, fb = decoded(a["path"])[1], decoded(b["path"])[1]
+    assert diff(fa[ia["start_frame"] + 2], fb[ib["start_frame"] + 2]) > OTHER
+    n = min(ia["end"] - ia["start"], ib["end"] - ib["start"])
+    assert abs(_corr(_clip(heard, a, ia["start"], ia["start"] + n),
+                     _clip(heard, b, ib["start"], ib["start"] + n))) < 0.3  # fmt: skip
+    vandal = sorted((k, e) for k, e in eps.items() if "cut_short" in e["style"] and e["intro"])
+    (_, full), (_, short) = vandal[:2]
+    assert short["intro"]["end"] - short["intro"]["start"] < 0.8 * (
+        full["intro"]["end"] - full["intro"]["start"]
+    )
 
 
 def test_demo_cli_help_and_encoder_overrides(capsys):

@@ -26,7 +26,6 @@ import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -35,8 +34,8 @@ from omegaconf import DictConfig
 
 from introdet.atomic import atomic_write_text
 from introdet.cli import command
+from introdet.demo import render
 from introdet.demo.plan import CODEC_OPTIONS, PROFILES, Episode, Profile, plan_library
-from introdet.demo.render import render_episode
 from introdet.demo.videofile import write_video
 from introdet.errors import ConfigError, LibraryError
 
@@ -56,10 +55,11 @@ def _encode(ep: Episode, out: str) -> list[float]:
     bare = final.with_name(f".{final.stem}.bare{final.suffix}")
     opts = dict(CODEC_OPTIONS[sd.codec])
     try:
-        # write_video's AAC tone costs more than the whole video, and WebM does not allow AAC;
-        # so: video alone, then the packets copied beside a cheap silent track
-        write_video(bare, render_episode(ep), float(sd.fps), sd.codec, options=opts)
-        _add_silence(bare, tmp, "libopus" if sd.ext == "webm" else "aac")
+        # video alone first, then its packets copied beside the encoded soundtrack
+        write_video(bare, render.render_episode(ep), float(sd.fps), sd.codec, options=opts)
+        codec = "libopus" if sd.ext == "webm" else "aac"  # WebM takes no AAC
+        rate = 48000 if codec == "libopus" else 22050
+        add_soundtrack(bare, tmp, codec, render.episode_audio(ep, rate), rate)
         times = frame_times(tmp)
         if len(times) != ep.n_frames:
             raise LibraryError(f"{final}: wrote {ep.n_frames} frames, reads back {len(times)}")
@@ -70,46 +70,47 @@ def _encode(ep: Episode, out: str) -> list[float]:
     return times
 
 
-def _add_silence(src: Path, dst: Path, codec: str) -> None:
-    """Copy ``src``'s video packets into ``dst`` beside a silent mono track of the same length.
-
-    Silence encodes to one packet repeated, so it is encoded once and the packet re-stamped.
-    """
-    rate = 48000 if codec == "libopus" else 22050
+def add_soundtrack(src: Path, dst: Path, codec: str, wave: np.ndarray, rate: int) -> None:
+    """Copy ``src``'s video packets into ``dst`` beside ``wave`` (mono float32 [S] at ``rate``
+    Hz) encoded with ``codec``; nothing of the picture is re-encoded."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin = inp.streams.video[0]
         vout = out.add_stream_from_template(vin)
         aout = out.add_stream(codec, rate=rate, layout="mono")
         aout.codec_context.open()  # frame_size is only known once open
-        step = aout.codec_context.frame_size or 1024
-        silent = b""
+        step = aout.codec_context.frame_size or 960
         fmt = aout.codec_context.format.name
-        for i in range(8):  # past the encoder's priming: a steady-state silent packet
-            zeros = np.zeros((1, step), np.int16 if fmt.startswith("s16") else np.float32)
-            frame = av.AudioFrame.from_ndarray(zeros, format=fmt, layout="mono")
-            frame.sample_rate, frame.pts = rate, i * step
-            silent = next((bytes(p) for p in aout.encode(frame)), silent)
-        if not silent:
-            silent = bytes(next(iter(aout.encode())))
-        k = 0
-        for packet in inp.demux(vin):
-            if not packet.size:  # the demuxer's end-of-stream marker
+        if fmt.startswith("s16"):
+            wave = np.round(wave * 32767).astype(np.int16)
+        packets = []
+        for i in range(0, len(wave), step):
+            chunk = wave[i : i + step]
+            chunk = np.pad(chunk, (0, step - len(chunk)))[None, :]
+            frame = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
+            frame.sample_rate, frame.pts = rate, i
+            packets += list(aout.encode(frame))
+        packets += list(aout.encode())
+        queue = iter(packets)
+        pending = next(queue, None)
+        for p in inp.demux(vin):  # video in its own order, audio slipped in by time
+            if not p.size:  # the demuxer's end-of-stream marker
                 continue
-            t = float(packet.pts * vin.time_base)
-            while k * step <= (t + 1.0) * rate:  # audio runs a little ahead, then stops
-                _mux_copy(out, aout, silent, k * step, step, rate)
-                k += 1
-            packet.stream = vout
-            out.mux(packet)
+            t = _when(p)
+            while pending is not None and (t is None or _when(pending) <= t + 1.0):
+                pending.stream = aout
+                out.mux(pending)
+                pending = next(queue, None)
+            p.stream = vout
+            out.mux(p)
+        for rest in ([pending] if pending is not None else []) + list(queue):
+            rest.stream = aout
+            out.mux(rest)
 
 
-def _mux_copy(out, stream, data: bytes, pts: int, duration: int, rate: int) -> None:
-    packet = av.Packet(data)
-    packet.pts = packet.dts = pts
-    packet.duration = duration
-    packet.time_base = Fraction(1, rate)
-    packet.stream = stream
-    out.mux(packet)
+def _when(packet: av.Packet) -> float | None:
+    """A packet's decoding time in seconds (its presentation time where it has no dts)."""
+    t = packet.dts if packet.dts is not None else packet.pts
+    return None if t is None else float(t * packet.time_base)
 
 
 def frame_times(path: str | Path) -> list[float]:
@@ -149,6 +150,10 @@ def _truth_row(ep: Episode, times: list[float]) -> dict:
         "duration": end_of[-1],
         "n_frames": len(times),
         "intro": None,
+        "credits": None,
+        "opening": ep.opening,
+        "style": style_of(ep.series),
+        "gain_db": round(20 * math.log10(ep.gain), 2),
         "distractors": [],
     }
     if intro:
@@ -161,10 +166,21 @@ def _truth_row(ep: Episode, times: list[float]) -> dict:
             "start_transition": ep.series.start_transition,
             "end_transition": ep.series.end_transition,
         }
+    credits = [(a, b) for a, b, tag in bounds if tag == "credits"]
+    if credits:
+        a, b = credits[0][0], credits[-1][1]
+        row["credits"] = {"start": end_of[a], "end": end_of[b], "start_frame": a, "end_frame": b}
     for a, b, tag in _merge_runs(bounds):
-        if tag not in (None, "intro"):
+        if tag not in (None, "intro", "credits"):
             row["distractors"].append({"kind": tag, "start": end_of[a], "end": end_of[b]})
     return row
+
+
+def style_of(sd) -> list[str]:
+    """The traps a series sets for a detector, by name (its truth row's ``style``)."""
+    flags = ("cold_open", "logo", "recap", "recurring_set", "intro_at_zero", "cut_short",
+             "two_openings", "text_over_intro", "long_credits")  # fmt: skip
+    return [sd.intro] + [f for f in flags if getattr(sd, f)]
 
 
 def _merge_runs(bounds: list[tuple[int, int, str | None]]) -> list[tuple[int, int, str | None]]:

@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from introdet.demo.sound import Sound
 from introdet.errors import LibraryError
 
 FADE_FRAMES = 12
@@ -34,15 +35,17 @@ class Profile:
     shot: tuple[float, float]  # content scene length: a cut every so many seconds
     n_test: int  # test episodes per seen series
     n_slips: tuple[int, int]
+    credits: tuple[float, float]  # end credits length (a long-credits series: x 2.5)
     frame: tuple[int, int] | None = None  # every series at this size (tests)
 
 
 PROFILES = {
     "full": Profile(6, 5, (120, 140), (2, 15), (60, 150), (3, 15), (30, 60), (10, 20), (2, 6), 2,
-                    (2, 4)),
-    "ci": Profile(4, 3, (45, 60), (2, 8), (15, 25), (3, 8), (12, 18), (5, 8), (2, 5), 1, (2, 2)),
+                    (2, 4), (8, 14)),
+    "ci": Profile(4, 3, (45, 60), (2, 8), (15, 25), (3, 8), (12, 18), (5, 8), (2, 5), 1, (2, 2),
+                  (5, 7)),
     "tiny": Profile(4, 2, (20, 24), (2, 5), (6, 8), (3, 4), (6, 7), (3, 4), (1.5, 3), 1, (2, 2),
-                    frame=(160, 90)),
+                    (3, 4), frame=(160, 90)),
 }  # fmt: skip
 
 
@@ -63,18 +66,24 @@ class SeriesDef:
     recap: bool = False  # "previously on" at the start, from the previous episode
     recurring_set: bool = False  # one scene per episode on the same background
     lookalikes: bool = False  # some names typed with Latin look-alike letters
+    intro_at_zero: bool = False  # the intro opens the episode at 0:00
+    cut_short: bool = False  # even episodes play only the first part of the intro
+    two_openings: bool = False  # the second half of the season has another opening
+    text_over_intro: bool = False  # per-episode credit text drawn over the intro
+    long_credits: bool = False  # end credits (and their theme) longer than the intro
 
 
 ROSTER = (
     SeriesDef("Harbor", "Harbor", "harbor", "mp4", "libx264", (320, 180), Fraction(25), "title",
-              False, logo=True),
+              False, logo=True, text_over_intro=True, long_credits=True),
     SeriesDef("Американский вандал", "Американский вандал", "vandal", "mkv", "libx265",
               (320, 180), Fraction(24), "title", True, start_transition="fade_in",
-              lookalikes=True),
+              lookalikes=True, cut_short=True),
     SeriesDef("Northwind", "Northwind", "northwind", "webm", "libvpx-vp9", (320, 180),
               Fraction(25), "opening", False, recap=True),
     SeriesDef("Quarry", "Quarry", "quarry", "avi", "mpeg4", (384, 216), Fraction(24000, 1001),
-              "title", True, end_transition="fade_black", recurring_set=True),
+              "title", False, end_transition="fade_black", recurring_set=True, intro_at_zero=True,
+              two_openings=True),
     SeriesDef("Saltmarsh", "Saltmarsh", "saltmarsh", "mp4", "libx264", (320, 180), Fraction(24),
               "title", False),
     SeriesDef("Lumen", "Lumen", "lumen", "avi", "mpeg4", (320, 180), Fraction(25), "title", True),
@@ -115,6 +124,8 @@ class Scene:
     offset: int = 0  # frames into the scene's motion (a recap shot starts mid-scene)
     fade_in: int = 0
     fade_out: int = 0
+    sound: Sound = Sound()  # its audio; sample k/fps of the scene is sound at + offset + k
+    overlay_seed: tuple[int, ...] = ()  # credit text over the picture (intro), per episode
 
 
 @dataclass
@@ -129,6 +140,9 @@ class Episode:
     split: str = "train"
     seen: bool = True
     content: list[Scene] = field(default_factory=list)  # its own scenes, for the next recap
+    opening: int = 0  # which of the series' openings it has
+    gain: float = 1.0  # its loudness: every episode is mixed at its own level
+    noise_seed: tuple[int, ...] = ()  # its room tone
 
     @property
     def path(self) -> str:
@@ -168,9 +182,11 @@ def _look(rng: np.random.Generator, index: int) -> Look:
     return Look(content, intro, float(rng.uniform(3, 9)))
 
 
-def intro_scenes(sd: SeriesDef, prof: Profile, seed: int, si: int) -> list[Scene]:
-    """The series' intro: shot lengths and seeds come from the series alone."""
-    rng = np.random.default_rng([seed, si, 1])
+def intro_scenes(sd: SeriesDef, prof: Profile, seed: int, si: int, variant: int = 0) -> list[Scene]:
+    """The series' intro (``variant`` 1: its second opening): shot lengths, pixels and theme
+    come from the series' seeds alone."""
+    key = (seed, si) if variant == 0 else (seed, si, 50 + variant)
+    rng = np.random.default_rng([*key, 1])
     span = prof.opening if sd.intro == "opening" else prof.title
     total = _frames(rng.uniform(*span), sd.fps)
     if sd.intro == "opening":
@@ -183,12 +199,38 @@ def intro_scenes(sd: SeriesDef, prof: Profile, seed: int, si: int) -> list[Scene
     if cuts[-1] < 2 * FADE_FRAMES and len(cuts) > 1:  # a fade must fit inside one shot
         cuts[-2] += cuts.pop()
     style = "opening" if sd.intro == "opening" else "intro"
-    scenes = [Scene(int(n), style, (seed, si, 2, k), (seed, si, 3, k)) for k, n in enumerate(cuts)]
+    at = np.concatenate([[0], np.cumsum(cuts)[:-1]]).astype(int)  # frames into the theme
+    scenes = [
+        Scene(int(n), style, (*key, 2, k), (*key, 3, k), sound=Sound("theme", (*key, 20), int(a)))
+        for k, (n, a) in enumerate(zip(cuts, at, strict=True))
+    ]
     if sd.start_transition == "fade_in":
         scenes[0] = replace(scenes[0], fade_in=FADE_FRAMES)
     if sd.end_transition == "fade_black":
         scenes[-1] = replace(scenes[-1], fade_out=FADE_FRAMES)
     return scenes
+
+
+def credit_scenes(sd: SeriesDef, prof: Profile, seed: int, si: int, number: int) -> list[Scene]:
+    """End credits: the series' layout and end theme, this episode's names scrolling."""
+    rng = np.random.default_rng([seed, si, 6])
+    seconds = rng.uniform(*prof.credits) * (2.5 if sd.long_credits else 1.0)
+    n = _frames(seconds, sd.fps)
+    sound = Sound("end_theme", (seed, si, 30))
+    return [Scene(n, "credits", (seed, si, 6), (seed, si, 6), sound=sound,
+                  overlay_seed=(seed, si, 7, number))]  # fmt: skip
+
+
+def cut_short(intro: list[Scene], share: float = 0.6) -> list[Scene]:
+    """The first ``share`` of the intro, cut off abruptly (no fade at the cut)."""
+    keep = max(1, round(share * sum(s.n for s in intro)))
+    out = []
+    for s in intro:
+        if keep <= 0:
+            break
+        out.append(replace(s, n=min(s.n, keep), fade_out=s.fade_out if s.n <= keep else 0))
+        keep -= s.n
+    return out
 
 
 class _Filler:
@@ -202,7 +244,7 @@ class _Filler:
     def scene(self, n: int, bg_seed: tuple[int, ...] | None = None) -> Scene:
         self.count += 1
         own = (*self.key, 100 + self.count)
-        s = Scene(n, "content", bg_seed or own, own)
+        s = Scene(n, "content", bg_seed or own, own, sound=Sound("dialogue", own))
         if bg_seed is None:
             self.made.append(s)
         return s
@@ -245,14 +287,25 @@ def _plan_episode(
     head: list[tuple[Scene, str | None]] = []
     if sd.logo:
         n_logo = _frames(np.random.default_rng([seed, si, 4]).uniform(2, 3), fps)
-        head.append((Scene(n_logo, "logo", (seed, si, 4), (seed, si, 4)), "studio_logo"))
+        jingle = Sound("jingle", (seed, si, 4))
+        head.append(
+            (Scene(n_logo, "logo", (seed, si, 4), (seed, si, 4), sound=jingle), "studio_logo")
+        )
     if sd.recap and previous is not None:
         head += [(s, "recap") for s in _recap(rng, prof, fps, previous.content)]
+    if sd.cut_short and number % 2 == 0:
+        intro = cut_short(intro)
+    if sd.text_over_intro:
+        intro = [replace(s, overlay_seed=(seed, si, 8, number)) for s in intro]
+    credits = [(s, "credits") for s in credit_scenes(sd, prof, seed, si, number)]
     n_head = sum(s.n for s, _ in head)
     n_intro = sum(s.n for s in intro)
-    tail_min = 2 * _frames(prof.shot[1], fps)
+    n_credits = sum(s.n for s, _ in credits)
+    tail_min = 2 * _frames(prof.shot[1], fps) + n_credits
     duration = _frames(rng.uniform(*prof.duration), fps)
-    if sd.cold_open:
+    if sd.intro_at_zero:
+        pre = 0
+    elif sd.cold_open:
         lo, hi = prof.cold_open
         hi = max(lo, min(hi, (duration - n_head - n_intro - tail_min) / float(fps)))
         pre = _frames(rng.uniform(lo, hi), fps)
@@ -260,16 +313,16 @@ def _plan_episode(
         pre = _frames(rng.uniform(*prof.early), fps)
     start = n_head + pre
     # a frame boundary inside a second, never a whole second, at both ends of the intro
-    while _whole_second(start, fps) or _whole_second(start + n_intro, fps):
+    while start and (_whole_second(start, fps) or _whole_second(start + n_intro, fps)):
         start += 1
     duration = max(duration, start + n_intro + tail_min)
     n_black = int(rng.integers(1, 3)) if rng.random() < 0.6 else 0
     if has_intro:
         before = filler.fill(start - n_head, n_black if sd.cold_open else 0)
-        after = filler.fill(duration - start - n_intro, n_black)
+        after = filler.fill(duration - start - n_intro - n_credits, n_black)
         body = before + [(s, "intro") for s in intro] + after
     else:
-        after = filler.fill(duration - n_head, n_black)
+        after = filler.fill(duration - n_head - n_credits, n_black)
         body = after
     if sd.recurring_set:
         _place_set(body, after, filler, (seed, si, 5))
@@ -279,7 +332,9 @@ def _plan_episode(
         number=number,
         frame=prof.frame or sd.frame,
         look=_look(np.random.default_rng([seed, si, 0]), si),
-        scenes=head + body,
+        scenes=head + body + credits,
+        gain=float(10 ** (np.random.default_rng([seed, si, 12, number]).uniform(-9, 0) / 20)),
+        noise_seed=(seed, si, 13, number),
         content=filler.made,
     )
 
@@ -329,20 +384,29 @@ def plan_library(seed: int = 0, size: str = "full") -> list[Episode]:
     rng = np.random.default_rng([seed, 999])
     roster = ROSTER[: prof.n_series]
     # about 1 in 6 episodes has no intro; never a first episode, so each series shows its intro
-    later = [(si, e) for si in range(len(roster)) for e in range(2, prof.episodes + 1)]
+    # nor the second episode of a series whose even episodes show a variant of the intro
+    later = [
+        (si, e)
+        for si, sd in enumerate(roster)
+        for e in range(2, prof.episodes + 1)
+        if not (e == 2 and (sd.cut_short or sd.two_openings))
+    ]
     n_none = round(len(roster) * prof.episodes / 6)
     picks = rng.choice(len(later), size=min(n_none, len(later)), replace=False)
     no_intro = {later[int(k)] for k in picks}
     episodes = []
     for si, sd in enumerate(roster):
-        intro = intro_scenes(sd, prof, seed, si)
+        openings = [intro_scenes(sd, prof, seed, si, v) for v in range(1 + sd.two_openings)]
         unseen = si == len(roster) - 1
         previous = None
         for number in range(1, prof.episodes + 1):
+            variant = (number - 1) % len(openings)  # two openings: they alternate
+            intro = openings[variant]
             ep = _plan_episode(
                 seed, si, sd, prof, number, (si, number) not in no_intro, intro, previous
             )
             ep.seen = not unseen
+            ep.opening = variant
             ep.split = "test" if unseen or number > prof.episodes - prof.n_test else "train"
             ep.name = _label_name(sd, number, rng)
             episodes.append(ep)

@@ -9,7 +9,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from introdet.demo.plan import PROFILES, ROSTER, Episode, Look, Scene, intro_scenes, plan_library
+from introdet.demo import sound
+from introdet.demo.plan import Episode, Look, Scene, plan_library
 from introdet.errors import LibraryError
 
 # --- pixels --------------------------------------------------------------------------------
@@ -32,8 +33,8 @@ def _background(scene: Scene, look: Look, w: int, h: int) -> np.ndarray:
     rng = np.random.default_rng(list(scene.bg_seed))
     yy = np.arange(h, dtype=np.float32)[:, None]  # [H, 1]
     xx = np.arange(w, dtype=np.float32)[None, :]  # [1, W]
-    if scene.style == "logo":
-        base = np.full((h, w, 3), 18, np.float32)
+    if scene.style in ("logo", "credits"):
+        base = np.full((h, w, 3), 18 if scene.style == "logo" else 10, np.float32)
         grain = 3.0
     elif scene.style in ("intro", "opening"):
         a, b = (np.array(look.intro[i], np.float32) for i in rng.choice(2, 2, replace=False))
@@ -68,6 +69,8 @@ class _Sprite:
 def _sprites(scene: Scene, look: Look, w: int, h: int) -> list[_Sprite]:
     rng = np.random.default_rng(list(scene.obj_seed))
     scale = w / 320
+    if scene.style == "credits":
+        return []  # names only (the overlay)
     if scene.style == "logo":
         sizes, speed, colors, count = (0.45, 0.5), (0, 0), [(212, 175, 55)], 2
     elif scene.style == "intro":
@@ -106,6 +109,30 @@ def _sprites(scene: Scene, look: Look, w: int, h: int) -> list[_Sprite]:
     return out
 
 
+def _text_lines(seed: tuple[int, ...], w: int, h: int, n: int) -> list[tuple[int, int, int]]:
+    """Lines of "text" as (x, width, height) bars, one per line, ``n`` lines."""
+    rng = np.random.default_rng(list(seed))
+    out = []
+    for _ in range(n):
+        width = int(w * rng.uniform(0.2, 0.6))
+        out.append((int(rng.uniform(0.05, 0.95) * (w - width)), width, max(2, h // 30)))
+    return out
+
+
+def _overlay(frame: np.ndarray, scene: Scene, t: float) -> None:
+    """Credit text drawn over the picture: fixed in the lower third over an intro, scrolling
+    up through the end credits."""
+    h, w = frame.shape[:2]
+    scroll = scene.style == "credits"
+    lines = _text_lines(scene.overlay_seed, w, h, 40 if scroll else 2)
+    gap = max(6, h // 12)
+    top = h - int(t * h / 8) if scroll else int(h * 0.72)  # credits: an eighth of the height a s
+    for i, (x, width, height) in enumerate(lines):
+        y = top + i * gap
+        if 0 <= y < h - height:
+            frame[y : y + height, x : x + width] = 235
+
+
 def _bounce(p: float, span: int) -> int:
     """Position p folded into [0, span]: the shape bounces off the frame's edges."""
     if span <= 0:
@@ -131,6 +158,8 @@ def render_scene(scene: Scene, look: Look, w: int, h: int, fps: Fraction) -> Ite
             x = _bounce(s.x0 + s.vx * t, w - sw)
             y = _bounce(s.y0 + s.vy * t, h - sh)
             np.copyto(frame[y : y + sh, x : x + sw], s.color, where=s.mask)
+        if scene.overlay_seed:
+            _overlay(frame, scene, t)
         alpha = 1.0
         if k < scene.fade_in:
             alpha = (k + 1) / scene.fade_in
@@ -141,18 +170,34 @@ def render_scene(scene: Scene, look: Look, w: int, h: int, fps: Fraction) -> Ite
         yield frame
 
 
+def episode_audio(ep: Episode, rate: int) -> np.ndarray:
+    """The episode's soundtrack at ``rate`` Hz, as long as its frames. float32 [S]"""
+    parts, k = [], 0
+    for scene, _ in ep.scenes:
+        chunk = sound.render(scene.sound, scene.offset, scene.n, ep.series.fps, rate)
+        # the sound's sample grid starts at its own frame 0: re-cut on the file's grid
+        a = round(k / ep.series.fps * rate)
+        b = round((k + scene.n) / ep.series.fps * rate)
+        parts.append(np.resize(chunk, b - a) if len(chunk) != b - a else chunk)
+        k += scene.n
+    wave = np.concatenate(parts) + sound.room_tone(ep.noise_seed, sum(len(x) for x in parts))
+    return np.clip(wave * ep.gain, -1.0, 1.0).astype(np.float32)
+
+
 def render_episode(ep: Episode) -> Iterator[np.ndarray]:
     w, h = ep.frame
     for scene, _ in ep.scenes:
         yield from render_scene(scene, ep.look, w, h, ep.series.fps)
 
 
-def render_intro(seed: int, size: str, series: str) -> np.ndarray:
-    """The intro of ``series`` (folder name) exactly as rendered into its episodes. [N, H, W, 3]"""
+def render_intro(seed: int, size: str, episode: str) -> np.ndarray:
+    """The intro of ``episode`` (its id) exactly as rendered into it. [N, H, W, 3]"""
     for ep in plan_library(seed, size):
-        if ep.series.folder == series:
+        if ep.id == episode:
             w, h = ep.frame
-            intro = intro_scenes(ep.series, PROFILES[size], seed, ROSTER.index(ep.series))
+            intro = [s for s, tag in ep.scenes if tag == "intro"]
+            if not intro:
+                raise LibraryError(f"{episode} has no intro")
             frames = [f for s in intro for f in render_scene(s, ep.look, w, h, ep.series.fps)]
             return np.stack(frames)
-    raise LibraryError(f"no series {series!r} in the {size!r} library")
+    raise LibraryError(f"no episode {episode!r} in the {size!r} library")

@@ -56,28 +56,23 @@ def encoder_overrides(cfg: DictConfig) -> list[str]:
 
 
 def _predict_all(py: str, out: Path, lib: Path, shards: Path, steps: list) -> dict[str, Path]:
+    test = [f"shards={shards}", f"only={lib / 'test_labels.json'}"]  # the test episodes
     preds = {}
     for name, extra in (
-        ("single", [f"ckpt={out}/runs/demo/checkpoints/last.ckpt"]),
-        ("season", [f"ckpt={out}/runs/demo_season/checkpoints/last.ckpt"]),
+        ("single", [f"ckpt={out}/runs/demo/checkpoints/last.ckpt", *test]),
+        ("season", [f"ckpt={out}/runs/demo_season/checkpoints/last.ckpt", *test]),
         # coarse to fine: keyframes first, exact 1 fps only around the intro found
-        ("single_coarse", [f"ckpt={out}/runs/demo/checkpoints/last.ckpt", "coarse.enabled=true"]),
-        ("recurrence", ["method=recurrence"]),
+        (
+            "single_coarse",
+            [f"ckpt={out}/runs/demo/checkpoints/last.ckpt", "coarse.enabled=true", *test],
+        ),  # fmt: skip
+        ("recurrence", ["method=recurrence", *test]),
+        # no training, no image features: what recurs in the sound of each whole season
+        ("season_free", ["method=season"]),
     ):
         preds[name] = out / "predictions" / name
-        _run(
-            [
-                py,
-                "predict.py",
-                *extra,
-                f"input={lib / 'videos'}",
-                f"out={preds[name]}",
-                f"shards={shards}",
-                f"only={lib / 'test_labels.json'}",
-                "formats=[json,edl,ffmetadata,vtt]",
-            ],
-            steps,
-        )
+        cmd = [py, "predict.py", *extra, f"input={lib / 'videos'}", f"out={preds[name]}"]
+        _run([*cmd, "formats=[json,edl,ffmetadata,vtt]"], steps)
     return preds
 
 

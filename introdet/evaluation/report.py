@@ -51,7 +51,11 @@ def format_table(reports: Mapping[str, dict]) -> str:
             b = reports[n].get("boundary", {})
             cells.append(f"{b[count]}/{b[total]}" if count in b else "-")
         rows.append([label, *cells])
-    table = [["", *names], *rows]
+    return align_rows([["", *names], *rows])
+
+
+def align_rows(table: list[list[str]]) -> str:
+    """Rows of cells as text columns: the first left-aligned, the others right-aligned."""
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = [
         "  ".join(

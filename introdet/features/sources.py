@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from introdet.errors import ConfigError
 from introdet.extract import Summary, extract
 from introdet.features.coarse_to_fine import coarse_episodes, fine_pass
+from introdet.features.fingerprints import EpisodePrints, prints_ahead
 from introdet.features.shards import (
     MANIFEST,
     ShardMeta,
@@ -24,6 +25,7 @@ from introdet.features.shards import (
     load_features,
     read_manifest,
 )
+from introdet.media.library import VideoJob, video_jobs
 
 FinePass = Callable[[str, object], tuple[np.ndarray, dict]]
 
@@ -115,3 +117,25 @@ def selected(spec) -> set[str] | None:
         ann = load_annotations(spec)
         return set(ann.intros) | {e for e, _ in ann.rejected}
     return {str(x) for x in spec}
+
+
+def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary]:
+    """Fingerprints of the videos of ``cfg.input`` for season mode (no image encoder)."""
+    src = Path(cfg.input)
+    if (src / MANIFEST).is_file():
+        raise ConfigError(f"{src}: season mode needs the videos as input, not a shard folder")
+    jobs, failed = video_jobs(src, only=selected(cfg.only), series=cfg.series)
+    summary = Summary(failed=list(failed))
+    found = []
+    rec, paths = cfg.recurring, [j.path for j in jobs]
+    ahead = prints_ahead(paths, rec.scan, rec.scan_fraction, rec.tail, cfg.decoders, cfg.processes)
+    for job, (_, res) in zip(jobs, ahead, strict=True):
+        if isinstance(res, Exception):
+            summary.fail(job.path, res)
+            continue
+        if res.audio is None:
+            summary.warned.append((str(job.path), "no audio track: no season evidence"))
+        found.append((job, res))
+        summary.done.append(job.episode)
+        summary.seconds += res.duration
+    return found, summary

@@ -1,0 +1,95 @@
+"""Season mode's speed: ``predict.py`` with no checkpoint over a season of long 1080p episodes.
+
+Each episode loops the cached H.264 test clip to ``minutes`` (stream copy) beside a soundtrack
+of its own: seeded speech-like dialogue, the season's theme after a cold open of its own length,
+and an end theme over the last minute. Timed: the whole command in a fresh process (imports,
+probing, sound fingerprints of the scan and the tail, matching, the season decision,
+frame-accurate refinement, writing the records), per episode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.videos import CACHE, long_video
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: predict.py lives there
+
+RATE = 48000  # Hz, mono AAC: what the soundtrack is encoded at
+THEME = 45.0  # seconds of intro
+END_THEME = 60.0
+
+
+def _soundtrack(seconds: float, cold_open: float, episode: int) -> np.ndarray:
+    """float32 [S]: dialogue (a seeded minute, looped), theme at ``cold_open``, end theme."""
+    from introdet.demo.sound import Sound, render
+
+    one = Fraction(1)  # render() counts frames: one frame per second here
+    talk = render(Sound("dialogue", (7, episode)), 0, 60, one, RATE)
+    wave = np.resize(talk, round(seconds * RATE)).astype(np.float32)
+    theme = render(Sound("theme", (7, 0, 20)), 0, int(THEME), one, RATE)
+    a = round(cold_open * RATE)
+    wave[a : a + len(theme)] = theme
+    end = render(Sound("end_theme", (7, 0, 30)), 0, int(END_THEME), one, RATE)
+    wave[len(wave) - len(end) :] = end
+    return wave
+
+
+def season_library(cache: Path, minutes: float, episodes: int, height: int) -> tuple[Path, dict]:
+    """The benchmark season (kept in the cache): its folder and the true intros."""
+    from introdet.demo.make_library import add_soundtrack
+
+    video = long_video(cache, height, minutes, 60)
+    folder = cache / f"season_{height}p_{minutes:g}min_x{episodes}" / "Bench Show"
+    truth = {}
+    for k in range(episodes):
+        cold = 30.0 + 37.0 * k  # cold opens of their own length
+        path = folder / f"bench_s01e{k + 1:02d}.mp4"
+        truth[path.stem] = (cold, cold + THEME)
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.stem}.tmp.mp4")
+            add_soundtrack(video, tmp, "aac", _soundtrack(minutes * 60, cold, k), RATE)
+            os.replace(tmp, path)
+    return folder.parent, truth
+
+
+def bench_season(
+    minutes: float = 45, episodes: int = 8, height: int = 1080, cache: str | Path = CACHE
+) -> dict[str, Any]:
+    """Seconds per episode of training-free season mode, and how close its intros came."""
+    cache = Path(cache)
+    t0 = time.perf_counter()
+    folder, truth = season_library(cache, minutes, episodes, height)
+    made = time.perf_counter() - t0
+    out = cache / "season_out"
+    cmd = [sys.executable, str(ROOT / "predict.py"), f"input={folder}", f"out={out}"]
+    t0 = time.perf_counter()
+    subprocess.run([*cmd, "progress=false"], check=True, capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    errors = []
+    for ep, (start, end) in truth.items():
+        intro = json.loads((out / f"{ep}.json").read_text())["intro"]
+        errors.append(max(abs(intro["start"] - start), abs(intro["end"] - end)) if intro else None)
+    found = [e for e in errors if e is not None]
+    row = {
+        "episodes": episodes,
+        "minutes": minutes,
+        "height": height,
+        "wall_s": round(wall, 1),
+        "s_per_episode": round(wall / episodes, 2),
+        "episodes_per_min": round(60 * episodes / wall, 1),
+        "intros_found": f"{len(found)}/{episodes}",
+        "max_boundary_error_s": round(max(found), 2) if found else None,
+    }
+    notes = [f"season made (or read from the cache) in {made:.0f} s", " ".join(cmd)]
+    return {"rows": [row], "notes": notes}

@@ -1,0 +1,296 @@
+"""Pairwise alignment of two episodes' fingerprint sequences: the stretches they share.
+
+Two sequences of integer codes (32-bit audio codes, 64-bit picture hashes) share a stretch when,
+at one offset ``d`` (code i of A against code i + d of B), the bit error rate stays low for a
+while. Finding it takes two steps, as Chromaprint-style matchers do:
+
+1. candidate offsets: every code is cut into overlapping 16-bit keys; pairs of codes with an
+   equal key (found by sorting B's keys, never by an all-pairs table) vote for their offset,
+   and the offsets with the most votes (summed with their neighbours) become candidates;
+2. run extension: along each candidate diagonal (and its two neighbours, since the two grids
+   may be shifted by part of a hop) the per-code bit error rate, averaged over a centred
+   window, is thresholded; runs closer than ``max_gap`` merge, and each run's ends are then
+   set where the average crosses the midpoint between the run's own error rate and 0.5 (the
+   rate of unrelated codes), so a centred window puts them where the shared stretch begins
+   and ends.
+
+Codes flagged in ``skip`` (silent audio, flat pictures) count as unrelated (error 0.5): silence
+never matches silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from introdet.errors import MatchingError
+from introdet.features.audio import F_HI, F_LO, RATE, AudioPrint
+from introdet.features.picture import hamming
+
+FINE = 256  # samples per frame of the edge refinement (23 ms at RATE)
+QUIET_DB = 20.0  # a refinement frame this far under the match's level is a pause
+KEY_BITS = 16  # bits per vote key; keys start every KEY_BITS // 2 bits
+OUTLIER = 0.02  # share of codes inside a shared stretch that look unrelated
+MAX_BUCKET = 64  # a key held by more codes of B than this (a long steady sound) does not vote
+
+
+@dataclass(frozen=True)
+class Match:
+    """A stretch shared by A and B, in codes: A[start_a + k] ~ B[start_b + k] for k < length."""
+
+    start_a: int
+    start_b: int
+    length: int
+    ber: float  # mean bit error rate over the stretch
+
+    @property
+    def offset(self) -> int:
+        return self.start_b - self.start_a
+
+
+def _check(codes: np.ndarray, skip: np.ndarray | None, bits: int, name: str) -> np.ndarray:
+    if codes.ndim != 1 or codes.dtype.kind != "u" or codes.dtype.itemsize * 8 < bits:
+        raise MatchingError(f"{name}: expected unsigned codes [N] of {bits} bits, got "
+                            f"{codes.dtype} {codes.shape}")  # fmt: skip
+    if skip is None:
+        return np.ones(len(codes), bool)
+    if skip.shape != codes.shape:
+        raise MatchingError(f"{name}: skip mask {skip.shape} does not match codes {codes.shape}")
+    return ~skip.astype(bool)
+
+
+def candidate_offsets(
+    a: np.ndarray, b: np.ndarray, bits: int, use_a: np.ndarray, use_b: np.ndarray,
+    max_candidates: int = 12, min_votes: int = 3,
+) -> list[int]:  # fmt: skip
+    """Offsets d (B index - A index) voted for by equal 16-bit keys, best first."""
+    ia, ib = np.flatnonzero(use_a), np.flatnonzero(use_b)  # [Na'], [Nb']
+    votes = np.zeros(len(a) + len(b) + 1, np.int64)  # index d + len(a)
+    mask = np.uint64((1 << KEY_BITS) - 1)
+    for shift in range(0, bits - KEY_BITS + 1, KEY_BITS // 2):
+        ka = (a[ia].astype(np.uint64) >> np.uint64(shift)) & mask  # [Na']
+        kb = (b[ib].astype(np.uint64) >> np.uint64(shift)) & mask  # [Nb']
+        order = np.argsort(kb, kind="stable")
+        sorted_kb = kb[order]
+        lo = np.searchsorted(sorted_kb, ka, "left")  # [Na']
+        count = np.searchsorted(sorted_kb, ka, "right") - lo  # [Na']
+        count[count > MAX_BUCKET] = 0
+        total = int(count.sum())
+        if total == 0:
+            continue
+        first = np.repeat(np.cumsum(count) - count, count)  # [P]
+        j = ib[order[np.repeat(lo, count) + np.arange(total) - first]]  # [P] B indices
+        votes += np.bincount(j - np.repeat(ia, count) + len(a), minlength=len(votes))
+    smooth = np.convolve(votes, np.ones(3, np.int64), mode="same")  # a sub-hop shift splits
+    found: list[int] = []
+    while len(found) < max_candidates:
+        k = int(np.argmax(smooth))
+        if smooth[k] < min_votes:
+            break
+        lo = max(0, k - 1)
+        found.append(lo + int(np.argmax(votes[lo : k + 2])) - len(a))  # the best of the three
+        smooth[max(0, k - 2) : k + 3] = 0
+    return found
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in a bool [L]."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    return list(zip(starts, ends, strict=True))
+
+
+def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of x [L] over a centred window, shrunk at the ends: float64 [L]."""
+    kernel = np.ones(max(1, window))
+    return np.convolve(x, kernel, "same") / np.convolve(np.ones(len(x)), kernel, "same")
+
+
+def _diagonal(
+    a: np.ndarray, b: np.ndarray, d: int, use_a: np.ndarray, use_b: np.ndarray, bits: int,
+    max_ber: float, window: int, min_length: int, max_gap: int,
+) -> list[Match]:  # fmt: skip
+    """Shared runs along offset d (code i of A against code i + d of B)."""
+    i0, i1 = max(0, -d), min(len(a), len(b) - d)
+    if i1 - i0 < min_length:
+        return []
+    ia = np.arange(i0, i1)  # [L]
+    err = hamming(a[ia], b[ia + d]) / bits  # [L]
+    ok = use_a[ia] & use_b[ia + d]  # [L]
+    err = np.where(ok, err, 0.5)
+    smooth = _centred_mean(err, window)  # [L]
+    runs: list[tuple[int, int]] = []
+    for s, e in _runs(smooth <= max_ber):
+        if runs and s - runs[-1][1] <= max_gap:
+            runs[-1] = (runs[-1][0], e)
+        else:
+            runs.append((s, e))
+    found = []
+    for s, e in runs:
+        s, e = _edges(err, ok, bits, s, e, window)
+        if e - s >= min_length:
+            found.append(Match(i0 + s, i0 + s + d, e - s, float(err[s:e].mean())))
+    return found
+
+
+def _edges(
+    err: np.ndarray, ok: np.ndarray, bits: int, s: int, e: int, window: int
+) -> tuple[int, int]:
+    """Change points of a run [s, e) of err [L]: the ends that best split matching codes, of
+    the run's own bit error rate p (plus OUTLIER unrelated ones), from unrelated ones (rate
+    0.5), by the likelihood ratio."""
+    core = err[s + window : e - window] if e - s > 3 * window else err[s:e]
+    p = float(np.clip(np.mean(core), 0.01, 0.45))
+    n_err = err * bits  # [L]
+    ratio = n_err * np.log(2 * p) + (bits - n_err) * np.log(2 * (1 - p))  # [L] log-likelihood
+    # a matching stretch holds some codes as bad as unrelated ones (steady notes leave their
+    # bits to chance): model it as a mixture, so that one bad code costs at most log(OUTLIER)
+    gain = np.logaddexp(np.log(1 - OUTLIER) + ratio, np.log(OUTLIER))  # [L]
+    cum = np.concatenate([[0.0], np.cumsum(np.where(ok, gain, 0.0))])  # [L + 1]
+    mid = (s + e) // 2
+    lo, a = max(0, s - window), min(s + window, mid)
+    b, hi = max(e - window, mid), min(len(err), e + window)
+    start = lo + int(np.argmin(cum[lo : a + 1]))  # most gained over [start, a)
+    end = b + int(np.argmax(cum[b : hi + 1]))  # most gained over [b, end)
+    return start, max(end, start)
+
+
+def _same(m: Match, n: Match) -> bool:
+    """Whether two matches cover mostly the same codes of both A and B."""
+    half = min(m.length, n.length) // 2
+
+    def overlap(s1: int, s2: int) -> int:
+        return min(s1 + m.length, s2 + n.length) - max(s1, s2)
+
+    return overlap(m.start_a, n.start_a) > half and overlap(m.start_b, n.start_b) > half
+
+
+def shared_segments(
+    codes_a: np.ndarray, codes_b: np.ndarray, *, bits: int,
+    skip_a: np.ndarray | None = None, skip_b: np.ndarray | None = None,
+    max_ber: float = 0.3, window: int = 15, min_length: int = 50, max_gap: int = 10,
+    max_candidates: int = 12,
+) -> list[Match]:  # fmt: skip
+    """Stretches that A [Na] and B [Nb] share, longest first, at most one per stretch.
+
+    ``bits``: code width (32 audio, 64 pictures); ``max_ber``: the mean bit error rate over
+    ``window`` codes below which codes match; ``min_length``/``max_gap`` in codes.
+    """
+    use_a = _check(codes_a, skip_a, bits, "A")
+    use_b = _check(codes_b, skip_b, bits, "B")
+    found: list[Match] = []
+    for d in candidate_offsets(codes_a, codes_b, bits, use_a, use_b, max_candidates):
+        for dd in (d - 1, d, d + 1):
+            found += _diagonal(codes_a, codes_b, dd, use_a, use_b, bits, max_ber, window,
+                               min_length, max_gap)  # fmt: skip
+    found.sort(key=lambda m: m.length * (0.5 - m.ber), reverse=True)
+    kept: list[Match] = []
+    for m in found:
+        if not any(_same(m, k) for k in kept):
+            kept.append(m)
+    return sorted(kept, key=lambda m: m.length, reverse=True)
+
+
+def match_audio(
+    a: AudioPrint, b: AudioPrint, min_seconds: float = 5.0, max_ber: float = 0.3,
+    window_seconds: float = 1.5, max_gap_seconds: float = 1.0,
+) -> list[Match]:  # fmt: skip
+    """Stretches of sound two prints (of one hop) share, at least ``min_seconds`` long."""
+    if abs(a.hop - b.hop) > 1e-9:
+        raise MatchingError(f"prints of different hops ({a.hop} s, {b.hop} s) cannot be aligned")
+    return shared_segments(
+        a.codes, b.codes, bits=32, skip_a=a.silent, skip_b=b.silent, max_ber=max_ber,
+        window=max(1, round(window_seconds / a.hop)), min_length=round(min_seconds / a.hop),
+        max_gap=round(max_gap_seconds / a.hop),
+    )  # fmt: skip
+
+
+def audio_times(m: Match, a: AudioPrint, b: AudioPrint) -> tuple[float, float, float]:
+    """(start in A, start in B, length), in seconds on the files' timelines."""
+    start_a = a.time(m.start_a)
+    return start_a, b.time(m.start_b), a.end_time(m.start_a + m.length - 1) - start_a
+
+
+def match_pictures(
+    hashes_a: np.ndarray, hashes_b: np.ndarray, flat_a: np.ndarray | None = None,
+    flat_b: np.ndarray | None = None, min_length: int = 5, max_ber: float = 0.2,
+    window: int = 3, max_gap: int = 2,
+) -> list[Match]:  # fmt: skip
+    """Stretches two per-second 64-bit picture hash sequences share (lengths in codes)."""
+    return shared_segments(
+        hashes_a, hashes_b, bits=64, skip_a=flat_a, skip_b=flat_b, max_ber=max_ber,
+        window=window, min_length=min_length, max_gap=max_gap,
+    )  # fmt: skip
+
+
+def _fine_spectra(x: np.ndarray, starts: np.ndarray, rate: int):
+    """Detail of the log power spectra (F_LO-F_HI Hz) of FINE-sample frames of x [S] at
+    ``starts`` [K], unit norm per frame: (float64 [K, bins], band power in dB [K])."""
+    idx = np.clip(starts[:, None] + np.arange(FINE), 0, len(x) - 1)  # [K, FINE]
+    power = np.abs(np.fft.rfft(x[idx] * np.hanning(FINE), axis=1)) ** 2  # [K, FINE/2+1]
+    freqs = np.fft.rfftfreq(FINE, 1 / rate)
+    power = power[:, (freqs >= F_LO) & (freqs < F_HI)]
+    level = 10 * np.log10(power.sum(axis=1) + 1e-20)  # [K]
+    logs = np.log(power + 1e-3 * power.mean(axis=1, keepdims=True) + 1e-20)
+    logs -= logs.mean(axis=1, keepdims=True)
+    logs /= np.linalg.norm(logs, axis=1, keepdims=True) + 1e-12
+    # minus its 5-bin local mean: the spectral tilt that noise and dialogue share is gone,
+    # the fine structure (harmonics, formants) that tells two sounds apart is kept
+    padded = np.pad(logs, ((0, 0), (2, 2)))  # [K, bins + 4]
+    detail = logs - np.lib.stride_tricks.sliding_window_view(padded, 5, axis=1).mean(-1)
+    return detail / (np.linalg.norm(detail, axis=1, keepdims=True) + 1e-12), level
+
+
+def _sample_lag(xa: np.ndarray, xb: np.ndarray, ia: int, ib: int, span: int) -> int:
+    """Lag d (B sample = A sample + d) that best aligns 2 s of A at ``ia`` with B near ``ib``."""
+    n = min(2 * RATE, len(xa) - ia)
+    seg_a, lo = xa[ia : ia + n], max(0, ib - span)
+    seg_b = xb[lo : ib + n + span]
+    if n <= 0 or len(seg_b) < n:
+        return ib - ia
+    size = len(seg_b) + n
+    corr = np.fft.irfft(np.fft.rfft(seg_b, size) * np.conj(np.fft.rfft(seg_a, size)), size)
+    return lo + int(np.argmax(corr[: len(seg_b) - n + 1])) - ia
+
+
+def _fine_edge(xa: np.ndarray, xb: np.ndarray, lag: int, at: int, search: int, rising: bool) -> int:
+    """Sample of A where the match begins (``rising``) or ends, within ``search`` of ``at``."""
+    step = FINE // 4
+    starts = np.arange(at - search, at + search, step) - FINE // 2  # [K] frames centred there
+    spec_a, level_a = _fine_spectra(xa, starts, RATE)
+    spec_b, level_b = _fine_spectra(xb, starts + lag, RATE)
+    sim = (spec_a * spec_b).sum(1)  # [K] cosine of the two spectra
+    inner = len(starts) // 4  # levels from the outer quarters, away from the coarse edge
+    side = slice(-inner, None) if rising else slice(None, inner)  # the match's side
+    quiet = (level_a < np.median(level_a[side]) - QUIET_DB) | (
+        level_b < np.median(level_b[side]) - QUIET_DB
+    )
+    sim[quiet] = 0.0  # a pause in both (room tone) looks alike, but is not the match
+    before, after = np.median(sim[:inner]), np.median(sim[-inner:])
+    gain = (sim - (before + after) / 2) * (1 if rising else -1)  # [K] > 0 on the match side
+    cum = np.concatenate([[0.0], np.cumsum(gain)])  # [K + 1]
+    k = int(np.argmax(cum[-1] - cum[:-1]))  # the split maximising the gain after it
+    return int(starts[k]) + FINE // 2
+
+
+def refine_audio(
+    decoded_a: tuple[np.ndarray, float], decoded_b: tuple[np.ndarray, float],
+    start_a: float, start_b: float, length: float, search: float = 0.6,
+) -> tuple[float, float, float]:  # fmt: skip
+    """Edges of a match found on prints, to a few milliseconds, from the decoded signals.
+
+    ``decoded_*``: (mono samples [S] at RATE, file time of sample 0), as ``decode_audio``
+    returns. B is first aligned to A to the sample (cross-correlation of 2 s in the middle of
+    the match), then each edge is the change point of the similarity of 23-ms spectra of A and
+    B within ``search`` s of the coarse edge. Returns (start A, start B, length) in seconds.
+    """
+    (xa, ta), (xb, tb) = decoded_a, decoded_b
+    mid_a = round((start_a - ta + length / 2) * RATE)
+    mid_b = round((start_b - tb + length / 2) * RATE)
+    lag = _sample_lag(xa, xb, mid_a, mid_b, span=round(0.15 * RATE))
+    span = round(search * RATE)
+    first = _fine_edge(xa, xb, lag, round((start_a - ta) * RATE), span, rising=True)
+    end = _fine_edge(xa, xb, lag, round((start_a - ta + length) * RATE), span, rising=False)
+    first, end = max(first, 0, -lag), min(end, len(xa), len(xb) - lag)  # inside both signals
+    return ta + first / RATE, tb + (first + lag) / RATE, (end - first) / RATE

@@ -1,0 +1,114 @@
+"""Season mode end to end: ``predict.py`` with no checkpoint over a generated library.
+
+The tiny demo library has every trap in small: a studio jingle before the intro, text over
+the intro, end credits longer than the intro, a cold open, a cut-short intro, a recap that
+quotes the last episode, an intro at 0:00, two openings, episodes without an intro.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import av
+import pytest
+
+from introdet.demo.make_library import make_library
+from introdet.outputs.export import read_record
+from introdet.predict import predict
+from tests.conftest import compose_cfg
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("season-lib")
+    return out, make_library(out, seed=0, size="tiny")
+
+
+def _predict(input: Path, out: Path, *more: str) -> int:
+    cfg = compose_cfg("predict", [f"input={input}", f"out={out}", "progress=false", *more])
+    return predict(cfg)
+
+
+def _shared(truth: dict, e: dict) -> bool:
+    """Whether another episode of the series shows the same opening: recurrence can see it."""
+    return any(
+        o is not e and o["series"] == e["series"] and o["intro"] and o["opening"] == e["opening"]
+        for o in truth["episodes"].values()
+    )
+
+
+def test_season_mode_needs_no_training_and_avoids_every_trap(library, tmp_path):
+    lib, truth = library
+    assert _predict(lib / "videos", tmp_path / "o") == 0
+    checked = 0
+    for eid, e in truth["episodes"].items():
+        rec = read_record(tmp_path / "o" / f"{eid}.json")
+        assert rec["mode"] == "season"
+        credits = e["credits"]
+        assert rec["credits"] == pytest.approx([credits["start"], credits["end"]], abs=0.5)
+        if e["intro"] is None or not _shared(truth, e):
+            assert rec["intro"] is None, eid  # no logo, recap or credits taken for an intro
+            continue
+        intro = e["intro"]
+        assert rec["intro"]["start"] == pytest.approx(intro["start"], abs=0.1), eid
+        if "cut_short" not in e["style"]:  # a full intro whose partner is cut short: its part
+            assert rec["intro"]["end"] == pytest.approx(intro["end"], abs=0.1), eid
+        checked += 1
+    assert checked >= 3
+    assert (tmp_path / "o" / "intros.csv").is_file()
+
+
+def test_an_episode_without_sound_is_matched_on_its_pictures(library, tmp_path):
+    lib, truth = library
+    a, b = (truth["episodes"][f"northwind_s01e0{k}"] for k in (1, 2))
+    season = tmp_path / "in" / "Northwind"
+    season.mkdir(parents=True)
+    shutil.copy(lib / a["path"], season / Path(a["path"]).name)
+    _video_only(lib / b["path"], season / Path(b["path"]).name)
+    assert _predict(tmp_path / "in", tmp_path / "o") == 0
+    rec = json.loads((tmp_path / "o" / "northwind_s01e02.json").read_text())
+    assert rec["intro"]["start"] == pytest.approx(b["intro"]["start"], abs=0.5)
+    assert rec["intro"]["end"] == pytest.approx(b["intro"]["end"], abs=1.0)
+
+
+def test_a_lone_episode_is_no_season(library, tmp_path, caplog):
+    lib, truth = library
+    e = truth["episodes"]["northwind_s01e01"]
+    alone = tmp_path / "in" / "Northwind"
+    alone.mkdir(parents=True)
+    shutil.copy(lib / e["path"], alone)
+    assert _predict(tmp_path / "in", tmp_path / "o") == 0
+    assert "season mode needs its season" in caplog.text
+    assert read_record(tmp_path / "o" / "northwind_s01e01.json")["intro"] is None
+
+
+def _video_only(src: Path, dst: Path) -> None:
+    """``src`` without its audio track (packets copied, nothing re-encoded)."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        for packet in inp.demux(vin):
+            if packet.size:
+                packet.stream = vout
+                out.mux(packet)
+
+
+def test_only_the_scan_and_the_tail_are_heard(library, tmp_path):
+    lib, truth = library
+    # tiny episodes last ~20 s: 10 s from 0:00 and the last 6 s are two prints of each
+    more = ["recurring.scan=10", "recurring.scan_fraction=0.1", "recurring.tail=6"]
+    assert _predict(lib / "videos", tmp_path / "o", *more) == 0
+    for eid, e in truth["episodes"].items():
+        rec = read_record(tmp_path / "o" / f"{eid}.json")
+        credits = e["credits"]
+        if credits["start"] >= e["duration"] - 6:  # wholly inside the tail
+            assert rec["credits"] == pytest.approx([credits["start"], credits["end"]], abs=0.5)
+        if rec["intro"] is not None:
+            assert rec["intro"]["start"] < 10
+    first = read_record(tmp_path / "o" / "northwind_s01e01.json")["intro"]
+    want = truth["episodes"]["northwind_s01e01"]["intro"]
+    assert first["start"] == pytest.approx(want["start"], abs=0.1)

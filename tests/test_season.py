@@ -1,0 +1,120 @@
+"""Tests for introdet.detection.season: items from links, and the season-wide decision.
+
+The links here are what the fingerprint matcher reports for a planned season (every pair of
+episodes sharing a stretch); tests over real files are in tests/test_predict_season.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from introdet.detection.season import Link, SeasonConfig, decide, items_from_links, partners
+from introdet.errors import ConfigError
+
+CFG = SeasonConfig()
+
+
+def season_links(plan: dict[int, dict[str, tuple[float, float]]]) -> list[Link]:
+    """Links between every two episodes that have a stretch of the same name."""
+    links = []
+    for i, j in itertools.combinations(sorted(plan), 2):
+        for name in plan[i].keys() & plan[j].keys():
+            (a0, a1), (b0, b1) = plan[i][name], plan[j][name]
+            n = min(a1 - a0, b1 - b0)  # a cut-short intro shares its first part
+            links.append(Link(i, j, a0, a0 + n, b0, b0 + n))
+    return links
+
+
+def intros(result) -> list[tuple[float, float] | None]:
+    return [r.intro and (r.intro.start, r.intro.end) for r in result]
+
+
+def test_the_intro_is_what_most_episodes_share_after_a_logo_and_before_the_credits():
+    durations = [1300.0, 1320.0, 1290.0, 1310.0]
+    plan = {
+        ep: {
+            "logo": (0.0, 2.5),
+            "intro": (60.0 + 10 * ep, 90.0 + 10 * ep),
+            "credits": (d - 40.0, d),
+        }
+        for ep, d in enumerate(durations)
+    }
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [(60.0 + 10 * ep, 90.0 + 10 * ep) for ep in range(4)]
+    for r, d in zip(result, durations, strict=True):
+        assert (r.credits.start, r.credits.end) == (d - 40.0, d)
+
+
+def test_an_episode_without_an_intro_gets_none_even_with_logo_and_credits():
+    durations = [1300.0] * 4
+    plan = {ep: {"logo": (0.0, 2.5), "credits": (1260.0, 1300.0)} for ep in range(4)}
+    for ep in (0, 1, 3):
+        plan[ep]["intro"] = (40.0, 52.0)
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [(40.0, 52.0), (40.0, 52.0), None, (40.0, 52.0)]
+    assert all(r.credits is not None for r in result)
+
+
+def test_a_short_intro_at_zero_is_not_taken_for_a_logo():
+    durations = [1300.0] * 3
+    plan = {ep: {"intro": (0.0, 3.3), "credits": (1280.0, 1300.0)} for ep in range(3)}
+    assert intros(decide(season_links(plan), durations, CFG)) == [(0.0, 3.3)] * 3
+
+
+def test_credits_longer_than_the_intro_are_credits():
+    durations = [1300.0, 1310.0, 1305.0]
+    plan = {ep: {"intro": (30.0, 38.0), "credits": (d - 90.0, d)} for ep, d in enumerate(durations)}
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [(30.0, 38.0)] * 3
+    assert [r.credits.end - r.credits.start for r in result] == [90.0] * 3
+
+
+def test_a_recap_shared_with_the_previous_episode_is_not_the_intro():
+    durations = [1300.0] * 3
+    plan = {ep: {"intro": (70.0, 100.0)} for ep in range(3)}
+    # episode 1 opens with 20 s quoted from after episode 0's intro; so does 2 from 1
+    plan[0]["story1"] = (600.0, 620.0)
+    plan[1]["story1"] = (5.0, 25.0)
+    plan[1]["story2"] = (800.0, 822.0)
+    plan[2]["story2"] = (3.0, 25.0)
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [(70.0, 100.0)] * 3
+    kinds = {k for r in result for *_, k, _ in r.evidence["recurring"]}
+    assert "recap" in kinds
+
+
+def test_two_openings_group_the_episodes_and_a_cut_short_one_keeps_its_part():
+    durations = [1300.0] * 5
+    plan = {ep: {"credits": (1270.0, 1300.0)} for ep in range(5)}
+    for ep in (0, 2, 4):
+        plan[ep]["opening_a"] = (50.0 + ep, 80.0 + ep)
+    for ep in (1, 3):
+        plan[ep]["opening_b"] = (20.0, 45.0)
+    plan[4]["opening_a"] = (54.0, 66.0)  # cut short: its first 12 s
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [(50.0, 80.0), (20.0, 45.0), (52.0, 82.0), (20.0, 45.0), (54.0, 66.0)]
+
+
+def test_items_merge_overlapping_occurrences_and_keep_apart_the_rest():
+    links = [
+        Link(0, 1, 10.0, 40.0, 12.0, 42.0),
+        Link(0, 2, 10.5, 39.5, 30.0, 59.0),  # the same stretch of 0, a bit shorter
+        Link(1, 2, 500.0, 520.0, 600.0, 620.0),  # something else
+    ]
+    items = sorted(items_from_links(links), key=lambda it: -it.support)
+    assert [it.support for it in items] == [3, 2]
+    assert items[0].spans == {0: (10.0, 40.0), 1: (12.0, 42.0), 2: (30.0, 59.0)}
+
+
+def test_partners_are_the_nearest_episodes_and_everyone_in_a_small_season():
+    assert partners(4, 8) == list(itertools.combinations(range(4), 2))
+    big = partners(30, 8)
+    assert all(j - i <= 4 for i, j in big) and len(big) == sum(min(4, 29 - i) for i in range(30))
+
+
+@pytest.mark.parametrize("bad", [{"min_seconds": 0}, {"min_intro": 200}, {"max_others": 0}])
+def test_bad_settings_name_the_key(bad):
+    with pytest.raises(ConfigError, match="season"):
+        SeasonConfig(**bad)
