@@ -284,19 +284,8 @@ def _plan_episode(
     rng = np.random.default_rng([seed, si, 10, number])
     fps = sd.fps
     filler = _Filler(rng, prof, fps, (seed, si, 11, number))
-    head: list[tuple[Scene, str | None]] = []
-    if sd.logo:
-        n_logo = _frames(np.random.default_rng([seed, si, 4]).uniform(2, 3), fps)
-        jingle = Sound("jingle", (seed, si, 4))
-        head.append(
-            (Scene(n_logo, "logo", (seed, si, 4), (seed, si, 4), sound=jingle), "studio_logo")
-        )
-    if sd.recap and previous is not None:
-        head += [(s, "recap") for s in _recap(rng, prof, fps, previous.content)]
-    if sd.cut_short and number % 2 == 0:
-        intro = cut_short(intro)
-    if sd.text_over_intro:
-        intro = [replace(s, overlay_seed=(seed, si, 8, number)) for s in intro]
+    head = _head(seed, si, sd, prof, rng, previous)
+    intro = _as_shown(sd, intro, (seed, si, 8, number), number)
     credits = [(s, "credits") for s in credit_scenes(sd, prof, seed, si, number)]
     n_head = sum(s.n for s, _ in head)
     n_intro = sum(s.n for s in intro)
@@ -337,6 +326,31 @@ def _plan_episode(
         noise_seed=(seed, si, 13, number),
         content=filler.made,
     )
+
+
+def _head(
+    seed: int, si: int, sd: SeriesDef, prof: Profile, rng, previous: Episode | None
+) -> list[tuple[Scene, str | None]]:
+    """What opens the episode before its own story: a studio logo, a "previously on" recap."""
+    head: list[tuple[Scene, str | None]] = []
+    if sd.logo:
+        n_logo = _frames(np.random.default_rng([seed, si, 4]).uniform(2, 3), sd.fps)
+        jingle = Sound("jingle", (seed, si, 4))
+        head.append(
+            (Scene(n_logo, "logo", (seed, si, 4), (seed, si, 4), sound=jingle), "studio_logo")
+        )
+    if sd.recap and previous is not None:
+        head += [(s, "recap") for s in _recap(rng, prof, sd.fps, previous.content)]
+    return head
+
+
+def _as_shown(sd: SeriesDef, intro: list[Scene], overlay: tuple, number: int) -> list[Scene]:
+    """The intro as this episode shows it: cut short on even episodes, with text over it."""
+    if sd.cut_short and number % 2 == 0:
+        intro = cut_short(intro)
+    if sd.text_over_intro:
+        intro = [replace(s, overlay_seed=overlay) for s in intro]
+    return intro
 
 
 def _recap(
