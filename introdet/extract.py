@@ -43,6 +43,7 @@ class Summary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     warned: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0  # seconds of video sampled
+    work: str = "extracted"  # what was done to each episode, for the report
 
     def fail(self, path: str | Path, error: Exception) -> None:
         """Record and log a file that failed, with the reason ``error`` gives."""
@@ -53,7 +54,7 @@ class Summary:
 
     def format(self) -> str:
         lines = [
-            f"extracted {len(self.done)}, skipped {len(self.skipped)} (already done), "
+            f"{self.work} {len(self.done)}, skipped {len(self.skipped)} (already done), "
             f"failed {len(self.failed)}, with warnings {len(self.warned)}"
         ]
         lines += [f"  FAILED  {p}: {why}" for p, why in self.failed]

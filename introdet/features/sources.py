@@ -7,6 +7,7 @@ from keyframes and sampled exactly later around the intro (``fine_pass``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from introdet.features.shards import (
     load_features,
     read_manifest,
 )
-from introdet.media.library import VideoJob, video_jobs
+from introdet.media.library import VideoJob, series_of, video_jobs
 
 FinePass = Callable[[str, object], tuple[np.ndarray, dict]]
 
@@ -46,7 +47,7 @@ def load_episodes(cfg: DictConfig, identity: dict | None, out: Path) -> Source:
         metas = {k: v for k, v in read_manifest(src).items() if only is None or k in only}
         if identity is not None:
             check_consistent(metas.values(), encoder=identity, where=str(src))
-        return Source(_load(src, metas), Summary())
+        return Source(_load(src, regroup(metas, None, cfg.series)), Summary())
     shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
     encoder = image_encoder(cfg, identity, shard_dir)
     sampler = OmegaConf.to_object(cfg.sampler)
@@ -65,7 +66,22 @@ def load_episodes(cfg: DictConfig, identity: dict | None, out: Path) -> Source:
     )
     metas = read_manifest(shard_dir) if (shard_dir / MANIFEST).is_file() else {}
     wanted = set(summary.done) | set(summary.skipped)  # the cache may hold other episodes
-    return Source(_load(shard_dir, {k: v for k, v in metas.items() if k in wanted}), summary)
+    metas = regroup({k: v for k, v in metas.items() if k in wanted}, src, cfg.series)
+    return Source(_load(shard_dir, metas), summary)
+
+
+def regroup(metas: dict[str, ShardMeta], root: Path | None, series: str | None) -> dict:
+    """Series decided now, from where the videos are (``root``: the folder searched; None:
+    the folder all sources share), never the grouping recorded when the cache was made."""
+    sources = [Path(m.source) for m in metas.values()]
+    if root is None and sources:
+        root = Path(os.path.commonpath([p.parent for p in sources]))
+    for m, path in zip(metas.values(), sources, strict=True):
+        if series:
+            m.series = series
+        elif root is not None and path.is_relative_to(root):
+            m.series = series_of(path, root if root.is_dir() else path.parent)
+    return metas
 
 
 def _load(shard_dir: Path, metas: dict[str, ShardMeta]) -> list[tuple[ShardMeta, np.ndarray]]:
@@ -125,7 +141,7 @@ def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], 
     if (src / MANIFEST).is_file():
         raise ConfigError(f"{src}: season mode needs the videos as input, not a shard folder")
     jobs, failed = video_jobs(src, only=selected(cfg.only), series=cfg.series)
-    summary = Summary(failed=list(failed))
+    summary = Summary(failed=list(failed), work="fingerprinted")
     found = []
     rec, paths = cfg.recurring, [j.path for j in jobs]
     ahead = prints_ahead(paths, rec.scan, rec.scan_fraction, rec.tail, cfg.decoders, cfg.processes)

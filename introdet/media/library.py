@@ -65,11 +65,24 @@ def _broken_link(path: Path) -> bool:
     return path.is_symlink() and not path.exists()
 
 
+# "Show.Name.S01E02.mkv", "Show Name - 1x02.mkv": the series is what comes before the code
+_EPISODE_CODE = re.compile(
+    r"^(?P<show>.*?)[\s._\-\[(]*(?:s\d{1,2}[\s._-]*e\d{1,3}|\d{1,2}x\d{2,3})(?!\d)", re.I
+)
+
+
 def series_of(path: Path, root: Path) -> str:
-    """The series folder of a file: its parent, or the one above a season folder."""
+    """The series of a file: ``Show/Season N/file`` -> Show; a file right in the folder
+    searched, named with an episode code (``Show.Name.S01E02``, ``Show Name 1x02``) -> the
+    name before the code; else its folder."""
     parent = path.parent
     if _SEASON_DIR.match(parent.name.strip()) and parent != root:
-        parent = parent.parent
+        return parent.parent.name or path.stem
+    if parent == root:
+        m = _EPISODE_CODE.match(path.stem)
+        show = re.sub(r"[._]+", " ", m["show"]).strip(" -[(") if m else ""
+        if show:
+            return show
     return parent.name or path.stem
 
 

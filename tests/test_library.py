@@ -1,0 +1,50 @@
+"""Tests for introdet.media.library's series grouping: folders, then episode codes in names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from introdet.features.shards import ShardMeta
+from introdet.features.sources import regroup
+from introdet.media.library import series_of
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "series"),
+    [
+        ("/tv/Show/Season 1/e1.mkv", "/tv", "Show"),
+        ("/tv/Show/Сезон 2/e1.mkv", "/tv", "Show"),
+        ("/tv/Harbor/harbor_s01e01.mp4", "/tv", "Harbor"),  # a show folder wins over the code
+        ("/dl/Show.Name.S01E02.1080p.mkv", "/dl", "Show Name"),
+        ("/dl/Show Name - 1x02 - Pilot.mkv", "/dl", "Show Name"),
+        ("/dl/other_show_s02e10.mkv", "/dl", "other show"),
+        ("/dl/S01E01.mkv", "/dl", "dl"),  # no name before the code: the folder
+        ("/dl/home movie 2019.mkv", "/dl", "dl"),  # no code: the folder
+    ],
+)
+def test_series_from_folders_then_episode_codes(path, root, series):
+    assert series_of(Path(path), Path(root)) == series
+
+
+def _meta(ep: str, source: str, series: str) -> ShardMeta:
+    return ShardMeta(ep, series, source, "h", 60.0, 60, 1.0, 0.0, {"embed_dim": 4})
+
+
+def test_the_cache_never_pins_the_grouping(tmp_path):
+    flat = tmp_path / "downloads"
+    flat.mkdir()
+    names = ["Alpha.S01E01.mkv", "Alpha.S01E02.mkv", "Beta.Show.S01E01.mkv"]
+    for n in names:
+        (flat / n).write_bytes(b"")
+    # made by an extraction that grouped the flat folder as one series
+    metas = {Path(n).stem: _meta(Path(n).stem, str(flat / n), "downloads") for n in names}
+    got = regroup(metas, flat, None)
+    assert [m.series for m in got.values()] == ["Alpha", "Alpha", "Beta Show"]
+    assert [m.series for m in regroup(metas, None, None).values()] == [
+        "Alpha",
+        "Alpha",
+        "Beta Show",
+    ]
+    assert {m.series for m in regroup(metas, flat, "Mine").values()} == {"Mine"}
