@@ -18,15 +18,19 @@ class ConfigError(IntrodetError, ValueError):
     """A configuration value is missing, unknown or out of range; the message names the key."""
 
 
-class VideoError(IntrodetError, ValueError):
-    """A video that cannot be read; the message starts with the file path, then the reason."""
+class MediaError(IntrodetError, ValueError):
+    """A media file that cannot be read; the message starts with the file path, then why."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path, self.reason = str(path), reason
 
-    def __reduce__(self):  # pickled by decoder processes: rebuild from (path, reason)
+    def __reduce__(self):  # pickled by worker processes: rebuild from (path, reason)
         return (type(self), (self.path, self.reason))
+
+
+class VideoError(MediaError):
+    """A video stream that cannot be read."""
 
 
 class InputNotFound(IntrodetError, FileNotFoundError):
@@ -94,15 +98,8 @@ class BenchError(IntrodetError, ValueError):
     """A benchmark input (video, option) is unusable; the message names the file or option."""
 
 
-class AudioError(IntrodetError, ValueError):
-    """An audio track that cannot be read; the message starts with the file path, then why."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = str(path), reason
-
-    def __reduce__(self):  # pickled by worker processes: rebuild from (path, reason)
-        return (type(self), (self.path, self.reason))
+class AudioError(MediaError):
+    """An audio track that cannot be read."""
 
 
 class MatchingError(IntrodetError, ValueError):
