@@ -118,3 +118,17 @@ def test_partners_are_the_nearest_episodes_and_everyone_in_a_small_season():
 def test_bad_settings_name_the_key(bad):
     with pytest.raises(ConfigError, match="season"):
         SeasonConfig(**bad)
+
+
+def test_every_shot_of_a_recap_is_recap_even_one_quoted_from_before_an_intro():
+    durations = [1300.0] * 3
+    plan = {ep: {"intro": (70.0, 100.0)} for ep in range(3)}
+    # episode 2 has no intro of its own; its recap quotes episode 1's story after the intro
+    # (two shots) and one shot from before it
+    del plan[2]["intro"]
+    plan[1]["after1"], plan[2]["after1"] = (400.0, 404.0), (2.0, 6.0)
+    plan[1]["after2"], plan[2]["after2"] = (500.0, 503.0), (7.0, 10.0)
+    plan[1]["before"], plan[2]["before"] = (30.0, 33.0), (11.0, 14.0)
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [(70.0, 100.0), (70.0, 100.0), None]
+    assert {k for *_, k, _ in result[2].evidence["recurring"]} == {"recap"}

@@ -11,7 +11,8 @@ classified season-wide:
 - credits: most occurrences end at the end of their episode, in its second half;
 - logo: short, at 0:00, and followed in the same episodes by another recurring item;
 - recap: shared by two consecutive episodes only, and in the earlier one it comes after that
-  episode's intro (a "previously on" quotes the last episode's story, not its intro);
+  episode's intro (a "previously on" quotes the last episode's story, not its intro); the
+  shots next to a recap shot, quoted from the same episode, are recap too;
 - intro: the remaining item an episode shares with the most others (ties: the longer), which
   groups episodes by the opening they share when a season has two.
 
@@ -172,8 +173,31 @@ def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -
     for it in items:
         if it.kind == "other" and it.support == 2 and _is_recap(it, intros):
             it.kind = "recap"
+    _spread_recaps(items)
     for it in {id(x): x for x in _best_items(items, durations, cfg).values()}.values():
         it.kind = "intro"
+
+
+def _spread_recaps(items: list[Item], gap: float = 3.0) -> None:
+    """A recap is a run of shots quoted from the episode before: a stretch shared with that
+    episode alone, within ``gap`` s of a recap shot in the later episode, is one too."""
+    recaps = [it for it in items if it.kind == "recap"]
+    while recaps:
+        found = []
+        for it in items:
+            if it.kind != "other" or sorted(it.spans) not in [sorted(r.spans) for r in recaps]:
+                continue
+            later = max(it.spans)
+            s, e = it.spans[later]
+            if any(
+                sorted(r.spans) == sorted(it.spans)
+                and r.spans[later][0] - gap <= e
+                and s <= r.spans[later][1] + gap
+                for r in recaps
+            ):
+                it.kind = "recap"
+                found.append(it)
+        recaps = found
 
 
 def _followed(it: Item, others: list[Item]) -> bool:
