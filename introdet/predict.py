@@ -1,9 +1,11 @@
-"""``python predict.py``: episodes -> per-second probabilities -> intros -> player files.
+"""``python predict.py``: episodes -> intros (and credits) -> player files.
 
-The features come from a shard folder, or are extracted from the videos into a feature cache
-(or, coarse to fine, from their keyframes); a checkpoint scores them (``method=model``), or
-the season's recurrence does (``method=recurrence``, no training); refinement makes the
-boundaries frame-accurate; the outputs are written in every asked format.
+Without a checkpoint (``method=season``, the default then), what recurs in the sound of each
+season decides, from the videos alone. With one (``method=model``), features come from a shard
+folder, or are extracted from the videos into a feature cache (or, coarse to fine, from their
+keyframes), and the model scores every second; ``method=recurrence`` scores them by the
+recurrence of the CLIP features. Refinement makes the boundaries frame-accurate; the outputs
+are written in every asked format.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from introdet.detection.scoring import (
 from introdet.detection.season import decide, season_links
 from introdet.errors import ConfigError
 from introdet.extract import Summary
-from introdet.features.fingerprints import picture_print
+from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
 from introdet.features.shards import ShardMeta, check_consistent, encoder_name
 from introdet.features.sources import load_episodes, load_prints
+from introdet.media.library import VideoJob
 from introdet.outputs.export import episode_record, write_csv, write_episode
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class Episode:
     probs: np.ndarray | None = None  # [T]
     mode: str = "single"  # single | season | recurrence
     intro: Segment | None = None
+    encoder: str = "none (season mode: sound)"  # what made the features, for the record
     extra: dict = field(default_factory=dict)  # more fields of the episode's record
 
 
@@ -103,13 +107,12 @@ def write_outputs(episodes: Sequence[Episode], out: Path, formats: Sequence[str]
     for e in episodes:
         extra = dict(e.extra)
         intro_extra = extra.pop("intro_extra", None)
-        encoder = extra.pop("encoder", "none (season mode: sound)")
         rec = episode_record(
             e.meta.episode,
             e.meta.source,
             e.meta.duration,
             e.meta.fps,
-            encoder,
+            e.encoder,
             e.intro,
             e.probs.tolist(),
             intro_extra=intro_extra if e.intro else None,
@@ -147,7 +150,7 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
         if len(members) == 1:
             log.warning("%s: the only episode of %r given: season mode needs its season "
                         "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
-        pictures = partial(_picture_of, [job.path for job, _ in members], scfg.scan)
+        pictures = partial(_picture_of, members)
         links = season_links([p for _, p in members], pictures, scfg)
         results = decide(links, [p.duration for _, p in members], scfg)
         for (job, p), r in zip(members, results, strict=True):
@@ -165,8 +168,10 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
     return episodes, summary
 
 
-def _picture_of(paths: Sequence[Path], head: float, k: int):
-    return picture_print(paths[k], max_seconds=head)
+def _picture_of(members: Sequence[tuple[VideoJob, EpisodePrints]], k: int) -> PicturePrint:
+    """Pictures of episode k over the same stretch from 0:00 as its sound was heard."""
+    job, prints = members[k]
+    return picture_print(job.path, max_seconds=prints.head)
 
 
 def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:
@@ -190,7 +195,7 @@ def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episo
             e.feats, e.extra["coarse_to_fine"] = source.fine_pass(e.meta.episode, e.intro)
         score(episodes, detector, cfg)
     for e in episodes:
-        e.extra["encoder"] = encoder_name(ident)
+        e.encoder = encoder_name(ident)
     return episodes, source.summary
 
 

@@ -25,6 +25,7 @@ class EpisodePrints:
     duration: float  # seconds of video
     audio: AudioPrint | None  # the scan from 0:00 (the whole episode if short); None: no audio
     tail: AudioPrint | None = None  # the last seconds, where credits are, if not in ``audio``
+    head: float | None = None  # seconds from 0:00 that ``audio`` covers; None: all of it
 
 
 def episode_prints(
@@ -39,7 +40,7 @@ def episode_prints(
         return EpisodePrints(duration, audio_fingerprint(path))
     first = audio_fingerprint(path, max_seconds=head)
     last = audio_fingerprint(path, start=duration - tail) if tail > 0 and first else None
-    return EpisodePrints(duration, first, last)
+    return EpisodePrints(duration, first, last, head)
 
 
 def prints_ahead(
