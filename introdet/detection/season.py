@@ -185,12 +185,12 @@ def _spread_recaps(items: list[Item], gap: float = 3.0) -> None:
     while recaps:
         found = []
         for it in items:
-            if it.kind != "other" or sorted(it.spans) not in [sorted(r.spans) for r in recaps]:
+            if it.kind != "other":
                 continue
             later = max(it.spans)
             s, e = it.spans[later]
             if any(
-                sorted(r.spans) == sorted(it.spans)
+                r.spans.keys() == it.spans.keys()  # the same two episodes
                 and r.spans[later][0] - gap <= e
                 and s <= r.spans[later][1] + gap
                 for r in recaps

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from introdet.errors import ConfigError
 from introdet.extract import Summary, extract
-from introdet.features.coarse_to_fine import coarse_episodes, fine_pass
+from introdet.features.coarse import coarse_episodes, fine_pass
 from introdet.features.fingerprints import EpisodePrints, prints_ahead
 from introdet.features.shards import (
     MANIFEST,
