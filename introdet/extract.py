@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from introdet.cli import command
-from introdet.errors import ShardWriteError, VideoError
+from introdet.errors import AudioError, ShardWriteError, VideoError
+from introdet.features.fingerprints import EpisodePrints, PicturePrint, episode_prints
+from introdet.features.print_store import PrintScan, is_current, write_prints
 from introdet.features.shards import (
     MANIFEST,
     ShardMeta,
@@ -24,6 +27,7 @@ from introdet.features.shards import (
     read_meta,
     remove_orphans,
     write_manifest,
+    write_meta,
     write_shard,
 )
 from introdet.media.library import VideoJob, parse_shard, video_jobs
@@ -42,6 +46,7 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     warned: list[tuple[str, str]] = field(default_factory=list)
+    topped_up: list[str] = field(default_factory=list)  # up to date; prints added
     seconds: float = 0.0  # seconds of video sampled
     work: str = "extracted"  # what was done to each episode, for the report
 
@@ -57,6 +62,8 @@ class Summary:
             f"{self.work} {len(self.done)}, skipped {len(self.skipped)} (already done), "
             f"failed {len(self.failed)}, with warnings {len(self.warned)}"
         ]
+        if self.topped_up:
+            lines.append(f"  fingerprints added to {len(self.topped_up)} of the skipped (no CLIP)")
         lines += [f"  FAILED  {p}: {why}" for p, why in self.failed]
         lines += [f"  WARNING {p}: {why}" for p, why in self.warned]
         return "\n".join(lines)
@@ -78,12 +85,14 @@ class _Warnings(logging.Handler):
 
 @dataclass
 class _Decoder:
-    """One job's frames: (info, frames [T, size, size, 3] uint8, warnings). It pickles, so it
-    also runs in decoder processes; there it collects the sampler's warnings itself."""
+    """One job's frames and prints: (info, frames [T, size, size, 3] uint8, warnings, prints
+    or None). It pickles, so it also runs in decoder processes; there it collects the
+    sampler's warnings itself."""
 
     size: int
     sampler: SamplerConfig
     catcher: _Warnings | None = None  # threads share the parent's handler; None: a process
+    scan: PrintScan | None = None  # fingerprint the sound too (season mode)
 
     def __call__(self, job: VideoJob):
         catcher, local = self.catcher, self.catcher is None
@@ -98,7 +107,12 @@ class _Decoder:
             frames = [f for _, f in sampled]
             if not frames:
                 raise VideoError(job.path, "no decodable frame")
-            return info, np.stack(frames), catcher.take()
+            frames = np.stack(frames)
+            prints = None
+            if self.scan is not None:
+                picture = PicturePrint.of_frames(frames, self.sampler.fps, self.sampler.start)
+                prints = (sound_prints(job.path, self.scan), picture)
+            return info, frames, catcher.take(), prints
         except Exception as e:
             catcher.take()
             if local and not isinstance(e, VideoError):  # FFmpeg's errors may not pickle
@@ -108,6 +122,16 @@ class _Decoder:
             if local:
                 mlog.removeHandler(catcher)
                 mlog.propagate = True
+
+
+def sound_prints(path: str | Path, scan: PrintScan) -> EpisodePrints:
+    """The sound's prints over ``scan``; a track that cannot be decoded counts as none (the
+    pictures still serve season mode)."""
+    try:
+        return episode_prints(path, scan.scan, scan.fraction, scan.tail)
+    except AudioError as e:
+        log.warning("%s", e)
+        return EpisodePrints(probe(path).duration, None)
 
 
 def extract(
@@ -121,11 +145,13 @@ def extract(
     progress: bool = True,
     only: set[str] | None = None,
     processes: bool = False,
+    prints: PrintScan | None = None,
 ) -> Summary:
     """Extract every video under ``input`` that has no up-to-date shard in ``out``
     (``only``: just these episode ids). ``decoders`` episodes decode ahead of the encoder, in
     threads, or in processes with ``processes`` (for machines with more cores than one
-    episode's decoding keeps busy)."""
+    episode's decoding keeps busy). With ``prints``, the sound is fingerprinted too (season
+    mode); up-to-date shards without such prints get them without running CLIP again."""
     out = Path(out)
     _prepare(out)
     summary = Summary()
@@ -134,20 +160,24 @@ def extract(
         log.warning("encoder %s has RANDOM weights: features for tests and demos only", name)
     jobs, failed = video_jobs(input, shard, only, series)
     summary.failed += failed
-    todo = []
+    todo, topup = [], []
     for job in jobs:
-        if _up_to_date(out, job, name, asdict(sampler)):
-            summary.skipped.append(job.episode)
-        else:
+        old = _up_to_date(out, job, name, asdict(sampler))
+        if old is None:
             todo.append(job)
+        elif prints is not None and not is_current(old.extra.get("prints"), prints):
+            topup.append(old)
+        else:
+            summary.skipped.append(job.episode)
 
     catcher = _Warnings()
     mlog = logging.getLogger(MEDIA_LOGGER)
     mlog.addHandler(catcher)
     try:
-        decoder = _Decoder(encoder.image_size, sampler, None if processes else catcher)
+        _top_up(topup, out, prints, summary, decoders)
+        decoder = _Decoder(encoder.image_size, sampler, None if processes else catcher, prints)
         decoded = run_ahead(todo, decoder, decoders, processes)
-        _encode_all(decoded, len(todo), encoder, out, sampler, summary, processes, progress)
+        _encode_all(decoded, len(todo), encoder, out, sampler, summary, processes, progress, prints)
     finally:
         mlog.removeHandler(catcher)
         # whatever finished, even when interrupted; an error here must not hide the one that
@@ -170,16 +200,38 @@ def _prepare(out: Path) -> None:
         ) from e
 
 
-def _up_to_date(out: Path, job: VideoJob, encoder: str, sampler: dict) -> bool:
-    """Whether ``out`` holds a shard of this file's content, encoder and frames."""
+def _up_to_date(out: Path, job: VideoJob, encoder: str, sampler: dict) -> ShardMeta | None:
+    """The shard of ``out`` with this file's content, encoder and frames, if there is one."""
     if not is_complete(out, job.episode):
-        return False
+        return None
     old = read_meta(out / f"{job.episode}.json")
-    return (
+    same = (
         old.source_hash == job.source_hash
         and encoder_name(old.encoder) == encoder
         and _same_frames(old.extra.get("sampler") or {}, sampler)
     )
+    return old if same else None
+
+
+def _top_up(
+    metas: list[ShardMeta], out: Path, scan: PrintScan, summary: Summary, decoders: int
+) -> None:
+    """Add sound prints to shards whose features are up to date (no picture prints: those
+    come from the frames, which are not decoded again)."""
+    sources = [m.source for m in metas]
+    work = partial(sound_prints, scan=scan)
+    for meta, (_, res) in zip(metas, run_ahead(sources, work, decoders), strict=True):
+        if isinstance(res, Exception):
+            summary.fail(meta.source, res)
+            continue
+        try:
+            meta.extra["prints"] = write_prints(out, meta.episode, res, None, scan)
+            write_meta(out, meta)
+        except OSError as e:
+            why = f"cannot write the prints of {meta.source} ({e.strerror or e})"
+            raise ShardWriteError(e.errno, why, str(out / meta.episode)) from e
+        summary.skipped.append(meta.episode)
+        summary.topped_up.append(meta.episode)
 
 
 def _encode_all(
@@ -191,6 +243,7 @@ def _encode_all(
     summary: Summary,
     processes: bool,
     progress: bool,
+    scan: PrintScan | None,
 ) -> None:
     """Encode and write each decoded episode as it comes; record each failed one."""
     t0 = time.perf_counter()
@@ -201,7 +254,7 @@ def _encode_all(
                 summary.fail(job.path, res)
                 bar.update()
                 continue
-            _store(job, res, encoder, out, sampler, summary, processes)
+            _store(job, res, encoder, out, sampler, summary, processes, scan)
             bar.update()
             bar.set_postfix(video_s_per_s=f"{summary.seconds / (time.perf_counter() - t0):.1f}")
     finally:
@@ -216,9 +269,11 @@ def _store(
     sampler: SamplerConfig,
     summary: Summary,
     processes: bool,
+    scan: PrintScan | None,
 ) -> None:
-    """Encode one episode's frames and write its shard."""
-    info, frames, warnings = decoded
+    """Encode one episode's frames and write its shard (prints first: the metadata, written
+    last, marks all of it complete)."""
+    info, frames, warnings, prints = decoded
     if processes:  # a process's warnings come back with its result
         for message in warnings:
             log.warning("%s", message)
@@ -227,6 +282,8 @@ def _store(
         job, float(info.duration), len(feats), sampler, encoder.identity, warnings=warnings[:20]
     )
     try:
+        if prints is not None:
+            meta.extra["prints"] = write_prints(out, job.episode, *prints, scan)
         write_shard(out, meta, feats)
     except OSError as e:
         raise ShardWriteError(
@@ -279,6 +336,7 @@ def main(cfg: DictConfig) -> int:
         cfg.decoders,
         cfg.progress,
         processes=cfg.processes,
+        prints=PrintScan.of(cfg.recurring) if cfg.prints else None,
     )
     print(summary.format())
     print(f"shards: {cfg.out} (encoder {encoder.name})")

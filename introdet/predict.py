@@ -22,6 +22,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from introdet.cli import command
+from introdet.detection.channels import Rows, season_evidence, snap_to_season
 from introdet.detection.detector import Detector, load_detector
 from introdet.detection.postprocess import PostprocessConfig, Segment, as_config
 from introdet.detection.refine import RefineConfig, refine_episode
@@ -31,12 +32,13 @@ from introdet.detection.scoring import (
     model_probabilities,
     recurrence_probabilities,
 )
-from introdet.detection.season import decide, season_links
+from introdet.detection.season import SeasonEpisode, decide, season_links
 from introdet.errors import ConfigError
 from introdet.extract import Summary
-from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
+from introdet.features.fingerprints import EpisodePrints, PicturePrint
+from introdet.features.print_store import PrintScan
 from introdet.features.shards import ShardMeta, check_consistent, encoder_name
-from introdet.features.sources import load_episodes, load_prints
+from introdet.features.sources import PictureOf, load_episodes, load_prints, season_prints
 from introdet.media.library import VideoJob
 from introdet.outputs.export import episode_record, write_csv, write_episode
 
@@ -54,9 +56,15 @@ class Episode:
     intro: Segment | None = None
     encoder: str = "none (season mode: sound)"  # what made the features, for the record
     extra: dict = field(default_factory=dict)  # more fields of the episode's record
+    season: SeasonEpisode | None = None  # season mode's findings, when its channels were used
 
 
-def score(episodes: Sequence[Episode], detector: Detector | None, cfg: DictConfig) -> None:
+def score(
+    episodes: Sequence[Episode],
+    detector: Detector | None,
+    cfg: DictConfig,
+    shard_dir: Path | None = None,
+) -> None:
     """Probabilities (the model, or the recurrence baseline without one), then intros."""
     feats = [e.feats for e in episodes]
     groups = group_by_series([e.meta.series for e in episodes], [e.meta.episode for e in episodes])
@@ -64,13 +72,38 @@ def score(episodes: Sequence[Episode], detector: Detector | None, cfg: DictConfi
         probs = recurrence_probabilities(feats, groups, cfg.max_others)
         modes = ["recurrence"] * len(episodes)
     else:
+        channels = partial(season_channels, episodes, shard_dir, cfg)
         probs, modes = model_probabilities(
-            detector, feats, groups, cfg.stride, cfg.batch_size, cfg.season, cfg.max_others
-        )
+            detector, feats, groups, cfg.stride, cfg.batch_size, cfg.season, cfg.max_others,
+            channels,
+        )  # fmt: skip
     post = postprocess_config(cfg)
     for e, p, m in zip(episodes, probs, modes, strict=True):
         e.probs, e.mode = p, m
         find_intro(e, post)
+        if e.season is not None:
+            e.intro = snap_to_season(e.intro, e.season.intro)
+            _season_record(e, e.season)
+
+
+def season_channels(
+    episodes: Sequence[Episode], shard_dir: Path | None, cfg: DictConfig, idx: list[int]
+) -> list[np.ndarray]:
+    """Season channels of the episodes ``idx`` of one series; their findings go on them."""
+    scfg = OmegaConf.to_object(cfg.recurring)
+    metas = [episodes[i].meta for i in idx]
+    prints, picture_of = season_prints(metas, shard_dir, PrintScan.of(scfg))
+    rows = [Rows(m.start, m.fps, len(episodes[i].feats)) for m, i in zip(metas, idx, strict=True)]
+    evidence = season_evidence(prints, picture_of, rows, scfg)
+    for i, r in zip(idx, evidence.results, strict=True):
+        episodes[i].season = r
+    return evidence.channels
+
+
+def _season_record(e: Episode, r: SeasonEpisode) -> None:
+    e.extra["season"] = r.evidence
+    if r.credits is not None:
+        e.extra["credits"] = [round(r.credits.start, 3), round(r.credits.end, 3)]
 
 
 def find_intro(e: Episode, post: PostprocessConfig) -> None:
@@ -141,7 +174,7 @@ def check(cfg: DictConfig) -> None:
 
 def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
     """Training-free season mode: intros and credits from what recurs in the sound."""
-    found, summary = load_prints(cfg)
+    found, summary, picture = load_prints(cfg)
     scfg = OmegaConf.to_object(cfg.recurring)
     groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
     episodes = []
@@ -150,7 +183,7 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
         if len(members) == 1:
             log.warning("%s: the only episode of %r given: season mode needs its season "
                         "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
-        pictures = partial(_picture_of, members)
+        pictures = partial(_picture_of, members, picture)
         links = season_links([p for _, p in members], pictures, scfg)
         results = decide(links, [p.duration for _, p in members], scfg)
         for (job, p), r in zip(members, results, strict=True):
@@ -161,17 +194,16 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
             if r.intro is not None:
                 probs[int(r.intro.start) : math.ceil(r.intro.end)] = 1.0
             e = Episode(meta, np.zeros((n, 0), np.float16), probs, "season", r.intro)
-            e.extra["season"] = r.evidence
-            if r.credits is not None:
-                e.extra["credits"] = [round(r.credits.start, 3), round(r.credits.end, 3)]
+            _season_record(e, r)
             episodes.append(e)
     return episodes, summary
 
 
-def _picture_of(members: Sequence[tuple[VideoJob, EpisodePrints]], k: int) -> PicturePrint:
+def _picture_of(
+    members: Sequence[tuple[VideoJob, EpisodePrints]], picture: PictureOf, k: int
+) -> PicturePrint:
     """Pictures of episode k over the same stretch from 0:00 as its sound was heard."""
-    job, prints = members[k]
-    return picture_print(job.path, max_seconds=prints.head)
+    return picture(*members[k])
 
 
 def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:
@@ -180,7 +212,8 @@ def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episo
     detector = None
     if method == "model":
         detector = load_detector(cfg.ckpt, cfg.device, cfg.runtime, out / "onnx")
-    source = load_episodes(cfg, detector.encoder if detector else None, out)
+    needs_prints = detector is not None and detector.recurrence == "season"
+    source = load_episodes(cfg, detector.encoder if detector else None, out, needs_prints)
     episodes = [Episode(m, f) for m, f in source.episodes]
     if not episodes:
         return [], source.summary
@@ -189,7 +222,7 @@ def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episo
         log.warning(
             "features from %s: RANDOM encoder weights (demo/test only)", encoder_name(ident)
         )
-    score(episodes, detector, cfg)
+    score(episodes, detector, cfg, source.shard_dir)
     if source.fine_pass is not None:
         for e in episodes:
             e.feats, e.extra["coarse_to_fine"] = source.fine_pass(e.meta.episode, e.intro)

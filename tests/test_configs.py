@@ -127,7 +127,7 @@ def test_debug_budget_wins_over_experiments(debug, tmp_path, feature_set):
         assert (t.max_epochs, t.accelerator) == (1, "cpu"), name
         assert t.limit_train_batches == t.limit_val_batches == t.limit_test_batches == 2, name
     plain = compose_cfg("train", ["experiment=demo", *_base(tmp_path, feature_set)])
-    assert plain.trainer.max_epochs == 12 and "limit_train_batches" not in plain.trainer
+    assert plain.trainer.max_epochs == 24 and "limit_train_batches" not in plain.trainer
 
 
 def test_train_help_lists_the_groups_and_keys():

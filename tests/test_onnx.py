@@ -100,7 +100,7 @@ def test_season_detector_with_per_position_head(tmp_path):
     with torch.inference_mode():
         expected = model(feats, mask)
     onnx_model = OnnxDetector(path)
-    assert onnx_model.hparams.recurrence is True
+    assert onnx_model.recurrence == "clip"  # true: the older spelling of clip
     assert onnx_model.input_dim == 512 + N_CHANNELS
     torch.testing.assert_close(onnx_model(feats, mask), expected, atol=1e-4, rtol=0)
 
@@ -109,7 +109,7 @@ def test_detector_metadata_round_trips(detector_onnx, clip):
     model = OnnxDetector(detector_onnx)
     assert model.hparams.window == W
     assert model.hparams.feature_dim == 512
-    assert model.hparams.recurrence is False
+    assert model.hparams.recurrence == "off"
     assert model.hparams.encoder == clip.identity
     assert model.device == torch.device("cpu") and model.window == W
     props = {p.key: p.value for p in onnx.load(detector_onnx).metadata_props}

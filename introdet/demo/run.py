@@ -1,6 +1,6 @@
 """The whole pipeline on a generated library, one normal introdet command after another.
 
-``python -m introdet.demo.run [out=demo] [size=full|ci] [epochs=N] [encoder=tiny]
+``python -m introdet.demo.run [out=demo] [size=full|ci] [seed=0] [epochs=N] [encoder=tiny]
 [encoder_args={pretrained:FILE}]`` prints each command before running it, so the output
 doubles as the tutorial.
 """
@@ -60,7 +60,9 @@ def _predict_all(py: str, out: Path, lib: Path, shards: Path, steps: list) -> di
     preds = {}
     for name, extra in (
         ("single", [f"ckpt={out}/runs/demo/checkpoints/last.ckpt", *test]),
-        ("season", [f"ckpt={out}/runs/demo_season/checkpoints/last.ckpt", *test]),
+        # the season model hears each whole season (no labels read); evaluate scores the test
+        # episodes only
+        ("season", [f"ckpt={out}/runs/demo_season/checkpoints/last.ckpt", f"shards={shards}"]),
         # coarse to fine: keyframes first, exact 1 fps only around the intro found
         (
             "single_coarse",
@@ -85,7 +87,8 @@ def demo(cfg: DictConfig) -> None:
     if cfg.encoder == "tiny":
         print(RANDOM_NOTE)
 
-    _run([py, "-m", "introdet.demo.make_library", f"out={lib}", f"size={cfg.size}"], steps)
+    make = [py, "-m", "introdet.demo.make_library", f"out={lib}", f"size={cfg.size}"]
+    _run([*make, f"seed={cfg.seed}"], steps)
     # exit code 1 = some file failed; the demo library has none, so any failure is a bug
     _run(
         [py, "-m", "introdet.extract", f"input={lib / 'videos'}", f"out={shards}", *encoder], steps

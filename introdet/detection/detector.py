@@ -9,6 +9,7 @@ from typing import Protocol
 
 import torch
 
+from introdet.detection.channels import recurrence_kind
 from introdet.errors import CheckpointError, CheckpointNotFound, ConfigError
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class Detector(Protocol):
 
     path: Path  # the file it was loaded from
     window: int  # seconds per window
-    recurrence: bool  # trained with the season channels appended to the features
+    recurrence: str  # the channels it was trained with beside the features: off|clip|season
     encoder: dict | None  # identity of the image encoder whose features it was trained on
     device: torch.device
 
@@ -46,7 +47,7 @@ class TorchDetector:
             raise CheckpointError(f"{self.path}: does not load as an IntroDetector ({e})") from e
         self.model = model.eval().requires_grad_(False)
         hp = self.model.hparams
-        self.window, self.recurrence = int(hp.window), bool(hp.recurrence)
+        self.window, self.recurrence = int(hp.window), recurrence_kind(hp.recurrence)
         self.encoder = hp.get("encoder")
         self.device = torch.device(device)
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from introdet.atomic import atomic_write_bytes
+from introdet.detection.channels import recurrence_kind
 from introdet.errors import OnnxModelError
 from introdet.features.encoder import _resize_center_crop, frames_and_output
 
@@ -230,7 +231,8 @@ class OnnxDetector:
         )
         shape = self.session.get_inputs()[0].shape  # ["batch", W, F]
         self.input_dim = int(shape[2])
-        self.window, self.recurrence = int(self.hparams.window), bool(self.hparams.recurrence)
+        self.window = int(self.hparams.window)
+        self.recurrence = recurrence_kind(self.hparams.recurrence)
         self.encoder = getattr(self.hparams, "encoder", None)
         self.device = torch.device("cpu")  # onnxruntime takes and returns host arrays here
 

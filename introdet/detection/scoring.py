@@ -8,16 +8,19 @@ training-free recurrence baseline; ``intro_of`` turns them into the segment play
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from introdet.detection.channels import N_SEASON, appended, clip_channels
 from introdet.detection.postprocess import PostprocessConfig, Segment, to_segments
-from introdet.detection.recurrence import add_season_channels, recurrence_scores
+from introdet.detection.recurrence import recurrence_scores
 from introdet.detection.windows import score_windows
 from introdet.media.library import series_key
 
 log = logging.getLogger(__name__)
+
+SeasonChannels = Callable[[list[int]], list[np.ndarray]]  # episode indices -> [T_i, C] each
 
 
 def group_by_series(series: Sequence[str], order: Sequence[str]) -> dict[str, list[int]]:
@@ -39,13 +42,25 @@ def model_probabilities(
     batch_size: int = 64,
     season: str = "auto",
     max_others: int = 8,
+    season_channels: SeasonChannels | None = None,
 ) -> tuple[list[np.ndarray], list[str]]:
-    """Per-episode probabilities [T_i] and the mode each was scored in (single | season)."""
+    """Per-episode probabilities [T_i] and the mode each was scored in (single | season).
+
+    A model trained with season channels gets them from ``season_channels(indices)`` for the
+    episodes of each series given together (the rows of a lone episode are zero)."""
     inputs, modes = list(feats), ["single"] * len(feats)
-    if detector.recurrence:
+    kind = detector.recurrence
+    if kind != "off":
         for name, idx in groups.items():
             together = season != "off" and len(idx) > 1
-            channels = add_season_channels([feats[i] for i in idx], max_others, together)
+            group = [feats[i] for i in idx]
+            if kind == "clip":
+                channels = clip_channels(group, max_others, together)
+            else:
+                extra = [np.zeros((len(f), N_SEASON), np.float32) for f in group]
+                if together and season_channels is not None:
+                    extra = season_channels(idx)
+                channels = appended(group, extra)
             for i, f in zip(idx, channels, strict=True):
                 inputs[i], modes[i] = f, ("season" if together else "single")
             if together:

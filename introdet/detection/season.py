@@ -236,10 +236,20 @@ def _best_items(items: list[Item], durations: Sequence[float], cfg: SeasonConfig
     return best
 
 
-def decide(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig):
-    """Intro and credits of each episode from the links between them."""
+def season_items(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig):
+    """The recurring items of a season, each of its kind."""
     items = items_from_links(links)
     classify(items, durations, cfg)
+    return items
+
+
+def decide(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig):
+    """Intro and credits of each episode from the links between them."""
+    return results_of(season_items(links, durations, cfg), durations, cfg)
+
+
+def results_of(items: Sequence[Item], durations: Sequence[float], cfg: SeasonConfig):
+    """Each episode's intro and credits (and the items it shares) from classified items."""
     out = [SeasonEpisode() for _ in durations]
     for ep, res in enumerate(out):
         mine = [it for it in items if ep in it.spans]
@@ -278,9 +288,12 @@ def season_links(
             if k not in pictures:
                 pictures[k] = picture_of(k)
         pa, pb = pictures[i], pictures[j]
+        if pa.fps != pb.fps:  # hashes at other rates do not align frame by frame
+            continue
         shortest = max(2, round(cfg.min_seconds * pa.fps))
         for m in match_pictures(pa.hashes, pb.hashes, pa.flat, pb.flat, min_length=shortest):
-            sa, sb, n = m.start_a / pa.fps, m.start_b / pb.fps, m.length / pa.fps
+            sa, sb = pa.start + m.start_a / pa.fps, pb.start + m.start_b / pb.fps
+            n = m.length / pa.fps
             links.append(Link(i, j, sa, sa + n, sb, sb + n))
     return links
 

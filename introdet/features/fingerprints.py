@@ -59,17 +59,28 @@ def prints_ahead(
 
 @dataclass(frozen=True)
 class PicturePrint:
-    hashes: np.ndarray  # uint64 [N]: the 64-bit DCT hash of the picture at k / fps s
+    hashes: np.ndarray  # uint64 [N]: the 64-bit DCT hash of the picture at start + k / fps s
     flat: np.ndarray  # bool [N]: pictures too plain to tell apart (black, one colour)
     fps: float
+    start: float = 0.0
+
+    @classmethod
+    def of_frames(cls, frames: np.ndarray, fps: float, start: float = 0.0) -> PicturePrint:
+        """The print of frames [N, H, W, 3] uint8 sampled at ``start + k / fps`` s."""
+        return cls(picture_hash(frames), flat_frames(frames), fps, start)
 
 
 def picture_print(
-    path: str | Path, fps: float = 2.0, max_seconds: float | None = None, chunk: int = 256
+    path: str | Path,
+    fps: float = 2.0,
+    max_seconds: float | None = None,
+    chunk: int = 256,
+    crop: bool = False,
 ) -> PicturePrint:
-    """Picture hashes of ``path`` at ``fps``, for episodes whose sound cannot be compared."""
+    """Picture hashes of ``path`` at ``fps``, for episodes whose sound cannot be compared;
+    ``crop``: of the centre square, as the CLIP frames of a shard are sampled."""
     hashes, flat, frames = [], [], []
-    sampled = frames_per_second(path, fps=fps, size=64, crop=False, max_seconds=max_seconds)
+    sampled = frames_per_second(path, fps=fps, size=64, crop=crop, max_seconds=max_seconds)
     for _, frame in sampled:
         frames.append(frame)
         if len(frames) == chunk:  # bounded memory on long episodes

@@ -105,10 +105,14 @@ def write_shard(shard_dir: str | Path, meta: ShardMeta, feats: np.ndarray) -> Pa
     assert feats.ndim == 2 and feats.shape[1] == meta.embed_dim, (feats.shape, meta.embed_dim)
     meta.n_seconds = int(feats.shape[0])
     path = atomic_save_npy(shard_dir / f"{meta.episode}.npy", feats)
-    atomic_write_text(
-        shard_dir / f"{meta.episode}.json", json.dumps(asdict(meta), ensure_ascii=False)
-    )
+    write_meta(shard_dir, meta)
     return path
+
+
+def write_meta(shard_dir: str | Path, meta: ShardMeta) -> Path:
+    """The episode's metadata, which marks its shard complete."""
+    text = json.dumps(asdict(meta), ensure_ascii=False)
+    return atomic_write_text(Path(shard_dir) / f"{meta.episode}.json", text)
 
 
 def read_meta(path: str | Path) -> ShardMeta:
@@ -217,8 +221,9 @@ def remove_orphans(shard_dir: str | Path) -> list[Path]:
     """Delete .npy files with no metadata (left by a run killed between the two writes)."""
     d = Path(shard_dir)
     gone = []
-    for p in d.glob("*.npy"):
-        if not (d / f"{p.stem}.json").is_file():
+    for p in [*d.glob("*.npy"), *d.glob("*.prints.npz")]:
+        episode = p.name.removesuffix(".npy").removesuffix(".prints.npz")
+        if not (d / f"{episode}.json").is_file():
             p.unlink(missing_ok=True)
             gone.append(p)
     for p in d.glob(".*.tmp"):  # temp files of atomic writes that never reached their rename

@@ -8,17 +8,23 @@ from keyframes and sampled exactly later around the intro (``fine_pass``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from introdet.errors import ConfigError
-from introdet.extract import Summary, extract
+from introdet.errors import ConfigError, ShardError
+from introdet.extract import Summary, extract, sound_prints
 from introdet.features.coarse import coarse_episodes, fine_pass
-from introdet.features.fingerprints import EpisodePrints, prints_ahead
+from introdet.features.fingerprints import (
+    EpisodePrints,
+    PicturePrint,
+    picture_print,
+    prints_ahead,
+)
+from introdet.features.print_store import PrintScan, is_current, pictures_of, read_prints
 from introdet.features.shards import (
     MANIFEST,
     ShardMeta,
@@ -36,10 +42,14 @@ class Source:
     episodes: list[tuple[ShardMeta, np.ndarray]]  # sorted by episode id; features [T, D]
     summary: Summary
     fine_pass: FinePass | None = None  # (episode id, coarse intro) -> (features, report)
+    shard_dir: Path | None = None  # where the features (and their prints) are stored
 
 
-def load_episodes(cfg: DictConfig, identity: dict | None, out: Path) -> Source:
-    """The episodes of ``cfg.input``; ``identity``: the encoder a checkpoint was trained on."""
+def load_episodes(
+    cfg: DictConfig, identity: dict | None, out: Path, prints: bool = False
+) -> Source:
+    """The episodes of ``cfg.input``; ``identity``: the encoder a checkpoint was trained on;
+    ``prints``: the sound is fingerprinted too when features are extracted."""
     src, only = Path(cfg.input), selected(cfg.only)
     if (src / MANIFEST).is_file():
         if cfg.coarse.enabled:
@@ -47,11 +57,14 @@ def load_episodes(cfg: DictConfig, identity: dict | None, out: Path) -> Source:
         metas = {k: v for k, v in read_manifest(src).items() if only is None or k in only}
         if identity is not None:
             check_consistent(metas.values(), encoder=identity, where=str(src))
-        return Source(_load(src, regroup(metas, None, cfg.series)), Summary())
+        return Source(_load(src, regroup(metas, None, cfg.series)), Summary(), shard_dir=src)
     shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
     encoder = image_encoder(cfg, identity, shard_dir)
     sampler = OmegaConf.to_object(cfg.sampler)
     if cfg.coarse.enabled:
+        if prints:
+            raise ConfigError("coarse.enabled=true takes a single-episode model: this one "
+                              "was trained with season channels")  # fmt: skip
         return _coarse(cfg, src, encoder, sampler, only)
     summary = extract(
         src,
@@ -63,11 +76,12 @@ def load_episodes(cfg: DictConfig, identity: dict | None, out: Path) -> Source:
         progress=cfg.progress,
         only=only,
         processes=cfg.processes,
+        prints=PrintScan.of(cfg.recurring) if prints else None,
     )
     metas = read_manifest(shard_dir) if (shard_dir / MANIFEST).is_file() else {}
     wanted = set(summary.done) | set(summary.skipped)  # the cache may hold other episodes
     metas = regroup({k: v for k, v in metas.items() if k in wanted}, src, cfg.series)
-    return Source(_load(shard_dir, metas), summary)
+    return Source(_load(shard_dir, metas), summary, shard_dir=shard_dir)
 
 
 def regroup(metas: dict[str, ShardMeta], root: Path | None, series: str | None) -> dict:
@@ -135,11 +149,31 @@ def selected(spec) -> set[str] | None:
     return {str(x) for x in spec}
 
 
-def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary]:
-    """Fingerprints of the videos of ``cfg.input`` for season mode (no image encoder)."""
+def season_prints(
+    metas: Sequence[ShardMeta], shard_dir: Path | None, scan: PrintScan
+) -> tuple[list[EpisodePrints], Callable[[int], PicturePrint]]:
+    """Prints of these episodes: stored in their shards, else made from their videos."""
+    found = []
+    for m in metas:
+        if shard_dir is not None and is_current(m.extra.get("prints"), scan):
+            found.append(read_prints(shard_dir, m.episode, m.extra["prints"]))
+        elif Path(m.source).is_file():
+            found.append((sound_prints(m.source, scan), None))
+        else:
+            raise ShardError(f"{m.episode}: no fingerprints in {shard_dir} and no video at "
+                             f"{m.source} to make them from")  # fmt: skip
+    return [p for p, _ in found], pictures_of(metas, found)
+
+
+PictureOf = Callable[[VideoJob, EpisodePrints], PicturePrint]
+
+
+def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary, PictureOf]:
+    """Fingerprints of the episodes of ``cfg.input`` for season mode (no image encoder): of
+    its videos, or stored in its shards; and the picture print of an episode on demand."""
     src = Path(cfg.input)
     if (src / MANIFEST).is_file():
-        raise ConfigError(f"{src}: season mode needs the videos as input, not a shard folder")
+        return _stored_prints(cfg, src)
     jobs, failed = video_jobs(src, only=selected(cfg.only), series=cfg.series)
     summary = Summary(failed=list(failed), work="fingerprinted")
     found = []
@@ -149,9 +183,34 @@ def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], 
         if isinstance(res, Exception):
             summary.fail(job.path, res)
             continue
-        if res.audio is None:
-            summary.warned.append((str(job.path), "no audio track: no season evidence"))
-        found.append((job, res))
-        summary.done.append(job.episode)
-        summary.seconds += res.duration
-    return found, summary
+        _found(job, res, found, summary)
+    return found, summary, lambda job, prints: picture_print(job.path, max_seconds=prints.head)
+
+
+def _found(job: VideoJob, prints: EpisodePrints, found: list, summary: Summary) -> None:
+    if prints.audio is None:
+        summary.warned.append((str(job.path), "no audio track: no season evidence"))
+    found.append((job, prints))
+    summary.done.append(job.episode)
+    summary.seconds += prints.duration
+
+
+def _stored_prints(cfg: DictConfig, src: Path):
+    """``load_prints`` of a shard folder: the prints its shards hold."""
+    only, scan = selected(cfg.only), PrintScan.of(cfg.recurring)
+    metas = {k: v for k, v in read_manifest(src).items() if only is None or k in only}
+    metas = regroup(metas, None, cfg.series)
+    summary, found, stored = Summary(work="fingerprinted"), [], {}
+    for eid, m in sorted(metas.items()):
+        job = VideoJob(Path(m.source), eid, m.series, m.source_hash)
+        try:
+            if not is_current(m.extra.get("prints"), scan):
+                raise ShardError(f"{src / eid}: no fingerprints over this scan (run "
+                                 f"`python -m introdet.extract input=... out={src}`)")  # fmt: skip
+            prints, _ = stored[eid] = read_prints(src, eid, m.extra["prints"])
+        except ShardError as e:
+            summary.fail(src / eid, e)
+            continue
+        _found(job, prints, found, summary)
+    picture = {eid: pictures_of([metas[eid]], [pair]) for eid, pair in stored.items()}
+    return found, summary, lambda job, prints: picture[job.episode](0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypedDict
 
 import lightning as L
@@ -25,8 +25,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from introdet.detection.channels import (
+    Rows,
+    appended,
+    clip_channels,
+    extra_channels,
+    recurrence_kind,
+    season_evidence,
+)
+from introdet.detection.scoring import group_by_series
+from introdet.detection.season import SeasonConfig
 from introdet.detection.windows import tile_starts, window_starts
+from introdet.features.print_store import shard_prints
 from introdet.features.shards import ShardMeta, check_consistent, load_features, read_manifest
+from introdet.features.sources import regroup
 from introdet.training.annotations import (
     Intro,
     group_series,
@@ -145,17 +157,19 @@ class IntroDataModule(L.LightningDataModule):
         num_workers: int = 0,
         feature_dim: int = 512,
         fps: float = 1.0,
-        recurrence: bool = False,
+        recurrence: str | bool = "off",
         max_others: int = 8,
     ) -> None:
         super().__init__()
         if mode not in ("balanced", "episodes"):
             raise ValueError(f"data.mode must be 'balanced' or 'episodes', got {mode!r}")
         self.save_hyperparameters()
+        self.hparams.recurrence = recurrence_kind(recurrence)
         self.tracks: dict[str, list[Track]] = {}
         self.encoder: dict | None = None
         self.episode_sets: dict[str, list[str]] = {}
         self.intros: dict[str, dict[str, Intro]] = {}  # split -> episode -> annotation
+        self._season: dict[str, np.ndarray] | None = None  # episode -> season channels
 
     # --- building ------------------------------------------------------------------------
 
@@ -220,22 +234,49 @@ class IntroDataModule(L.LightningDataModule):
                     ep, np.asarray(feats, dtype=np.float16), labels_for(len(feats), interval, m.fps)
                 )
             )
-        if hp.recurrence:
-            tracks = self._add_recurrence(tracks, intros)
+        if hp.recurrence != "off":
+            tracks = self._add_recurrence(tracks, intros, metas)
         return tracks
 
-    def _add_recurrence(self, tracks: list[Track], intros: Mapping[str, Intro]) -> list[Track]:
-        from introdet.detection.recurrence import add_season_channels
-
+    def _add_recurrence(
+        self, tracks: list[Track], intros: Mapping[str, Intro], metas: Mapping[str, ShardMeta]
+    ) -> list[Track]:
+        hp = self.hparams
         by_name = {t.name: t for t in tracks}
         out = {}
+        if hp.recurrence == "season":
+            season = self._season_channels(metas)
+            for t in tracks:
+                out[t.name] = Track(t.name, *appended([t.feats], [season[t.name]]), t.labels)
+            return [out[t.name] for t in tracks]
         # within a split only: the features of an episode never look at another split
         for eps in group_series(intros).values():
             group = [by_name[e] for e in eps]
-            feats = add_season_channels([t.feats for t in group], self.hparams.max_others)
+            feats = clip_channels([t.feats for t in group], hp.max_others, together=True)
             for t, f in zip(group, feats, strict=True):
                 out[t.name] = Track(t.name, f, t.labels)
         return [out[t.name] for t in tracks]
+
+    def _season_channels(self, metas: Mapping[str, ShardMeta]) -> dict[str, np.ndarray]:
+        """Season channels of every episode with a shard, from the prints stored there. A
+        series' episodes are compared whatever their split: no label is read, and a season's
+        sound is all there at prediction time too."""
+        if self._season is not None:
+            return self._season
+        hp = self.hparams
+        metas = regroup({e: replace(m) for e, m in metas.items()}, None, None)
+        names = sorted(metas)
+        cfg = SeasonConfig(max_others=hp.max_others)
+        self._season = {}
+        for idx in group_by_series([metas[e].series for e in names], names).values():
+            group = [metas[names[i]] for i in idx]
+            prints, picture_of = shard_prints(hp.shard_dir, group)
+            rows = [Rows(m.start, m.fps, m.n_seconds) for m in group]
+            found = season_evidence(prints, picture_of, rows, cfg).channels
+            n_rows = [None if hp.max_seconds is None else int(hp.max_seconds * m.fps)
+                      for m in group]  # fmt: skip
+            self._season |= {m.episode: x[:n] for m, x, n in zip(group, found, n_rows, strict=True)}
+        return self._season
 
     def setup(self, stage: str | None = None) -> None:
         if self.tracks:
@@ -258,9 +299,7 @@ class IntroDataModule(L.LightningDataModule):
 
     @property
     def input_dim(self) -> int:
-        from introdet.detection.recurrence import N_CHANNELS
-
-        return self.hparams.feature_dim + (N_CHANNELS if self.hparams.recurrence else 0)
+        return self.hparams.feature_dim + extra_channels(self.hparams.recurrence)
 
     # --- loaders -------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from torchmetrics.classification import (
     BinaryRecall,
 )
 
-from introdet.detection.recurrence import N_CHANNELS
+from introdet.detection.channels import extra_channels, recurrence_kind
 from introdet.detection.windows import score_windows, stitch_episode
 from introdet.errors import CheckpointError, CheckpointNotFound
 from introdet.training.model import IntroTransformer
@@ -66,13 +66,14 @@ class IntroDetector(L.LightningModule):
         optimizer: str = "adam",
         pos_weight: float = 1.0,
         threshold: float = 0.5,
-        recurrence: bool = False,
+        recurrence: str | bool = "off",
         encoder: dict | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        # season mode appends the recurrence channels to the CLIP features
-        in_dim = feature_dim + (N_CHANNELS if recurrence else 0)
+        self.hparams.recurrence = recurrence_kind(recurrence)  # old checkpoints: true/false
+        # season mode appends its channels to the CLIP features
+        in_dim = feature_dim + extra_channels(recurrence)
         self.net = IntroTransformer(in_dim, window, d_model, depth, heads, ffn_dim, dropout, head)
         self.register_buffer("pos_weight", torch.tensor(float(pos_weight)), persistent=False)
         scores = MetricCollection(

@@ -1,0 +1,146 @@
+"""Fingerprints kept in a shard folder beside the CLIP features: ``<episode>.prints.npz``.
+
+The file holds the arrays (the sound's codes over the scan and the tail, the picture hashes of
+the sampled frames); the episode's ``.json`` records how they were made under
+``extra["prints"]`` (``PRINTS_VERSION``, the scan, the times of code 0). The ``.json`` is
+written after the ``.npz``, so a complete shard never points at missing prints. A shard
+without prints, or with prints of another version or scan, still loads: ``extract`` tops it
+up (sound only, no CLIP), and readers that need prints say which shard lacks them.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from introdet.atomic import atomic_write_bytes
+from introdet.errors import ShardError
+from introdet.features.audio import AudioPrint
+from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
+from introdet.features.shards import ShardMeta
+
+PRINTS_VERSION = 1
+SUFFIX = ".prints.npz"
+
+
+@dataclass(frozen=True)
+class PrintScan:
+    """What an episode's sound prints cover: ``scan`` s from 0:00 (or ``fraction`` of the
+    episode, if longer) and the last ``tail`` s. Prints of another scan are made again."""
+
+    scan: float | None
+    fraction: float
+    tail: float
+
+    @classmethod
+    def of(cls, season) -> PrintScan:
+        """The scan of season mode's settings (``recurring.*``: scan, scan_fraction, tail)."""
+        return cls(season.scan, float(season.scan_fraction), float(season.tail))
+
+    def record(self) -> dict:
+        return {"version": PRINTS_VERSION, "scan": self.scan, "fraction": self.fraction,
+                "tail": self.tail}  # fmt: skip
+
+
+def prints_path(shard_dir: str | Path, episode: str) -> Path:
+    return Path(shard_dir) / f"{episode}{SUFFIX}"
+
+
+def _audio_fields(name: str, p: AudioPrint | None, arrays: dict, info: dict) -> None:
+    if p is None:
+        info[name] = None
+        return
+    arrays[f"{name}_codes"], arrays[f"{name}_silent"] = p.codes, p.silent
+    info[name] = {"hop": p.hop, "start": p.start, "window": p.window}
+
+
+def write_prints(
+    shard_dir: str | Path,
+    episode: str,
+    prints: EpisodePrints,
+    picture: PicturePrint | None,
+    scan: PrintScan,
+) -> dict:
+    """Write the arrays; return the record for the episode's ``extra["prints"]``."""
+    arrays: dict[str, np.ndarray] = {}
+    info = {**scan.record(), "duration": prints.duration, "head": prints.head}
+    _audio_fields("audio", prints.audio, arrays, info)
+    _audio_fields("tail_audio", prints.tail, arrays, info)
+    if picture is None:
+        info["picture"] = None
+    else:
+        arrays["picture_hashes"], arrays["picture_flat"] = picture.hashes, picture.flat
+        info["picture"] = {"fps": picture.fps, "start": picture.start}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(prints_path(shard_dir, episode), buf.getvalue())
+    return info
+
+
+def is_current(record: dict | None, scan: PrintScan) -> bool:
+    """Whether a shard's ``extra["prints"]`` record has this version and scan."""
+    return bool(record) and {k: record.get(k) for k in scan.record()} == scan.record()
+
+
+def read_prints(
+    shard_dir: str | Path, episode: str, record: dict | None
+) -> tuple[EpisodePrints, PicturePrint | None]:
+    """The prints of a shard whose metadata carries ``record``; ShardError if it has none."""
+    path = prints_path(shard_dir, episode)
+    if not record or record.get("version") != PRINTS_VERSION:
+        raise ShardError(
+            f"{path}: no fingerprints of version {PRINTS_VERSION} in this shard "
+            "(run `python -m introdet.extract` again: it adds them without running CLIP)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ShardError(f"{path}: unreadable fingerprints ({e})") from e
+
+    def audio(name: str) -> AudioPrint | None:
+        meta = record.get(name)
+        if meta is None:
+            return None
+        try:
+            return AudioPrint(arrays[f"{name}_codes"], arrays[f"{name}_silent"], **meta)
+        except (KeyError, TypeError) as e:
+            raise ShardError(f"{path}: fingerprint {name} incomplete ({e})") from e
+
+    prints = EpisodePrints(record["duration"], audio("audio"), audio("tail_audio"),
+                           record.get("head"))  # fmt: skip
+    pic = record.get("picture")
+    if pic is None or "picture_hashes" not in arrays:
+        return prints, None
+    return prints, PicturePrint(arrays["picture_hashes"], arrays["picture_flat"], **pic)
+
+
+def shard_prints(
+    shard_dir: str | Path, metas: Sequence[ShardMeta]
+) -> tuple[list[EpisodePrints], Callable[[int], PicturePrint]]:
+    """The stored prints of these shards, and the picture print of episode k on demand."""
+    found = [read_prints(shard_dir, m.episode, m.extra.get("prints")) for m in metas]
+    return [p for p, _ in found], pictures_of(metas, found)
+
+
+def pictures_of(
+    metas: Sequence[ShardMeta], found: Sequence[tuple[EpisodePrints, PicturePrint | None]]
+) -> Callable[[int], PicturePrint]:
+    """Episode k's picture print: the stored one, else its video sampled like its features
+    (a shard topped up with sound only), else an empty one."""
+
+    def picture_of(k: int) -> PicturePrint:
+        prints, picture = found[k]
+        if picture is not None:
+            return picture
+        m = metas[k]
+        if Path(m.source).is_file():
+            return picture_print(m.source, fps=m.fps, max_seconds=prints.head, crop=True)
+        return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), m.fps, m.start)
+
+    return picture_of
