@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.videos import CACHE, long_video
+from introdet.evaluation.results import prediction_files
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: predict.py lives there
 
@@ -72,13 +74,15 @@ def bench_season(
     folder, truth = season_library(cache, minutes, episodes, height)
     made = time.perf_counter() - t0
     out = cache / "season_out"
+    shutil.rmtree(out, ignore_errors=True)  # a kept run's prints would make this one a re-run
     cmd = [sys.executable, str(ROOT / "predict.py"), f"input={folder}", f"out={out}"]
     t0 = time.perf_counter()
     subprocess.run([*cmd, "progress=false"], check=True, capture_output=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     errors = []
+    records = prediction_files(out, truth)  # out/ mirrors the season folder
     for ep, (start, end) in truth.items():
-        intro = json.loads((out / f"{ep}.json").read_text())["intro"]
+        intro = json.loads(records[ep].read_text())["intro"]
         errors.append(max(abs(intro["start"] - start), abs(intro["end"] - end)) if intro else None)
     found = [e for e in errors if e is not None]
     row = {

@@ -5,9 +5,21 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
+
+_UMASK_LOCK = threading.Lock()
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0o666 less the process's umask (0644
+    under 022), so a media server running as another user can read what we write."""
+    with _UMASK_LOCK:  # umask can only be read by setting it: no other thread may see 0
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -20,6 +32,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), file_mode())  # mkstemp makes 0600 files
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -70,6 +70,10 @@ class ShardWriteError(IntrodetError, OSError):
     since every later episode would fail the same way; the shards written so far stay."""
 
 
+class UnsafeIdError(IntrodetError, ValueError):
+    """An episode id or key would name a path outside the folder it is joined to."""
+
+
 class AnnotationError(IntrodetError, ValueError):
     """The labels file as a whole cannot be used (missing, not JSON, not an object)."""
 

@@ -18,7 +18,13 @@ from introdet.cli import command
 from introdet.errors import ConfigError
 from introdet.evaluation.metrics import Interval
 from introdet.evaluation.report import format_table, write_plots
-from introdet.evaluation.results import evaluate_dir, exact_truth, has_coarse, load_results
+from introdet.evaluation.results import (
+    evaluate_dir,
+    exact_truth,
+    has_coarse,
+    load_results,
+    recorded_threshold,
+)
 from introdet.evaluation.traps import format_traps, read_truth, trap_report
 from introdet.training.annotations import Annotations, load_annotations
 
@@ -59,7 +65,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.use not in ("intro", "coarse"):
         raise ConfigError(f"use must be 'intro' or 'coarse', not {cfg.use!r}")
     predictions = prediction_dirs(cfg.predictions)
-    threshold, use, out = float(cfg.threshold), cfg.use, Path(cfg.out)
+    use, out = cfg.use, Path(cfg.out)
     ann = load_annotations(cfg.annotations)
     train = load_annotations(cfg.train_annotations) if cfg.train_annotations else None
     for line in ann.report:
@@ -68,6 +74,10 @@ def evaluate(cfg: DictConfig) -> dict:
 
     results, columns, coarse = {}, {}, {}
     for name, pred_dir in predictions.items():
+        threshold = cfg.threshold
+        if threshold is None:  # what predict used, as its records say; else the usual 0.5
+            found = recorded_threshold(pred_dir, truth)
+            threshold = 0.5 if found is None else found
         report = evaluate_dir(pred_dir, truth, groups, threshold=threshold, use=use)
         results[name] = report | {"threshold": threshold, "use": use, "dir": str(pred_dir)}
         columns |= _columns(name, report)

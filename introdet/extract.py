@@ -26,11 +26,12 @@ from introdet.features.shards import (
     is_complete,
     read_meta,
     remove_orphans,
+    shard_file,
     write_manifest,
     write_meta,
     write_shard,
 )
-from introdet.media.library import VideoJob, parse_shard, video_jobs
+from introdet.media.library import VIDEO_SUFFIXES, VideoJob, parse_shard, video_jobs
 from introdet.media.probe import probe
 from introdet.media.sampling import SamplerConfig, frames_per_second
 from introdet.media.workers import run_ahead
@@ -47,6 +48,7 @@ class Summary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     warned: list[tuple[str, str]] = field(default_factory=list)
     topped_up: list[str] = field(default_factory=list)  # up to date; prints added
+    notes: list[str] = field(default_factory=list)  # more lines for the report
     seconds: float = 0.0  # seconds of video sampled
     work: str = "extracted"  # what was done to each episode, for the report
 
@@ -64,6 +66,7 @@ class Summary:
         ]
         if self.topped_up:
             lines.append(f"  fingerprints added to {len(self.topped_up)} of the skipped (no CLIP)")
+        lines += [f"  {note}" for note in self.notes]
         lines += [f"  FAILED  {p}: {why}" for p, why in self.failed]
         lines += [f"  WARNING {p}: {why}" for p, why in self.warned]
         return "\n".join(lines)
@@ -204,7 +207,7 @@ def _up_to_date(out: Path, job: VideoJob, encoder: str, sampler: dict) -> ShardM
     """The shard of ``out`` with this file's content, encoder and frames, if there is one."""
     if not is_complete(out, job.episode):
         return None
-    old = read_meta(out / f"{job.episode}.json")
+    old = read_meta(shard_file(out, job.episode, ".json"))
     same = (
         old.source_hash == job.source_hash
         and encoder_name(old.encoder) == encoder
@@ -289,7 +292,7 @@ def _store(
         raise ShardWriteError(
             e.errno,
             f"cannot write the features of {job.path} ({e.strerror or e})",
-            str(out / f"{job.episode}.npy"),
+            str(shard_file(out, job.episode, ".npy")),
         ) from e
     summary.done.append(job.episode)
     summary.seconds += len(feats) / meta.fps
@@ -340,6 +343,9 @@ def main(cfg: DictConfig) -> int:
     )
     print(summary.format())
     print(f"shards: {cfg.out} (encoder {encoder.name})")
+    if not (summary.done or summary.skipped or summary.failed):
+        log.warning("%s: no video file found (suffixes: %s)", cfg.input, ", ".join(VIDEO_SUFFIXES))
+        return 1
     return 1 if summary.failed else 0
 
 

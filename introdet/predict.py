@@ -14,8 +14,9 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from introdet.cli import command
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
-from introdet.detection.detector import Detector, load_detector
+from introdet.detection.detector import Detector, file_digest, load_detector
 from introdet.detection.postprocess import PostprocessConfig, Segment, as_config
 from introdet.detection.refine import RefineConfig, refine_episode
 from introdet.detection.scoring import (
@@ -33,18 +34,28 @@ from introdet.detection.scoring import (
     recurrence_probabilities,
 )
 from introdet.detection.season import SeasonEpisode, decide, season_links
-from introdet.errors import ConfigError
+from introdet.errors import ConfigError, RecordError
 from introdet.extract import Summary
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
 from introdet.features.print_store import PrintScan
-from introdet.features.shards import ShardMeta, check_consistent, encoder_name
+from introdet.features.shards import MANIFEST, ShardMeta, check_consistent, encoder_name
 from introdet.features.sources import PictureOf, load_episodes, load_prints, season_prints
 from introdet.media.library import VideoJob
-from introdet.outputs.export import episode_record, write_csv, write_episode
+from introdet.media.paths import relative_key
+from introdet.outputs.chapters import apply_chapters
+from introdet.outputs.export import (
+    EDL_ACTIONS,
+    FORMATS,
+    episode_record,
+    read_record,
+    write_csv,
+)
+from introdet.outputs.layout import Layout, common_root, write_files
 
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "model", "season", "recurrence")
+INTRO_KEYS = ("start", "end", "score")  # a record's intro besides what refinement adds
 
 
 @dataclass
@@ -57,6 +68,8 @@ class Episode:
     encoder: str = "none (season mode: sound)"  # what made the features, for the record
     extra: dict = field(default_factory=dict)  # more fields of the episode's record
     season: SeasonEpisode | None = None  # season mode's findings, when its channels were used
+    key: str = ""  # where its outputs go: its path relative to the input, without suffix
+    previous: dict | None = None  # its record from an earlier run over the same file
 
 
 def score(
@@ -125,18 +138,45 @@ def postprocess_config(cfg: DictConfig) -> PostprocessConfig:
     return as_config(OmegaConf.to_object(cfg.postprocess))
 
 
-def refine(episodes: Sequence[Episode], rcfg: RefineConfig) -> None:
-    """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one."""
+def refine(episodes: Sequence[Episode], rcfg: RefineConfig) -> int:
+    """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one;
+    an intro an earlier run already refined from the same unrefined one is kept, so old
+    episodes are not decoded again. Returns how many were refined now."""
+    done = 0
     for e in episodes:
-        if e.intro is not None:
-            e.intro, extra = refine_episode(e.meta.source, e.intro, rcfg)
-            e.extra["intro_extra"] = extra
-            if extra.get("video_fps"):
-                e.extra["video_fps"] = extra["video_fps"]  # boundary errors in frames
+        if e.intro is None:
+            continue
+        old = (e.previous or {}).get("intro") or {}
+        if (old.get("coarse_start"), old.get("coarse_end")) == (e.intro.start, e.intro.end):
+            e.intro = Segment(old["start"], old["end"], e.intro.score)
+            e.extra["intro_extra"] = {k: v for k, v in old.items() if k not in INTRO_KEYS}
+        else:
+            e.intro, e.extra["intro_extra"] = refine_episode(e.meta.source, e.intro, rcfg)
+            done += 1
+        if e.extra["intro_extra"].get("video_fps"):
+            e.extra["video_fps"] = e.extra["intro_extra"]["video_fps"]  # errors in frames
+    return done
 
 
-def write_outputs(episodes: Sequence[Episode], out: Path, formats: Sequence[str]) -> list[dict]:
-    records = []
+def find_previous(episodes: Sequence[Episode], layout: Layout, root: Path | None) -> None:
+    """Each episode's key, and its record of an earlier run over the same file content."""
+    for e in episodes:
+        e.key = relative_key(Path(e.meta.source), root) if root else e.meta.episode
+        path = layout.paths(e.key, e.meta.source, ["json"])["json"]
+        try:
+            old = read_record(path) if path.is_file() else None
+        except RecordError:
+            old = None  # damaged or of another schema: written anew
+        if old and old.get("source_hash") == e.meta.source_hash:
+            e.previous = old
+
+
+def write_outputs(episodes: Sequence[Episode], cfg: DictConfig, trace: dict) -> list[dict]:
+    """Each episode's record in every asked format, where ``cfg.sidecars`` puts them (beside
+    the video, or in ``out/`` mirroring the input tree), and ``out/intros.csv``. A record the
+    same as the earlier run's is left as it is (its files too, when all are there)."""
+    out, records = Path(cfg.out), []
+    layout = Layout(out, bool(cfg.sidecars))
     for e in episodes:
         extra = dict(e.extra)
         intro_extra = extra.pop("intro_extra", None)
@@ -151,12 +191,52 @@ def write_outputs(episodes: Sequence[Episode], out: Path, formats: Sequence[str]
             intro_extra=intro_extra if e.intro else None,
             mode=e.mode,
             series=e.meta.series,
+            key=e.key,
+            source_hash=e.meta.source_hash,
+            provenance=trace | _season_trace(e, cfg),
             **extra,
         )
-        write_episode(rec, out, formats)
+        paths = layout.paths(e.key, e.meta.source, ["json", *cfg.formats])
+        if rec != e.previous or not all(p.is_file() for p in paths.values()):
+            write_files(paths, rec, cfg.edl_action)
+        if cfg.chapters == "apply":
+            apply_chapters(Path(e.meta.source), rec, layout.chapters_copy(e.key, e.meta.source))
         records.append(rec)
     write_csv(records, out / "intros.csv")
     return records
+
+
+def provenance(cfg: DictConfig, method: str) -> dict:
+    """What made a record: introdet's version, the method, the checkpoint (path and content
+    hash), and the settings actually used (post-processing, scan, refinement)."""
+    ckpt = None
+    if method == "model":
+        ckpt = {"path": str(Path(cfg.ckpt).resolve()), "sha256": file_digest(cfg.ckpt)}
+    post = None if method == "season" else asdict(postprocess_config(cfg))
+    sampler = None if method == "season" else OmegaConf.to_container(cfg.sampler, resolve=True)
+    return {
+        "introdet": version("introdet"),
+        "method": method,
+        "checkpoint": ckpt,
+        "postprocess": post,
+        "sampler": sampler,
+        "refine": OmegaConf.to_container(cfg.refine, resolve=True),
+    }
+
+
+def _season_trace(e: Episode, cfg: DictConfig) -> dict:
+    """Season mode's settings, for a record its findings went into."""
+    if e.mode != "season":
+        return {}
+    return {"season": OmegaConf.to_container(cfg.recurring, resolve=True)}
+
+
+def output_root(cfg: DictConfig, episodes: Sequence[Episode]) -> Path | None:
+    """The folder the outputs mirror: the input's (a shard folder's: its videos' common one)."""
+    src = Path(cfg.input)
+    if (src / MANIFEST).is_file():
+        return common_root([Path(e.meta.source) for e in episodes])
+    return src if src.is_dir() else src.parent
 
 
 def check(cfg: DictConfig) -> None:
@@ -170,6 +250,13 @@ def check(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} must be >= 1, got {cfg[key]}")
     if cfg.season not in ("auto", "off"):
         raise ConfigError(f"season must be 'auto' or 'off', got {cfg.season!r}")
+    unknown = [f for f in cfg.formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"formats: unknown {unknown}; known: {sorted(FORMATS)}")
+    if cfg.edl_action not in EDL_ACTIONS:
+        raise ConfigError(f"edl_action must be one of {list(EDL_ACTIONS)}, got {cfg.edl_action}")
+    if cfg.chapters not in ("none", "apply"):
+        raise ConfigError(f"chapters must be 'none' or 'apply', got {cfg.chapters!r}")
 
 
 def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
@@ -196,6 +283,12 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
             e = Episode(meta, np.zeros((n, 0), np.float16), probs, "season", r.intro)
             _season_record(e, r)
             episodes.append(e)
+    fresh = set(summary.done)
+    again = [name for name, idx in groups.items() if any(found[i][0].episode in fresh for i in idx)]
+    summary.notes.append(
+        f"seasons decided: {len(groups)}, with new or changed episodes: {len(again)}"
+        + (f" ({', '.join(again)})" if again else "")
+    )
     return episodes, summary
 
 
@@ -248,12 +341,13 @@ def predict(cfg: DictConfig) -> int:
         episodes, summary = scored_episodes(cfg, method, out)
     if not episodes:
         print(summary.format())
-        print("no episode to predict")
+        log.warning("%s: no episode to predict", cfg.input)
         return 1
+    find_previous(episodes, Layout(out, bool(cfg.sidecars)), output_root(cfg, episodes))
     rcfg = OmegaConf.to_object(cfg.refine)
     if rcfg.enabled:
         refine(episodes, rcfg)
-    records = write_outputs(episodes, out, list(cfg.formats))
+    records = write_outputs(episodes, cfg, provenance(cfg, method))
     found = sum(r["intro"] is not None for r in records)
     modes = ", ".join(sorted({e.mode for e in episodes}))
     print(summary.format())

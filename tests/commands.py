@@ -25,3 +25,16 @@ def help_text(main: Callable[[], None], capsys) -> str:
     text = capsys.readouterr().out
     assert "Compose your configuration" not in text  # Hydra's generic page
     return text
+
+
+def output(out, episode: str, suffix: str = ".json"):
+    """The ``suffix`` file predict wrote for ``episode`` under ``out`` (a tree mirroring the
+    input's, found by the record's id or key); a path that does not exist when there is none."""
+    from pathlib import Path
+
+    from introdet.outputs.layout import record_files
+
+    for key, path in record_files(out):
+        if episode in (key, path.stem):
+            return path.with_name(path.name.removesuffix(".json") + suffix)
+    return Path(out) / f"{episode}{suffix}"

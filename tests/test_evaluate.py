@@ -292,7 +292,7 @@ def test_evaluate_dir_coarse(pred_dir):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"schema_version": 2}, "schema_version 2"),
+        ({"schema_version": 99}, "schema_version 99"),
         ({"probabilities": [0.1, 1.5]}, "in \\[0, 1\\]"),
         ({"probabilities": "0.1"}, "not a list"),
         ({"intro": {"start": 1.0}}, "'start' and 'end'"),

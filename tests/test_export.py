@@ -1,17 +1,26 @@
-"""Tests for introdet.outputs.export: every format parsed back and compared with the segment."""
+"""Tests for introdet.outputs.export and .chapters: every format parsed back and compared with the
+segments, and chapters written into real videos read back with FFmpeg."""
 
 from __future__ import annotations
 
 import csv
 import json
 import re
+import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
+from introdet.atomic import file_mode
+from introdet.demo.videofile import write_video
 from introdet.detection.postprocess import Segment
+from introdet.errors import ConfigError, VideoError
+from introdet.outputs import export
+from introdet.outputs.chapters import apply_chapters
 from introdet.outputs.export import (
     FORMATS,
     SCHEMA_VERSION,
@@ -106,13 +115,19 @@ def parse_vtt(text: str) -> list[tuple[str, float, float]]:
     return cues
 
 
+def assert_contiguous(chapters: list[tuple[str, float, float]], duration: float = DURATION) -> None:
+    """Covering [0, duration] without gaps, no empty chapter, no two neighbours of one title."""
+    assert chapters[0][1] == 0.0
+    assert chapters[-1][2] == pytest.approx(duration, abs=MS)
+    for (title, _, end), (next_title, start, _) in zip(chapters, chapters[1:], strict=False):
+        assert start == end
+        assert title != next_title
+    assert all(end > start for _, start, end in chapters)
+
+
 def assert_chapters_ok(chapters: list[tuple[str, float, float]], intro: Segment | None) -> None:
     """Contiguous, covering [0, DURATION], no empty chapter, the intro chapter = the segment."""
-    assert chapters[0][1] == 0.0
-    assert chapters[-1][2] == pytest.approx(DURATION, abs=MS)
-    for (_, _, end), (_, start, _) in zip(chapters, chapters[1:], strict=False):
-        assert start == end
-    assert all(end > start for _, start, end in chapters)
+    assert_contiguous(chapters)
     intros = [c for c in chapters if c[0] == "Intro"]
     if intro is None:
         assert intros == [] and len(chapters) == 1
@@ -169,12 +184,87 @@ def test_intro_past_probed_duration_is_clipped_in_chapters():
     assert chapters[-1] == ("Intro", 90.0, 100.0)
 
 
+@pytest.mark.parametrize("action", [0, 3])
+def test_edl_action_is_an_option(action, tmp_path):
+    rows = parse_edl(to_edl(record(), action=action))
+    assert rows == [(10.4, 20.6, action)]
+    (path,) = write_episode(record(), tmp_path, ["edl"], edl_action=action)
+    assert parse_edl(path.read_text(encoding="utf-8")) == rows
+
+
+@pytest.mark.parametrize("action", [1, 2, 4, -1, 0.0, 3.0, True, "0", None])
+def test_edl_actions_that_skip_nothing_are_refused(action, tmp_path):
+    with pytest.raises(ConfigError, match="edl_action"):
+        to_edl(record(), action=action)
+    # refused before anything is written, even when this run writes no EDL
+    with pytest.raises(ConfigError, match="edl_action"):
+        write_episode(record(), tmp_path, ["json"], edl_action=action)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_credits_in_edl_and_chapters():
+    rec = record(credits=[80.0, 95.5])
+    assert parse_edl(to_edl(rec)) == [(10.4, 20.6, 3), (80.0, 95.5, 3)]  # intro, then credits
+    assert parse_edl(to_edl(rec, action=0)) == [(10.4, 20.6, 0), (80.0, 95.5, 0)]
+    _, chapters = parse_ffmetadata(to_ffmetadata(rec))
+    assert chapters == [
+        ("Episode", 0.0, 10.4),
+        ("Intro", 10.4, 20.6),
+        ("Episode", 20.6, 80.0),
+        ("Credits", 80.0, 95.5),
+        ("Episode", 95.5, DURATION),
+    ]
+    assert parse_vtt(to_vtt(rec)) == chapters
+    # credits without an intro; credits to the end leave no empty trailing chapter
+    _, chapters = parse_ffmetadata(to_ffmetadata(record(None, credits=[90.0, DURATION])))
+    assert chapters == [("Episode", 0.0, 90.0), ("Credits", 90.0, DURATION)]
+    assert parse_edl(to_edl(record(None, credits=[90.0, DURATION]))) == [(90.0, 100.0, 3)]
+
+
+@pytest.mark.parametrize(
+    ("intro", "credits"),
+    [
+        (Segment(10.0, 20.0, 0.9), [95.0, 104.0]),  # credits past the probed duration
+        (Segment(10.0, 20.0, 0.9), [15.0, 30.0]),  # overlapping the intro
+        (Segment(10.0, 20.0, 0.9), [12.0, 18.0]),  # inside the intro
+        (Segment(10.0, 10.0, 0.9), [50.0, 60.0]),  # a zero-length intro
+        (Segment(0.0, 20.0, 0.9), [20.0, 100.0]),  # nothing but intro and credits
+        (None, [101.0, 110.0]),  # credits wholly past the end
+    ],
+)
+def test_credits_chapters_stay_contiguous(intro, credits):
+    rec = record(intro, credits=credits)
+    _, chapters = parse_ffmetadata(to_ffmetadata(rec))
+    assert_contiguous(chapters)
+    assert chapters == parse_vtt(to_vtt(rec))
+    assert {c[0] for c in chapters} <= {"Episode", "Intro", "Credits"}
+
+
+def test_credits_are_checked_and_kept_in_the_record(tmp_path):
+    rec = record(credits=(80.00049, 95.5))
+    assert rec["credits"] == [80.0, 95.5]  # ms, as the intro
+    (path,) = write_episode(rec, tmp_path)
+    assert read_record(path)["credits"] == [80.0, 95.5]
+    assert "credits" not in record(credits=None)  # absent, as the schema has it, not null
+    assert parse_edl(to_edl(record(None, credits=None))) == []
+    for bad in ([5.0], [5.0, "x"], [20.0, 10.0], [float("nan"), 1.0], [-1.0, 5.0], "10-20", 7):
+        with pytest.raises(RecordError, match="credits"):
+            record(credits=bad)
+        with pytest.raises(RecordError, match="S01E01: credits"):  # a hand-edited record file
+            to_edl({**record(), "credits": bad})
+
+
 def test_ffmetadata_escaping():
     assert escape_ffmetadata("a=b;c#d\\e\nf") == "a\\=b\\;c\\#d\\\\e\\\nf"
-    episode = "Show = best; #1 \\ cut\nII"
-    head, chapters = parse_ffmetadata(to_ffmetadata(record(episode=episode)))
-    assert head["title"] == episode
-    assert len(chapters) == 3  # the escaped '=', ';', '#' and newline did not break the blocks
+
+
+def test_ffmetadata_has_no_global_tags():
+    """A global title= became the video's title wherever the file was applied."""
+    text = to_ffmetadata(record(episode="S01E01"))
+    head, _ = parse_ffmetadata(text)
+    assert head == {}
+    assert "S01E01" not in text
+    assert text.split("\n")[1] == ""  # the header line, then the first [CHAPTER] block
 
 
 def test_ffmpeg_itself_reads_ffmetadata_and_vtt(tmp_path):
@@ -183,7 +273,7 @@ def test_ffmpeg_itself_reads_ffmetadata_and_vtt(tmp_path):
     rec = record(intro, episode="Блеск = 2x05; #b")
     meta, vtt = write_episode(rec, tmp_path, ["ffmetadata", "vtt"])
     with av.open(str(meta), format="ffmetadata") as c:
-        assert c.metadata["title"] == "Блеск = 2x05; #b"
+        assert "title" not in c.metadata
         got = [
             (
                 ch["metadata"]["title"],
@@ -218,7 +308,7 @@ def test_format_time():
 
 def test_episode_record_fields():
     rec = record(intro_extra={"coarse_start": 9.0, "refined": True}, season="1")
-    assert rec["schema_version"] == SCHEMA_VERSION == 1
+    assert rec["schema_version"] == SCHEMA_VERSION == 2
     assert rec["intro"] == {
         "start": 10.4,
         "end": 20.6,
@@ -303,3 +393,148 @@ def test_written_files_are_whole_and_match_writers(tmp_path):
     rec = record()
     for path, name in zip(write_episode(rec, tmp_path, list(FORMATS)), FORMATS, strict=True):
         assert Path(path).read_text(encoding="utf-8") == FORMATS[name](rec)
+
+
+# --- chapters written into the video ------------------------------------------------------------
+
+TAGS = {"title": "My Show", "creation_time": "2024-05-06T07:08:09.000000Z"}
+CLIP_S = 10.0  # 10 fps, a key frame each second
+CLIP_INTRO = Segment(2.0, 4.5, 0.9)
+
+
+def video_record(intro: Segment | None = CLIP_INTRO, credits=(8.0, CLIP_S)) -> dict:
+    return episode_record("S01E01", None, CLIP_S, 10.0, "vit", intro, [], credits=credits)
+
+
+def tagged_copy(src: Path, dest: Path) -> Path:
+    """``src`` with TAGS and an English audio track, as a user's video has its own tags."""
+    with av.open(str(src)) as i, av.open(str(dest), "w") as o:
+        o.metadata.update(TAGS)
+        streams = {s.index: o.add_stream_from_template(s, opaque=True) for s in i.streams}
+        streams[i.streams.audio[0].index].metadata["language"] = "eng"
+        for packet in i.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, Path]:
+    """A tagged H.264 + AAC clip per container: {suffix: path}."""
+    root = tmp_path_factory.mktemp("videos")
+    frames = [np.full((48, 64, 3), (9 * i) % 256, np.uint8) for i in range(int(CLIP_S * 10))]
+    out = {}
+    for suffix in (".mkv", ".mp4"):
+        plain = write_video(root / f"plain{suffix}", frames, fps=10, audio=True, gop=10)
+        out[suffix] = tagged_copy(plain, root / f"tagged{suffix}")
+    return out
+
+
+def read_chapters(path: Path) -> list[tuple[str, Fraction, Fraction]]:
+    with av.open(str(path)) as c:
+        return [
+            (ch["metadata"]["title"], ch["start"] * ch["time_base"], ch["end"] * ch["time_base"])
+            for ch in c.chapters()
+        ]
+
+
+def packets(path: Path) -> dict[str, list[bytes]]:
+    """Each audio and video stream's packet payloads, by stream type."""
+    with av.open(str(path)) as c:
+        out: dict[str, list[bytes]] = {"video": [], "audio": []}
+        for packet in c.demux(*c.streams.video, *c.streams.audio):
+            if packet.size:
+                out[packet.stream.type].append(bytes(packet))
+        return out
+
+
+VIDEO_CHAPTERS = [
+    ("Episode", 0, 2),
+    ("Intro", 2, Fraction(9, 2)),
+    ("Episode", Fraction(9, 2), 8),
+    ("Credits", 8, 10),
+]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_apply_chapters_writes_chapters_and_keeps_the_rest(videos, tmp_path, suffix):
+    src = videos[suffix]
+    dest = apply_chapters(src, video_record(), tmp_path / f"S01E01{suffix}")
+    assert dest == tmp_path / f"S01E01{suffix}"
+    assert read_chapters(dest) == VIDEO_CHAPTERS
+    with av.open(str(dest)) as c:
+        assert {k: c.metadata.get(k) for k in TAGS} == TAGS
+        assert c.streams.audio[0].metadata["language"] == "eng"
+    before, after = packets(src), packets(dest)
+    assert {k: len(v) for k, v in after.items()} == {k: len(v) for k, v in before.items()}
+    assert len(after["video"]) == CLIP_S * 10
+    assert after["video"] == before["video"]  # copied, not re-encoded
+    assert list(tmp_path.iterdir()) == [dest]  # no temp file left
+    assert dest.stat().st_mode & 0o777 == file_mode()
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_apply_chapters_in_place_replaces_the_old_chapters(videos, tmp_path, suffix):
+    video = Path(shutil.copy(videos[suffix], tmp_path / f"S01E01{suffix}"))
+    apply_chapters(video, video_record(), video)
+    with av.open(str(video)) as c:
+        n_streams = len(c.streams)
+    apply_chapters(video, video_record(Segment(1.0, 3.0, 0.9), credits=None), video)
+    assert read_chapters(video) == [("Episode", 0, 1), ("Intro", 1, 3), ("Episode", 3, 10)]
+    with av.open(str(video)) as c:
+        assert len(c.streams) == n_streams  # an MP4's old chapter track is not copied along
+        assert c.metadata["title"] == TAGS["title"]
+    assert list(tmp_path.iterdir()) == [video]
+
+
+def test_apply_chapters_refuses_containers_without_chapters(videos, tmp_path):
+    with pytest.raises(VideoError, match=r"out\.avi: .*'\.avi'"):
+        apply_chapters(videos[".mkv"], video_record(), tmp_path / "out.avi")
+    with pytest.raises(VideoError, match="suffix-less"):
+        apply_chapters(videos[".mkv"], video_record(), tmp_path / "out")
+    # WebM takes chapters but not H.264: FFmpeg's refusal names the file
+    with pytest.raises(VideoError, match=r"tagged\.mkv: .*out\.webm.*h264"):
+        apply_chapters(videos[".mkv"], video_record(), tmp_path / "out.webm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_apply_chapters_failures_leave_dest_as_it_was(videos, tmp_path):
+    dest = tmp_path / "S01E01.mkv"
+    dest.write_bytes(b"the old file")
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 64)  # an EBML header, then nothing
+    with pytest.raises(VideoError, match=r"broken\.mkv"):
+        apply_chapters(broken, video_record(), dest)
+    with pytest.raises(VideoError, match=r"missing\.mkv: no such file"):
+        apply_chapters(tmp_path / "missing.mkv", video_record(), dest)
+    with pytest.raises(RecordError, match="credits"):
+        apply_chapters(videos[".mkv"], {**video_record(), "credits": [9.0]}, dest)
+    assert dest.read_bytes() == b"the old file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["S01E01.mkv", "broken.mkv"]
+
+
+def documented_ffmpeg_command() -> list[str]:
+    """The ``ffmpeg ...`` line of introdet.outputs.export's docstring, split into arguments."""
+    (line,) = [x.strip() for x in export.__doc__.splitlines() if x.strip().startswith("ffmpeg ")]
+    return line.split()
+
+
+def test_documented_ffmpeg_command_maps_chapters_only():
+    cmd = documented_ffmpeg_command()
+    assert cmd[cmd.index("-map_chapters") + 1] == "1"
+    assert "-map_metadata" not in cmd  # it would take the tags from the ffmetadata file
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg on PATH (apt install ffmpeg)")
+def test_ffmetadata_applied_with_the_documented_ffmpeg_command(videos, tmp_path):
+    (meta,) = write_episode(video_record(), tmp_path, ["ffmetadata"])
+    out = tmp_path / "out.mkv"
+    names = {"video.mkv": str(videos[".mkv"]), "video.ffmetadata": str(meta), "out.mkv": str(out)}
+    cmd = [names.get(arg, arg) for arg in documented_ffmpeg_command()]
+    cmd[1:1] = ["-nostdin", "-loglevel", "error"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    assert read_chapters(out) == VIDEO_CHAPTERS
+    with av.open(str(out)) as c:
+        assert c.metadata["title"] == TAGS["title"]  # the episode id did not replace it
+    assert packets(out)["video"] == packets(videos[".mkv"])["video"]

@@ -159,3 +159,22 @@ def test_to_labels_fps_and_segments_round_trip():
     probs = to_labels(segs, 100).astype(float)
     cfg = PostprocessConfig(keep="all")
     assert [(s.start, s.end) for s in to_segments(probs, cfg)] == [(0.0, 12.0), (40.0, 70.0)]
+
+
+def test_intro_length_limits_drop_too_short_and_too_long_runs():
+    from introdet.detection.postprocess import PostprocessConfig, to_segments
+
+    cfg = PostprocessConfig(smooth=1, max_gap=0, min_seconds=2, max_seconds=60)
+    p = np.r_[np.zeros(5), np.ones(1), np.zeros(5), np.ones(70), np.zeros(5), np.ones(30)]
+    (seg,) = to_segments(p, cfg)  # the 1-s blip and the 70-s run are out; the 30-s run stays
+    assert (seg.start, seg.end) == (86.0, 116.0)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"max_seconds": 1, "min_seconds": 2}, {"threshold": 2.0}, {"threshold": -0.1}]
+)
+def test_bad_limits_name_the_key(bad):
+    from introdet.detection.postprocess import PostprocessConfig
+
+    with pytest.raises(ValueError, match="postprocess."):
+        PostprocessConfig(**bad)

@@ -14,8 +14,10 @@ from introdet.features.encoder import ClipEncoder
 from introdet.features.shards import ShardError
 from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import read_record
+from introdet.outputs.layout import record_files
 from introdet.predict import predict
 from introdet.train import train
+from tests.commands import output
 from tests.conftest import compose_cfg, make_feature_set, train_overrides
 
 INTRO = (6, 14)  # seconds
@@ -95,28 +97,28 @@ def test_predict_writes_every_format_and_reports_bad_files(trained, tmp_path, ca
     assert "broken.mp4" in stdout and "FAILED" in stdout
     for ep in ("logo_new1", "logo_new2", "logo_none"):
         for suffix in (".json", ".edl", ".ffmetadata", ".chapters.vtt"):
-            assert (tmp_path / f"{ep}{suffix}").is_file(), (ep, suffix)
+            assert output(tmp_path, ep, suffix).is_file(), (ep, suffix)
     assert (tmp_path / "intros.csv").read_text().count("\n") == 4
     for ep in ("logo_new1", "logo_new2"):
-        rec = read_record(tmp_path / f"{ep}.json")
+        rec = read_record(output(tmp_path, ep))
         assert rec["intro"] is not None, ep
         assert (
             abs(rec["intro"]["start"] - INTRO[0]) <= 1 and abs(rec["intro"]["end"] - INTRO[1]) <= 1
         )
         assert len(rec["probabilities"]) == 30 and "RANDOM" in rec["encoder"]
-        edl = (tmp_path / f"{ep}.edl").read_text().split()
+        edl = (output(tmp_path, ep, ".edl")).read_text().split()
         assert [float(edl[0]), float(edl[1]), edl[2]] == [
             rec["intro"]["start"],
             rec["intro"]["end"],
             "3",
         ]
-    assert read_record(tmp_path / "logo_none.json")["intro"] is None
+    assert read_record(output(tmp_path, "logo_none"))["intro"] is None
 
 
 def test_predict_from_shards_and_refuses_other_encoder(trained, tmp_path):
     root, ckpt, _ = trained
     assert predict(_cfg(ckpt, root / "shards", tmp_path)) == 0
-    assert len(list(tmp_path.glob("logo_e*.json"))) == 4
+    assert len(list(tmp_path.rglob("logo_e*.json"))) == 4
     real = {
         "model_name": "ViT-B-32",
         "pretrained": "openai",
@@ -132,7 +134,7 @@ def test_recurrence_baseline_needs_no_checkpoint(trained, tmp_path):
     root, _, _ = trained
     cfg = _cfg("null", root / "shards", tmp_path, "method=recurrence")
     assert predict(cfg) == 0
-    rec = read_record(tmp_path / "logo_e0.json")
+    rec = read_record(output(tmp_path, "logo_e0"))
     assert rec["mode"] == "recurrence" and rec["intro"] is not None
     assert abs(rec["intro"]["start"] - INTRO[0]) <= 1 and abs(rec["intro"]["end"] - INTRO[1]) <= 1
 
@@ -148,8 +150,8 @@ def test_onnx_runtime_matches_torch(trained, tmp_path):
     assert predict(_cfg(ckpt, root / "shards", tmp_path / "o", "runtime=onnx")) == 0
     assert len(list((tmp_path / "o" / "onnx").glob("last-*.onnx"))) == 1
     for ep in ("logo_e0", "logo_e3"):
-        a = read_record(tmp_path / "t" / f"{ep}.json")
-        b = read_record(tmp_path / "o" / f"{ep}.json")
+        a = read_record(output(tmp_path / "t", ep))
+        b = read_record(output(tmp_path / "o", ep))
         np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-3)
         assert a["intro"] == b["intro"]
 
@@ -166,8 +168,8 @@ def test_onnx_export_of_one_checkpoint_never_serves_another(trained, tmp_path):
     assert predict(_cfg(tmp_path / "b" / "last.ckpt", root / "shards", out, "runtime=onnx")) == 0
     assert predict(_cfg(tmp_path / "b" / "last.ckpt", root / "shards", tmp_path / "t")) == 0
     assert len(list((out / "onnx").glob("last-*.onnx"))) == 2
-    a = read_record(out / "logo_e0.json")["probabilities"]
-    b = read_record(tmp_path / "t" / "logo_e0.json")["probabilities"]
+    a = read_record(output(out, "logo_e0"))["probabilities"]
+    b = read_record(output(tmp_path / "t", "logo_e0"))["probabilities"]
     np.testing.assert_allclose(a, b, atol=1e-3)
 
 
@@ -177,7 +179,7 @@ def test_refined_boundaries_keep_the_coarse_ones(trained, tmp_path):
         "predict", [f"ckpt={ckpt}", f"input={new}", f"out={tmp_path}", "progress=false"]
     )
     predict(cfg)
-    intro = read_record(tmp_path / "logo_new1.json")["intro"]
+    intro = read_record(output(tmp_path, "logo_new1"))["intro"]
     assert {"coarse_start", "coarse_end", "refined"} <= intro.keys()
     # the logo is cut in at exactly 6 s and out at 14 s (frame boundaries of the 4-fps video)
     assert intro["refined"] is True
@@ -207,9 +209,9 @@ def test_season_mode_is_automatic_for_several_episodes_of_a_series(trained, tmp_
     with caplog.at_level(logging.INFO, logger="introdet"):
         assert predict(_cfg(ckpt, new, tmp_path / "season")) == 1  # broken.mp4 still fails
     assert "season mode: series 'Logo Show', 3 episodes" in caplog.text
-    assert {read_record(p)["mode"] for p in (tmp_path / "season").glob("logo_*.json")} == {"season"}
+    assert {read_record(p)["mode"] for _, p in record_files(tmp_path / "season")} == {"season"}
     assert predict(_cfg(ckpt, tmp_path / "lone", tmp_path / "single")) == 0
-    assert read_record(tmp_path / "single" / "other_e1.json")["mode"] == "single"
+    assert read_record(output(tmp_path / "single", "other_e1"))["mode"] == "single"
 
 
 def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
@@ -217,20 +219,20 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
     assert predict(_cfg(ckpt, new, tmp_path / "exact")) == 1  # broken.mp4
     assert predict(_cfg(ckpt, new, tmp_path / "coarse", "coarse.enabled=true")) == 1
     for ep in ("logo_new1", "logo_new2"):
-        exact = read_record(tmp_path / "exact" / f"{ep}.json")
-        coarse = read_record(tmp_path / "coarse" / f"{ep}.json")
+        exact = read_record(output(tmp_path / "exact", ep))
+        coarse = read_record(output(tmp_path / "coarse", ep))
         assert coarse["intro"]["start"] == exact["intro"]["start"]
         assert coarse["intro"]["end"] == exact["intro"]["end"]
         info = coarse["coarse_to_fine"]
         a, b = info["exact_rows"]
         assert a <= INTRO[0] - 1 and b >= INTRO[1]  # the boundaries were sampled exactly
         assert info["keyframes"] < 30 and len(coarse["probabilities"]) == 30
-    assert read_record(tmp_path / "coarse" / "logo_none.json")["intro"] is None
+    assert read_record(output(tmp_path / "coarse", "logo_none"))["intro"] is None
     procs = _cfg(ckpt, new, tmp_path / "p", "coarse.enabled=true", "decoders=2", "processes=true")
     assert predict(procs) == 1  # decoder processes: same records, broken.mp4 still reported
     for ep in ("logo_new1", "logo_new2", "logo_none"):
-        a = read_record(tmp_path / "coarse" / f"{ep}.json")
-        b = read_record(tmp_path / "p" / f"{ep}.json")
+        a = read_record(output(tmp_path / "coarse", ep))
+        b = read_record(output(tmp_path / "p", ep))
         assert a["intro"] == b["intro"] and a["probabilities"] == b["probabilities"]
     with pytest.raises(ValueError, match="needs videos"):
         predict(_cfg(ckpt, tmp_path / "exact" / "shards", tmp_path / "x", "coarse.enabled=true"))

@@ -17,6 +17,7 @@ import pytest
 from introdet.demo.make_library import make_library
 from introdet.outputs.export import read_record
 from introdet.predict import predict
+from tests.commands import output
 from tests.conftest import compose_cfg
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -46,7 +47,7 @@ def test_season_mode_needs_no_training_and_avoids_every_trap(library, tmp_path):
     assert _predict(lib / "videos", tmp_path / "o") == 0
     checked = 0
     for eid, e in truth["episodes"].items():
-        rec = read_record(tmp_path / "o" / f"{eid}.json")
+        rec = read_record(output(tmp_path / "o", eid))
         assert rec["mode"] == "season"
         credits = e["credits"]
         assert rec["credits"] == pytest.approx([credits["start"], credits["end"]], abs=0.5)
@@ -70,7 +71,7 @@ def test_an_episode_without_sound_is_matched_on_its_pictures(library, tmp_path):
     shutil.copy(lib / a["path"], season / Path(a["path"]).name)
     _video_only(lib / b["path"], season / Path(b["path"]).name)
     assert _predict(tmp_path / "in", tmp_path / "o") == 0
-    rec = json.loads((tmp_path / "o" / "northwind_s01e02.json").read_text())
+    rec = json.loads((output(tmp_path / "o", "northwind_s01e02")).read_text())
     assert rec["intro"]["start"] == pytest.approx(b["intro"]["start"], abs=0.5)
     assert rec["intro"]["end"] == pytest.approx(b["intro"]["end"], abs=1.0)
 
@@ -83,7 +84,7 @@ def test_a_lone_episode_is_no_season(library, tmp_path, caplog):
     shutil.copy(lib / e["path"], alone)
     assert _predict(tmp_path / "in", tmp_path / "o") == 0
     assert "season mode needs its season" in caplog.text
-    assert read_record(tmp_path / "o" / "northwind_s01e01.json")["intro"] is None
+    assert read_record(output(tmp_path / "o", "northwind_s01e01"))["intro"] is None
 
 
 def _video_only(src: Path, dst: Path) -> None:
@@ -103,12 +104,12 @@ def test_only_the_scan_and_the_tail_are_heard(library, tmp_path):
     more = ["recurring.scan=10", "recurring.scan_fraction=0.1", "recurring.tail=6"]
     assert _predict(lib / "videos", tmp_path / "o", *more) == 0
     for eid, e in truth["episodes"].items():
-        rec = read_record(tmp_path / "o" / f"{eid}.json")
+        rec = read_record(output(tmp_path / "o", eid))
         credits = e["credits"]
         if credits["start"] >= e["duration"] - 6:  # wholly inside the tail
             assert rec["credits"] == pytest.approx([credits["start"], credits["end"]], abs=0.5)
         if rec["intro"] is not None:
             assert rec["intro"]["start"] < 10
-    first = read_record(tmp_path / "o" / "northwind_s01e01.json")["intro"]
+    first = read_record(output(tmp_path / "o", "northwind_s01e01"))["intro"]
     want = truth["episodes"]["northwind_s01e01"]["intro"]
     assert first["start"] == pytest.approx(want["start"], abs=0.1)

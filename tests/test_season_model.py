@@ -38,8 +38,10 @@ from introdet.features.print_store import (
 )
 from introdet.features.shards import read_manifest, read_meta, write_manifest, write_meta
 from introdet.media.sampling import SamplerConfig
+from introdet.outputs.layout import record_files
 from introdet.predict import predict
 from introdet.training.data import IntroDataModule
+from tests.commands import output
 from tests.conftest import compose_cfg
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -209,7 +211,7 @@ def test_predict_with_a_season_model_records_the_season_and_snaps_to_it(library,
     assert predict(pcfg) == 0
     snapped = 0
     for eid, e in truth["episodes"].items():
-        rec = json.loads((out / f"{eid}.json").read_text())
+        rec = json.loads((output(out, eid)).read_text())
         assert rec["mode"] == "season" and "recurring" in rec["season"]
         assert rec["credits"] == pytest.approx([e["credits"]["start"], e["credits"]["end"]],
                                                abs=0.5)  # fmt: skip
@@ -231,9 +233,7 @@ def test_season_mode_on_a_shard_folder_hears_the_stored_prints(library, tmp_path
                                       "method=season", "progress=false"])  # fmt: skip
         assert predict(cfg) == 0
     for eid in truth["episodes"]:
-        a, b = (
-            json.loads((tmp_path / n / f"{eid}.json").read_text()) for n in ("videos", "shards")
-        )
+        a, b = (json.loads(output(tmp_path / n, eid).read_text()) for n in ("videos", "shards"))
         assert a["season"] == b["season"] and a["credits"] == b["credits"], eid
         assert (a["intro"] is None) == (b["intro"] is None), eid
         if a["intro"]:
@@ -255,5 +255,5 @@ def test_season_mode_names_a_shard_without_prints_and_goes_on(library, tmp_path)
     cfg = compose_cfg("predict", [f"input={copy}", f"out={tmp_path / 'o'}", "method=season",
                                   "progress=false"])  # fmt: skip
     assert predict(cfg) == 1  # one input failed, named; the others are predicted
-    assert not (tmp_path / "o" / f"{eid}.json").exists()
-    assert len(list((tmp_path / "o").glob("*.json"))) == len(truth["episodes"]) - 1
+    assert not (output(tmp_path / "o", eid)).exists()
+    assert len(list(record_files(tmp_path / "o"))) == len(truth["episodes"]) - 1

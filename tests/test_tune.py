@@ -24,3 +24,22 @@ def test_score_counts_correct_absence():
     report = {"n_with_intro": 1, "n_without_intro": 1, "false_intros": 0, "iou": 0.5, "useful": 1.0}
     assert score(report) == (0.75, 1.0)
     assert isinstance(tune_postprocess({"a": np.zeros(5)}, {"a": None})[0], PostprocessConfig)
+
+
+def test_the_defaults_stay_unless_a_grid_point_beats_them():
+    # two validation episodes without an intro, and flat low probabilities: every grid point
+    # (and the defaults) answers "none" and scores 1.0, so nothing beats the defaults
+    probs = {"a": np.full(100, 0.1), "b": np.full(100, 0.2)}
+    tuned, tried = tune_postprocess(probs, {"a": None, "b": None})
+    assert tuned == PostprocessConfig()
+    assert tried[0][1] == PostprocessConfig().__dict__
+    # a blip the defaults' 2-s minimum drops but min_seconds=1 would keep scores worse: kept
+    probs = {"a": np.r_[np.zeros(10), 0.9, np.zeros(89)]}
+    assert tune_postprocess(probs, {"a": None})[0] == PostprocessConfig()
+
+
+def test_the_grid_covers_the_intro_length_limits():
+    # a 90-s "intro" is real here: only max_seconds beyond it finds it; the defaults (120) do
+    p = np.r_[np.zeros(10), np.full(90, 0.9), np.zeros(50)]
+    tuned, _ = tune_postprocess({"a": p}, {"a": (10.0, 100.0)})
+    assert tuned.max_seconds >= 90

@@ -32,7 +32,9 @@ class PostprocessConfig:
     smooth: int = 3  # odd window (seconds) of a centred moving median over probabilities; 1 = off
     threshold: float = 0.5  # a sample is intro when its smoothed probability is above this
     max_gap: float = 2  # merge runs separated by gaps of at most this many seconds
-    min_seconds: float = 2  # drop runs shorter than this (after merging)
+    # intro length limits (after merging): real intros run 2 to 59 s, so 2 s to 2 minutes
+    min_seconds: float = 2  # drop runs shorter than this
+    max_seconds: float = 120  # and longer than this
     keep: str = "best"  # "best": one run per episode, the largest score*duration; "all": every run
     snap_start: float = 2  # a start within this many seconds of 0:00 becomes 0:00
     fps: float = 1.0  # samples per second of the probability array
@@ -52,6 +54,13 @@ def check_config(cfg: PostprocessConfig) -> None:
     for name in ("max_gap", "min_seconds", "snap_start"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"postprocess.{name} must be >= 0, got {getattr(cfg, name)}")
+    if not cfg.max_seconds > cfg.min_seconds:
+        raise ValueError(
+            f"postprocess.max_seconds must be > min_seconds, got {cfg.max_seconds} "
+            f"and {cfg.min_seconds}"
+        )
+    if not 0 <= cfg.threshold < 1:
+        raise ValueError(f"postprocess.threshold must lie in [0, 1), got {cfg.threshold}")
 
 
 def as_config(cfg: PostprocessConfig | Mapping | None) -> PostprocessConfig:
@@ -123,7 +132,11 @@ def to_segments(probs: np.ndarray, cfg: PostprocessConfig | Mapping | None = Non
         return []
     smoothed = smooth(raw, _samples(cfg.smooth, cfg.fps))  # [T]
     runs = _merge(_runs(smoothed > cfg.threshold), cfg.max_gap * cfg.fps)
-    runs = [(i, j) for i, j in runs if (j - i) / cfg.fps >= cfg.min_seconds - _EPS]
+    runs = [
+        (i, j)
+        for i, j in runs
+        if cfg.min_seconds - _EPS <= (j - i) / cfg.fps <= cfg.max_seconds + _EPS
+    ]
     segments = [Segment(i / cfg.fps, j / cfg.fps, float(raw[i:j].mean())) for i, j in runs]
     if cfg.keep == "best" and segments:
         # the sum of probability prefers a long confident intro over a short very confident blip

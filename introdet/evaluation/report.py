@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from introdet.evaluation.results import EpisodeResult
+from introdet.media.paths import id_path
 
 _ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("frame F1", ("frame", "f1")),
@@ -88,7 +89,7 @@ def write_plots(
     for r in results:
         plot_episode(
             r.probs,
-            out / name / f"{r.episode}.png",
+            out / name / f"{id_path(r.episode)}.png",
             threshold=threshold,
             detected=r.detected,
             truth=r.truth,

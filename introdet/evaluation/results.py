@@ -11,8 +11,8 @@ import numpy as np
 
 from introdet.errors import ConfigError, EvaluationError
 from introdet.evaluation.metrics import Interval, labels_from_interval, summarize
-
-SCHEMA_VERSION = 1
+from introdet.outputs.export import READABLE_VERSIONS
+from introdet.outputs.layout import record_files
 
 
 @dataclass
@@ -37,9 +37,11 @@ def read_prediction(path: str | Path) -> dict:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise EvaluationError(f"{path}: cannot read prediction record: {e}") from e
-    if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(record, dict) or record.get("schema_version") not in READABLE_VERSIONS:
         got = record.get("schema_version") if isinstance(record, dict) else type(record).__name__
-        raise EvaluationError(f"{path}: schema_version {got!r}, expected {SCHEMA_VERSION}")
+        raise EvaluationError(
+            f"{path}: schema_version {got!r}, expected one of {list(READABLE_VERSIONS)}"
+        )
     if record.get("fps", 1) != 1:
         raise EvaluationError(f"{path}: fps {record['fps']} (evaluation expects 1 per second)")
     probs = record.get("probabilities")
@@ -67,6 +69,19 @@ def _detected(record: dict, use: str) -> Interval | None:
     return float(intro["start"]), float(intro["end"])
 
 
+def prediction_files(pred_dir: str | Path, truth: Mapping) -> dict[str, Path]:
+    """episode -> its record under ``pred_dir`` (a tree mirroring the library, or flat), for
+    the episodes of ``truth``: a record's file is named by its id or by its key (path
+    relative to the input), whichever the id is."""
+    found = {}
+    for key, path in record_files(pred_dir):
+        for name in (key, path.stem):
+            if name in truth:
+                found.setdefault(name, path)
+                break
+    return dict(sorted(found.items()))
+
+
 def load_results(
     pred_dir: str | Path, truth: Mapping[str, Interval | None], use: str = "intro"
 ) -> list[EpisodeResult]:
@@ -77,17 +92,15 @@ def load_results(
     if not pred_dir.is_dir():
         raise EvaluationError(f"{pred_dir}: not a directory of prediction records")
     results = []
-    for path in sorted(pred_dir.glob("*.json")):
-        if path.stem not in truth:  # also skips unrelated JSON files kept beside the records
-            continue
+    for episode, path in prediction_files(pred_dir, truth).items():
         record = read_prediction(path)
-        if record.get("episode", path.stem) != path.stem:
+        if record.get("episode", episode) != episode:
             raise EvaluationError(f"{path}: record is for episode {record['episode']!r}")
         results.append(
             EpisodeResult(
-                episode=path.stem,
+                episode=episode,
                 probs=np.asarray(record["probabilities"], dtype=np.float64),
-                truth=truth[path.stem],
+                truth=truth[episode],
                 detected=_detected(record, use),
                 fps=float(record.get("video_fps", record.get("fps", 1))),
             )
@@ -127,13 +140,22 @@ def evaluate_dir(
     return out
 
 
+def recorded_threshold(pred_dir: str | Path, truth: Mapping) -> float | None:
+    """The post-processing threshold predict used for these records (their provenance), if
+    they name one: plots draw what decided, not a default."""
+    for path in prediction_files(pred_dir, truth).values():
+        post = (read_prediction(path).get("provenance") or {}).get("postprocess") or {}
+        if "threshold" in post:
+            return float(post["threshold"])
+    return None
+
+
 def has_coarse(pred_dir: str | Path, truth: Mapping[str, Interval | None]) -> bool:
     """Whether any annotated episode's record in ``pred_dir`` was refined (keeps its 1-fps pair)."""
-    for path in Path(pred_dir).glob("*.json"):
-        if path.stem in truth:
-            intro = read_prediction(path).get("intro")
-            if intro and "coarse_start" in intro:
-                return True
+    for path in prediction_files(pred_dir, truth).values():
+        intro = read_prediction(path).get("intro")
+        if intro and "coarse_start" in intro:
+            return True
     return False
 
 

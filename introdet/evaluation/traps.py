@@ -14,7 +14,7 @@ from pathlib import Path
 
 from introdet.errors import EvaluationError
 from introdet.evaluation.report import align_rows
-from introdet.evaluation.results import read_prediction
+from introdet.evaluation.results import prediction_files, read_prediction
 
 WITHIN = 1.0  # seconds: a boundary this close is right
 
@@ -40,11 +40,11 @@ def trap_report(pred_dir: str | Path, truth: Mapping[str, dict]) -> dict:
     """The report of one prediction folder over the episodes it has records for."""
     styles: dict[str, list[bool]] = {}
     credits_ok, wrong = [], {"credits": 0, "recap": 0, "studio_logo": 0}
+    files = prediction_files(pred_dir, truth)
     for ep, e in sorted(truth.items()):
-        path = Path(pred_dir) / f"{ep}.json"
-        if not path.is_file():
+        if ep not in files:
             continue
-        rec = read_prediction(path)
+        rec = read_prediction(files[ep])
         got = rec["intro"] and (rec["intro"]["start"], rec["intro"]["end"])
         want = e["intro"] and (e["intro"]["start"], e["intro"]["end"])
         right = got is None if want is None else bool(got) and _close(got, want)

@@ -6,11 +6,16 @@ the sampled frames); the episode's ``.json`` records how they were made under
 written after the ``.npz``, so a complete shard never points at missing prints. A shard
 without prints, or with prints of another version or scan, still loads: ``extract`` tops it
 up (sound only, no CLIP), and readers that need prints say which shard lacks them.
+
+Season mode without features keeps its prints the same way in ``<out>/.prints/`` (an entry
+per episode: the ``.npz`` and a ``.json`` naming the file's content hash), so a second run
+over a library decodes only the episodes that are new or changed.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from introdet.atomic import atomic_write_bytes
+from introdet.atomic import atomic_write_bytes, atomic_write_text
 from introdet.errors import ShardError
 from introdet.features.audio import AudioPrint
 from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
-from introdet.features.shards import ShardMeta
+from introdet.features.shards import ShardMeta, shard_file
 
 PRINTS_VERSION = 1
 SUFFIX = ".prints.npz"
@@ -48,7 +53,7 @@ class PrintScan:
 
 
 def prints_path(shard_dir: str | Path, episode: str) -> Path:
-    return Path(shard_dir) / f"{episode}{SUFFIX}"
+    return shard_file(shard_dir, episode, SUFFIX)
 
 
 def _audio_fields(name: str, p: AudioPrint | None, arrays: dict, info: dict) -> None:
@@ -144,3 +149,27 @@ def pictures_of(
         return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), m.fps, m.start)
 
     return picture_of
+
+
+def cached_prints(
+    folder: Path, episode: str, source_hash: str, scan: PrintScan
+) -> EpisodePrints | None:
+    """The sound prints season mode made of this file's content over this scan, if kept."""
+    meta = shard_file(folder, episode, ".json")
+    try:
+        entry = json.loads(meta.read_text(encoding="utf-8"))
+        if entry["source_hash"] != source_hash or not is_current(entry["prints"], scan):
+            return None
+        return read_prints(folder, episode, entry["prints"])[0]
+    except (OSError, ValueError, KeyError, TypeError, ShardError):
+        return None  # absent, stale or damaged: made again
+
+
+def keep_prints(
+    folder: Path, episode: str, source: str, source_hash: str, prints: EpisodePrints,
+    scan: PrintScan,
+) -> None:  # fmt: skip
+    """Keep season mode's prints of one file (the ``.json``, written last, marks them whole)."""
+    record = write_prints(folder, episode, prints, None, scan)
+    entry = {"source": source, "source_hash": source_hash, "prints": record}
+    atomic_write_text(shard_file(folder, episode, ".json"), json.dumps(entry, ensure_ascii=False))

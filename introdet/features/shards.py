@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -23,12 +24,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from introdet.atomic import atomic_save_npy, atomic_write_text
-from introdet.errors import ShardError
+from introdet.errors import ShardError, UnsafeIdError
 from introdet.features.identity import encoder_name, same_encoder
+from introdet.media.paths import id_path
 
 if TYPE_CHECKING:
     from introdet.media.library import VideoJob
     from introdet.media.sampling import SamplerConfig
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
 _HASH_CHUNK = 1 << 20
@@ -98,13 +102,22 @@ def content_hash(path: str | Path) -> str:
     return f"sha256s:{h.hexdigest()[:32]}"
 
 
+def shard_file(shard_dir: str | Path, episode: str, suffix: str) -> Path:
+    """``<shard_dir>/<episode><suffix>``; an id with folders (``Show A/Season 1/Episode 1``,
+    see ``media/library.py``) nests, and none may climb out of the folder."""
+    try:
+        return Path(shard_dir) / f"{id_path(episode)}{suffix}"
+    except UnsafeIdError as e:
+        raise ShardError(f"{shard_dir}: {e}") from e
+
+
 def write_shard(shard_dir: str | Path, meta: ShardMeta, feats: np.ndarray) -> Path:
     """Write the features, then the metadata that marks them complete."""
     shard_dir = Path(shard_dir)
     feats = np.asarray(feats, dtype=np.float16)
     assert feats.ndim == 2 and feats.shape[1] == meta.embed_dim, (feats.shape, meta.embed_dim)
     meta.n_seconds = int(feats.shape[0])
-    path = atomic_save_npy(shard_dir / f"{meta.episode}.npy", feats)
+    path = atomic_save_npy(shard_file(shard_dir, meta.episode, ".npy"), feats)
     write_meta(shard_dir, meta)
     return path
 
@@ -112,7 +125,7 @@ def write_shard(shard_dir: str | Path, meta: ShardMeta, feats: np.ndarray) -> Pa
 def write_meta(shard_dir: str | Path, meta: ShardMeta) -> Path:
     """The episode's metadata, which marks its shard complete."""
     text = json.dumps(asdict(meta), ensure_ascii=False)
-    return atomic_write_text(Path(shard_dir) / f"{meta.episode}.json", text)
+    return atomic_write_text(shard_file(shard_dir, meta.episode, ".json"), text)
 
 
 def read_meta(path: str | Path) -> ShardMeta:
@@ -124,16 +137,28 @@ def read_meta(path: str | Path) -> ShardMeta:
 
 
 def is_complete(shard_dir: str | Path, episode: str) -> bool:
-    d = Path(shard_dir)
-    return (d / f"{episode}.json").is_file() and (d / f"{episode}.npy").is_file()
+    return (
+        shard_file(shard_dir, episode, ".json").is_file()
+        and shard_file(shard_dir, episode, ".npy").is_file()
+    )
+
+
+def _shard_files(d: Path, pattern: str) -> list[Path]:
+    """Files matching ``pattern`` in the shard folder and its subfolders (ids with folders),
+    hidden folders (logs) left out."""
+    return sorted(
+        p
+        for p in d.rglob(pattern)
+        if not any(x.startswith(".") for x in p.relative_to(d).parts[:-1])
+    )
 
 
 def scan_metas(shard_dir: str | Path) -> list[ShardMeta]:
     """Every complete shard in the folder, from the per-episode .json files."""
     d = Path(shard_dir)
     metas = []
-    for p in sorted(d.glob("*.json")):
-        if (d / f"{p.stem}.npy").is_file():
+    for p in _shard_files(d, "*.json"):
+        if p.with_suffix(".npy").is_file():
             metas.append(read_meta(p))
     return metas
 
@@ -164,9 +189,17 @@ def read_manifest(shard_dir: str | Path) -> dict[str, ShardMeta]:
                 metas.append(ShardMeta(**json.loads(line)))
             except (ValueError, TypeError) as e:
                 raise ShardError(f"{path}:{i}: bad manifest line ({e})") from e
-    if not metas:
+    safe = []
+    for m in metas:
+        try:
+            id_path(m.episode)
+        except UnsafeIdError as e:  # one bad line must not cost the good episodes
+            log.error("%s: %s: shard skipped", path, e)
+            continue
+        safe.append(m)
+    if not safe:
         raise ShardError(f"{d}: no complete feature shards found")
-    return {m.episode: m for m in metas}
+    return {m.episode: m for m in safe}
 
 
 def check_consistent(
@@ -207,7 +240,7 @@ def check_consistent(
 
 
 def load_features(shard_dir: str | Path, episode: str, mmap: bool = True) -> np.ndarray:
-    path = Path(shard_dir) / f"{episode}.npy"
+    path = shard_file(shard_dir, episode, ".npy")
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -221,12 +254,14 @@ def remove_orphans(shard_dir: str | Path) -> list[Path]:
     """Delete .npy files with no metadata (left by a run killed between the two writes)."""
     d = Path(shard_dir)
     gone = []
-    for p in [*d.glob("*.npy"), *d.glob("*.prints.npz")]:
+    for p in [*_shard_files(d, "*.npy"), *_shard_files(d, "*.prints.npz")]:
         episode = p.name.removesuffix(".npy").removesuffix(".prints.npz")
-        if not (d / f"{episode}.json").is_file():
+        if not (p.parent / f"{episode}.json").is_file():
             p.unlink(missing_ok=True)
             gone.append(p)
-    for p in d.glob(".*.tmp"):  # temp files of atomic writes that never reached their rename
+    for p in _shard_files(
+        d, ".*.tmp"
+    ):  # temp files of atomic writes that never reached their rename
         if os.path.isfile(p):
             p.unlink(missing_ok=True)
             gone.append(p)

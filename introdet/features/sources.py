@@ -24,7 +24,14 @@ from introdet.features.fingerprints import (
     picture_print,
     prints_ahead,
 )
-from introdet.features.print_store import PrintScan, is_current, pictures_of, read_prints
+from introdet.features.print_store import (
+    PrintScan,
+    cached_prints,
+    is_current,
+    keep_prints,
+    pictures_of,
+    read_prints,
+)
 from introdet.features.shards import (
     MANIFEST,
     ShardMeta,
@@ -166,6 +173,7 @@ def season_prints(
 
 
 PictureOf = Callable[[VideoJob, EpisodePrints], PicturePrint]
+PRINT_CACHE = ".prints"  # season mode's prints, kept in the output folder between runs
 
 
 def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary, PictureOf]:
@@ -176,23 +184,42 @@ def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], 
         return _stored_prints(cfg, src)
     jobs, failed = video_jobs(src, only=selected(cfg.only), series=cfg.series)
     summary = Summary(failed=list(failed), work="fingerprinted")
-    found = []
-    rec, paths = cfg.recurring, [j.path for j in jobs]
-    ahead = prints_ahead(paths, rec.scan, rec.scan_fraction, rec.tail, cfg.decoders, cfg.processes)
-    for job, (_, res) in zip(jobs, ahead, strict=True):
+    cache, scan = Path(cfg.out) / PRINT_CACHE, PrintScan.of(cfg.recurring)
+    # kept by key (the path in the library): an id changes when another file takes its name
+    kept = {j.episode: cached_prints(cache, j.key, j.source_hash, scan) for j in jobs}
+    todo = [j for j in jobs if kept[j.episode] is None]
+    rec = cfg.recurring
+    ahead = prints_ahead(
+        [j.path for j in todo], rec.scan, rec.scan_fraction, rec.tail, cfg.decoders, cfg.processes
+    )
+    made = {}
+    for job, (_, res) in zip(todo, ahead, strict=True):
         if isinstance(res, Exception):
             summary.fail(job.path, res)
             continue
-        _found(job, res, found, summary)
+        keep_prints(cache, job.key, str(job.path), job.source_hash, res, scan)
+        made[job.episode] = res
+    found: list[tuple[VideoJob, EpisodePrints]] = []
+    for job in jobs:
+        if job.episode in made:
+            _found(job, made[job.episode], found, summary)
+        elif kept[job.episode] is not None:
+            _found(job, kept[job.episode], found, summary, fresh=False)
     return found, summary, lambda job, prints: picture_print(job.path, max_seconds=prints.head)
 
 
-def _found(job: VideoJob, prints: EpisodePrints, found: list, summary: Summary) -> None:
+def _found(
+    job: VideoJob, prints: EpisodePrints, found: list, summary: Summary, fresh: bool = True
+) -> None:
+    """Count one episode's prints: made now (``fresh``), or kept from an earlier run."""
     if prints.audio is None:
         summary.warned.append((str(job.path), "no audio track: no season evidence"))
     found.append((job, prints))
-    summary.done.append(job.episode)
-    summary.seconds += prints.duration
+    if fresh:
+        summary.done.append(job.episode)
+        summary.seconds += prints.duration
+    else:
+        summary.skipped.append(job.episode)
 
 
 def _stored_prints(cfg: DictConfig, src: Path):

@@ -1,7 +1,9 @@
 """A video library: its files, their series and episode ids, and a process's share of them.
 
-Layouts are ``Series/Season 1/episode.mkv`` or ``Series/episode.mkv``; an episode's id is its
-file name without the suffix.
+Layouts are ``Series/Season 1/episode.mkv`` or ``Series/episode.mkv``. An episode's id is its
+file name without the suffix (what labels files name), unless another video under the same
+input has that name too: then each of them is known by its key, its path relative to the
+input without the suffix (``Show A/Season 1/Episode 1``), which never collides.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from introdet.errors import ConfigError, InputNotFound
 from introdet.features.shards import content_hash
+from introdet.media.paths import relative_key
 
 VIDEO_SUFFIXES = {
     ".mp4",
@@ -110,9 +114,10 @@ def take_shard(paths: list[Path], shard: str | None) -> list[Path]:
 @dataclass
 class VideoJob:
     path: Path
-    episode: str
+    episode: str  # the id: the file's stem, or its key when the stem is not unique
     series: str
     source_hash: str
+    key: str = ""  # the path relative to the input, without suffix: where outputs go
 
 
 def video_jobs(
@@ -125,9 +130,13 @@ def video_jobs(
     these episode ids), and ``(path, reason)`` for each file that cannot be one (an episode id
     taken twice, a broken link, an unreadable file)."""
     root = Path(input)
+    base = root if root.is_dir() else root.parent
+    videos = find_videos(root)
+    stems = Counter(p.stem for p in videos)  # over the whole input: ids never depend on shard=
     jobs, failed, owner = [], [], {}
-    for path in take_shard(find_videos(root), shard):
-        ep = path.stem
+    for path in take_shard(videos, shard):
+        key = relative_key(path, base)
+        ep = path.stem if stems[path.stem] == 1 else key
         if only is not None and ep not in only:
             continue
         if ep in owner:
@@ -142,8 +151,8 @@ def video_jobs(
         except OSError as e:
             failed.append((str(path), f"cannot read ({e.strerror or e})"))
             continue
-        ser = series or series_of(path, root if root.is_dir() else path.parent)
-        jobs.append(VideoJob(path, ep, ser, h))
+        ser = series or series_of(path, base)
+        jobs.append(VideoJob(path, ep, ser, h, key))
     return jobs, failed
 
 

@@ -56,9 +56,8 @@ class SamplerConfig:
 
     fps: float = 1.0  # samples per second of video
     start: float = 0.0  # seconds into the video of row 0
-    max_seconds: float | None = (
-        600.0  # scan length: intros come early (every labelled one by 7 min)
-    )
+    # scan length: real labels files have intros starting after 7:00, one from 708 to 749 s
+    max_seconds: float | None = 900.0
     fraction: float | None = None  # or scan only this share of each episode, whichever ends first
     skip_nonref: bool = False  # drop non-reference frames in the decoder (faster, <= ~0.12 s early)
     threads: int = 0  # FFmpeg decoding threads, 0 = one per core

@@ -1,4 +1,22 @@
-"""Detected intros -> JSON records (canonical), CSV summary, EDL, FFMETADATA and WebVTT chapters."""
+"""Detected intros and credits -> JSON records, CSV summary, EDL, FFMETADATA, WebVTT chapters.
+
+The JSON record is the canonical result; the other formats are rendered from it.
+
+What reads what:
+
+- EDL (``<episode>.edl`` beside the video): one ``start end action`` line per found segment.
+  Action 3 (``EDL_COMMERCIAL``, the default) is Kodi's commercial break: Kodi skips it once and
+  the viewer can seek back into it; MPlayer ignores it. Action 0 (``EDL_CUT``) is what MPlayer
+  skips; Kodi then removes the segment from the timeline altogether. mpv reads no MPlayer EDL.
+- FFMETADATA: the chapters only, with no global tags, so that applying it keeps the video's own
+  title and tags::
+
+      ffmpeg -i video.mkv -i video.ffmetadata -map 0 -map_chapters 1 -codec copy out.mkv
+
+  Never add ``-map_metadata 1``: it replaces the video's tags with those of the (tag-less) file.
+  ``introdet.outputs.chapters.apply_chapters`` writes the same chapters without ffmpeg.
+- WebVTT: the same chapters, for web players.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +29,18 @@ from pathlib import Path
 
 from introdet.atomic import atomic_write_text
 from introdet.detection.postprocess import Segment
-from introdet.errors import RecordError
+from introdet.errors import ConfigError, RecordError
 
-SCHEMA_VERSION = 1
-EDL_ACTION = 3  # Kodi: commercial break, which Kodi skips
+# 2: key, source_hash and provenance added (outputs/record.schema.json); 1 still reads
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+EDL_CUT = 0  # MPlayer skips it; Kodi cuts it out of the timeline
+EDL_COMMERCIAL = 3  # Kodi skips it once and lets the viewer seek back; MPlayer ignores it
+EDL_ACTION = EDL_COMMERCIAL
+# 1 (mute) and 2 (scene marker) would play the intro: no use to us
+EDL_ACTIONS = (EDL_CUT, EDL_COMMERCIAL)
 INTRO_TITLE = "Intro"
+CREDITS_TITLE = "Credits"
 EPISODE_TITLE = "Episode"
 CSV_COLUMNS = ("episode", "source", "duration", "intro_start", "intro_end", "score")
 # the fields every record has, in order; ``**extra`` may not overwrite them
@@ -36,7 +61,11 @@ def episode_record(
     intro_extra: dict | None = None,
     **extra,
 ) -> dict:
-    """The canonical result: ``intro_extra`` joins the intro dict, ``extra`` the record."""
+    """The canonical result: ``intro_extra`` joins the intro dict, ``extra`` the record.
+
+    ``extra`` may carry ``credits=[start, end]`` in seconds, checked and rounded to ms
+    (``credits=None``: none found, the key is left out).
+    """
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
         raise RecordError(f"{episode}: extra keys {clash} would overwrite record fields")
@@ -47,6 +76,10 @@ def episode_record(
     probs = [round(float(p), 4) for p in probabilities]
     if not all(math.isfinite(p) for p in probs):
         raise RecordError(f"{episode}: probabilities contain NaN or inf")
+    if "credits" in extra and extra["credits"] is None:
+        del extra["credits"]  # absent, not null, when none were found (record.schema.json)
+    elif "credits" in extra:
+        extra["credits"] = [round(t, 3) for t in _credits_span(episode, extra["credits"])]
     intro_dict = None
     if intro is not None:
         if not (0 <= intro.start <= intro.end):
@@ -81,30 +114,71 @@ def format_time(seconds: float, hour_digits: int = 1) -> str:
     return f"{h:0{hour_digits}d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
+def _credits_span(episode: str, credits) -> tuple[float, float]:
+    if not (isinstance(credits, list | tuple) and len(credits) == 2):
+        raise RecordError(f"{episode}: credits must be [start, end] in seconds, got {credits!r}")
+    try:
+        start, end = float(credits[0]), float(credits[1])
+    except (TypeError, ValueError):
+        raise RecordError(f"{episode}: credits {credits!r} are not numbers") from None
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+        raise RecordError(f"{episode}: credits [{start}, {end}] are not an interval")
+    return start, end
+
+
+def found_segments(record: dict) -> list[tuple[str, float, float]]:
+    """(title, start_s, end_s) of the intro, then of the credits, for those the record has."""
+    found = []
+    if record.get("intro") is not None:
+        found.append((INTRO_TITLE, record["intro"]["start"], record["intro"]["end"]))
+    if record.get("credits") is not None:
+        found.append((CREDITS_TITLE, *_credits_span(record["episode"], record["credits"])))
+    return found
+
+
 def chapters(record: dict) -> list[tuple[str, int, int]]:
     """(title, start_ms, end_ms) chapters covering [0, duration] without gaps or empty chapters."""
     end_ms = round(record["duration"] * 1000)
-    intro = record.get("intro")
-    if intro is None:
-        return [(EPISODE_TITLE, 0, end_ms)]
-    # one set of integer boundaries shared by neighbours keeps the chapters contiguous;
-    # an intro running past a short probed duration is clipped to the file
-    a = min(round(intro["start"] * 1000), end_ms)
-    b = min(max(round(intro["end"] * 1000), a), end_ms)
-    spans = [(EPISODE_TITLE, 0, a), (INTRO_TITLE, a, b), (EPISODE_TITLE, b, end_ms)]
-    return [c for c in spans if c[2] > c[1]] or [(EPISODE_TITLE, 0, end_ms)]
+    spans, t = [], 0
+    for title, start, end in sorted(found_segments(record), key=lambda s: s[1]):
+        # one set of integer boundaries shared by neighbours keeps the chapters contiguous; a
+        # segment overlapping the one before starts where that one ends, and one running past
+        # a short probed duration is clipped to the file
+        a = min(max(round(start * 1000), t), end_ms)
+        b = min(max(round(end * 1000), a), end_ms)
+        spans += [(EPISODE_TITLE, t, a), (title, a, b)]
+        t = b
+    spans.append((EPISODE_TITLE, t, end_ms))
+    out: list[tuple[str, int, int]] = []
+    for title, a, b in spans:
+        if b <= a:
+            continue
+        if out and out[-1][0] == title:  # the two sides of a zero-length segment
+            out[-1] = (title, out[-1][1], b)
+        else:
+            out.append((title, a, b))
+    return out or [(EPISODE_TITLE, 0, end_ms)]
 
 
 def to_json(record: dict) -> str:
     return json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def to_edl(record: dict) -> str:
-    """Kodi/MPlayer EDL: ``start end action`` per line; empty when there is no intro."""
-    intro = record.get("intro")
-    if intro is None:
-        return ""
-    return f"{intro['start']:.3f} {intro['end']:.3f} {EDL_ACTION}\n"
+def check_edl_action(action: int) -> int:
+    """``action`` if it is one that skips (``EDL_ACTIONS``); ConfigError otherwise."""
+    # an int, not 0.0 or False: players parse the field as an integer
+    if isinstance(action, bool) or not isinstance(action, int) or action not in EDL_ACTIONS:
+        raise ConfigError(
+            f"edl_action must be {EDL_CUT} (MPlayer skips, Kodi cuts) or {EDL_COMMERCIAL}"
+            f" (Kodi's commercial break), got {action!r}"
+        )
+    return action
+
+
+def to_edl(record: dict, action: int = EDL_ACTION) -> str:
+    """Kodi/MPlayer EDL: ``start end action`` for the intro, then the credits; empty if neither."""
+    check_edl_action(action)
+    return "".join(f"{a:.3f} {b:.3f} {action}\n" for _, a, b in found_segments(record))
 
 
 def escape_ffmetadata(text: str) -> str:
@@ -113,8 +187,9 @@ def escape_ffmetadata(text: str) -> str:
 
 
 def to_ffmetadata(record: dict) -> str:
-    """FFmpeg FFMETADATA1: the episode as global title, then one [CHAPTER] per chapter, in ms."""
-    lines = [";FFMETADATA1", f"title={escape_ffmetadata(str(record['episode']))}"]
+    """FFmpeg FFMETADATA1: one [CHAPTER] per chapter, in ms, and no global tags."""
+    # a global title= here became the video's title wherever the file was applied
+    lines = [";FFMETADATA1"]
     for title, start, end in chapters(record):
         lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={start}", f"END={end}"]
         lines.append(f"title={escape_ffmetadata(title)}")
@@ -139,6 +214,13 @@ FORMATS: dict[str, Callable[[dict], str]] = {
 SUFFIX = {"json": ".json", "edl": ".edl", "ffmetadata": ".ffmetadata", "vtt": ".chapters.vtt"}
 
 
+def render(record: dict, fmt: str, edl_action: int = EDL_ACTION) -> str:
+    """One format's text; ``edl_action`` is used by the EDL only."""
+    if fmt == "edl":
+        return to_edl(record, edl_action)
+    return FORMATS[fmt](record)
+
+
 def _file_stem(episode: str) -> str:
     # the id becomes a file name inside out_dir: it must not climb out of it
     if not episode or episode in (".", "..") or any(c in episode for c in "/\\\0"):
@@ -147,7 +229,10 @@ def _file_stem(episode: str) -> str:
 
 
 def write_episode(
-    record: dict, out_dir: str | Path, formats: Sequence[str] = ("json",)
+    record: dict,
+    out_dir: str | Path,
+    formats: Sequence[str] = ("json",),
+    edl_action: int = EDL_ACTION,
 ) -> list[Path]:
     """Write ``out_dir/<episode><suffix>`` for each format, each file atomically."""
     if isinstance(formats, str):
@@ -155,9 +240,10 @@ def write_episode(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown export format(s) {unknown}; known: {sorted(FORMATS)}")
+    check_edl_action(edl_action)  # a bad setting fails whether or not this run writes EDL
     stem = _file_stem(record["episode"])
     # render everything first so that a bad record leaves no half-exported episode behind
-    texts = {f: FORMATS[f](record) for f in dict.fromkeys(formats)}
+    texts = {f: render(record, f, edl_action) for f in dict.fromkeys(formats)}
     return [atomic_write_text(Path(out_dir) / f"{stem}{SUFFIX[f]}", t) for f, t in texts.items()]
 
 
@@ -182,9 +268,9 @@ def read_record(path: str | Path) -> dict:
     if not isinstance(record, dict):
         raise RecordError(f"{path}: expected a JSON object, got {type(record).__name__}")
     version = record.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise RecordError(
-            f"{path}: schema_version {version!r}, this introdet reads {SCHEMA_VERSION}"
+            f"{path}: schema_version {version!r}, this introdet reads {list(READABLE_VERSIONS)}"
         )
     missing = [k for k in _RESERVED if k not in record]
     if missing:

@@ -28,6 +28,7 @@ class TunePostprocess(Callback):
         self.dirpath, self.batch_size = Path(dirpath), batch_size
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from introdet.detection.postprocess import PostprocessConfig
         from introdet.training.tune import tune_postprocess
 
         data = trainer.datamodule
@@ -46,8 +47,9 @@ class TunePostprocess(Callback):
         tuned, tried = tune_postprocess(probs, truth)
         (iou, useful), _ = tried[0]
         atomic_write_text(self.dirpath / "postprocess.json", json.dumps(asdict(tuned), indent=2))
+        what = "kept the defaults" if tuned == PostprocessConfig() else "tuned"
         print(
-            f"post-processing tuned on {len(probs)} validation episodes "
+            f"post-processing {what} on {len(probs)} validation episodes "
             f"(mean IoU {iou:.3f}, useful {useful:.3f}): {asdict(tuned)}"
         )
 

@@ -152,7 +152,7 @@ class IntroDataModule(L.LightningDataModule):
         window: int = 60,
         stride: int = 5,
         random_offset: bool = True,
-        max_seconds: float | None = 600,
+        max_seconds: float | None = 900,
         batch_size: int = 8,
         num_workers: int = 0,
         feature_dim: int = 512,
