@@ -34,11 +34,21 @@ def report(error: BaseException) -> None:
     print(f"error: {error}", file=sys.stderr, flush=True)
 
 
+def quiet_third_parties() -> None:
+    """introdet's own INFO lines, and only warnings from libraries that log on the root logger
+    (open_clip's "Parsing model identifier..."); ``hydra.verbose=true`` keeps everything."""
+    root = logging.getLogger()
+    if root.getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("introdet").setLevel(logging.INFO)
+        root.setLevel(logging.WARNING)
+
+
 def guarded(fn: Task) -> Task:
     """Run ``fn``; an IntrodetError exits 2 with one line, an int result becomes the exit code."""
 
     @functools.wraps(fn)
     def run(cfg: DictConfig):
+        quiet_third_parties()
         try:
             result = fn(cfg)
         except IntrodetError as e:

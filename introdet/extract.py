@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -96,6 +96,7 @@ class _Decoder:
     sampler: SamplerConfig
     catcher: _Warnings | None = None  # threads share the parent's handler; None: a process
     scan: PrintScan | None = None  # fingerprint the sound too (season mode)
+    tick: Callable[[], None] | None = None  # called per sampled frame (threads only)
 
     def __call__(self, job: VideoJob):
         catcher, local = self.catcher, self.catcher is None
@@ -107,7 +108,11 @@ class _Decoder:
         try:
             info = probe(job.path)
             sampled = frames_per_second(job.path, size=self.size, crop=True, **self.sampler.keys())
-            frames = [f for _, f in sampled]
+            frames = []
+            for _, f in sampled:
+                frames.append(f)
+                if self.tick is not None:
+                    self.tick()
             if not frames:
                 raise VideoError(job.path, "no decodable frame")
             frames = np.stack(frames)
@@ -178,9 +183,13 @@ def extract(
     mlog.addHandler(catcher)
     try:
         _top_up(topup, out, prints, summary, decoders)
-        decoder = _Decoder(encoder.image_size, sampler, None if processes else catcher, prints)
+        bar = tqdm(total=len(todo), unit="ep", disable=not progress, desc="extract")
+        tick = None if processes or not progress else _DecodeProgress(bar, sampler.fps)
+        decoder = _Decoder(
+            encoder.image_size, sampler, None if processes else catcher, prints, tick
+        )
         decoded = run_ahead(todo, decoder, decoders, processes)
-        _encode_all(decoded, len(todo), encoder, out, sampler, summary, processes, progress, prints)
+        _encode_all(decoded, bar, encoder, out, sampler, summary, processes, prints)
     finally:
         mlog.removeHandler(catcher)
         # whatever finished, even when interrupted; an error here must not hide the one that
@@ -237,20 +246,32 @@ def _top_up(
         summary.topped_up.append(meta.episode)
 
 
+class _DecodeProgress:
+    """Seconds of video decoded so far, on the episodes bar: a long episode moves it too."""
+
+    def __init__(self, bar: tqdm, fps: float) -> None:
+        self.bar, self.fps, self.frames = bar, fps, 0
+        self.lock = threading.Lock()  # decoder threads call it
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.frames += 1
+            if self.frames % 10 == 0:
+                self.bar.set_postfix_str(f"{self.frames / self.fps:.0f} s decoded")
+
+
 def _encode_all(
     decoded: Iterator[tuple[VideoJob, tuple | Exception]],
-    total: int,
+    bar: tqdm,
     encoder,
     out: Path,
     sampler: SamplerConfig,
     summary: Summary,
     processes: bool,
-    progress: bool,
     scan: PrintScan | None,
 ) -> None:
     """Encode and write each decoded episode as it comes; record each failed one."""
     t0 = time.perf_counter()
-    bar = tqdm(total=total, unit="ep", disable=not progress, desc="extract")
     try:
         for job, res in decoded:
             if isinstance(res, Exception):
@@ -259,7 +280,8 @@ def _encode_all(
                 continue
             _store(job, res, encoder, out, sampler, summary, processes, scan)
             bar.update()
-            bar.set_postfix(video_s_per_s=f"{summary.seconds / (time.perf_counter() - t0):.1f}")
+            rate = summary.seconds / (time.perf_counter() - t0)
+            bar.set_postfix_str(f"{summary.seconds:.0f} s of video, {rate:.1f} s/s")
     finally:
         bar.close()
 

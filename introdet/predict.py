@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from introdet.cli import command
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
@@ -34,7 +35,8 @@ from introdet.detection.scoring import (
     recurrence_probabilities,
 )
 from introdet.detection.season import SeasonEpisode, decide, season_links
-from introdet.errors import ConfigError, RecordError
+from introdet.device import resolve_device
+from introdet.errors import ConfigError, MediaError, RecordError
 from introdet.extract import Summary
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
 from introdet.features.print_store import PrintScan
@@ -88,7 +90,7 @@ def score(
         channels = partial(season_channels, episodes, shard_dir, cfg)
         probs, modes = model_probabilities(
             detector, feats, groups, cfg.stride, cfg.batch_size, cfg.season, cfg.max_others,
-            channels,
+            channels, cfg.progress,
         )  # fmt: skip
     post = postprocess_config(cfg)
     for e, p, m in zip(episodes, probs, modes, strict=True):
@@ -138,12 +140,12 @@ def postprocess_config(cfg: DictConfig) -> PostprocessConfig:
     return as_config(OmegaConf.to_object(cfg.postprocess))
 
 
-def refine(episodes: Sequence[Episode], rcfg: RefineConfig) -> int:
+def refine(episodes: Sequence[Episode], rcfg: RefineConfig, progress: bool = False) -> int:
     """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one;
     an intro an earlier run already refined from the same unrefined one is kept, so old
     episodes are not decoded again. Returns how many were refined now."""
     done = 0
-    for e in episodes:
+    for e in tqdm(episodes, unit="ep", desc="refine", disable=not progress):
         if e.intro is None:
             continue
         old = (e.previous or {}).get("intro") or {}
@@ -200,7 +202,10 @@ def write_outputs(episodes: Sequence[Episode], cfg: DictConfig, trace: dict) -> 
         if rec != e.previous or not all(p.is_file() for p in paths.values()):
             write_files(paths, rec, cfg.edl_action)
         if cfg.chapters == "apply":
-            apply_chapters(Path(e.meta.source), rec, layout.chapters_copy(e.key, e.meta.source))
+            try:
+                apply_chapters(Path(e.meta.source), rec, layout.chapters_copy(e.key, e.meta.source))
+            except MediaError as err:  # one video's container: the others still get theirs
+                log.warning("%s", err)
         records.append(rec)
     write_csv(records, out / "intros.csv")
     return records
@@ -257,6 +262,7 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"edl_action must be one of {list(EDL_ACTIONS)}, got {cfg.edl_action}")
     if cfg.chapters not in ("none", "apply"):
         raise ConfigError(f"chapters must be 'none' or 'apply', got {cfg.chapters!r}")
+    resolve_device(cfg.device)
 
 
 def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
@@ -346,7 +352,7 @@ def predict(cfg: DictConfig) -> int:
     find_previous(episodes, Layout(out, bool(cfg.sidecars)), output_root(cfg, episodes))
     rcfg = OmegaConf.to_object(cfg.refine)
     if rcfg.enabled:
-        refine(episodes, rcfg)
+        refine(episodes, rcfg, cfg.progress)
     records = write_outputs(episodes, cfg, provenance(cfg, method))
     found = sum(r["intro"] is not None for r in records)
     modes = ", ".join(sorted({e.mode for e in episodes}))

@@ -146,3 +146,25 @@ def test_atomic_writes_take_the_mode_the_umask_gives(tmp_path, mask, mode):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_chapters_apply_writes_a_copy_with_intro_and_credits_chapters(demo, tmp_path, caplog):
+    import av
+
+    lib = tmp_path / "lib"
+    placed = _two_shows(demo, lib)
+    avi = [_place(demo, lib, "Show C", n, "quarry", n)[0] for n in (1, 2)]  # AVI: no chapters
+    out = tmp_path / "o"
+    assert _predict(lib, out, "chapters=apply") == 0
+    for key in avi:
+        assert (out / f"{key}.json").is_file() and not (out / f"{key}.avi").exists()
+        assert f"{key}.avi: cannot write chapters" in caplog.text
+    for key, e in placed.items():
+        video = lib / f"{key}{Path(e['path']).suffix}"
+        copy = out / f"{key}{video.suffix}"
+        rec = json.loads((out / f"{key}.json").read_text())
+        with av.open(str(copy)) as c:
+            titles = [ch["metadata"].get("title") for ch in c.chapters()]
+        assert ("Intro" in titles) == (rec["intro"] is not None), key
+        assert ("Credits" in titles) == ("credits" in rec), key
+        assert video.stat().st_size > 0 and video.is_file()  # the original is left alone

@@ -141,3 +141,29 @@ def test_ffprobe_reads_the_applied_chapters(episode, tmp_path, suffix):
         for c in json.loads(run.stdout)["chapters"]
     ]
     assert got == EXPECTED
+
+
+MPV = shutil.which("mpv")
+# mpv's property expansion: the count, then each chapter's title@start (s)
+TITLES = "${chapter-list/count} " + " ".join(
+    f"${{chapter-list/{i}/title}}@${{=chapter-list/{i}/time}}" for i in range(5)
+)
+
+
+@pytest.mark.skipif(MPV is None, reason="no mpv on PATH (apt-get install mpv)")
+def test_mpv_shows_the_ffmetadata_chapters_as_the_readme_says(episode, tmp_path):
+    written = write_episode(record(), tmp_path, ["ffmetadata"])
+    # the README's line: mpv --chapters-file="E1.ffmetadata" "E1.mkv"
+    run = subprocess.run(
+        [MPV, "--no-config", "--vo=null", "--ao=null", "--frames=1",
+         f"--chapters-file={written[0]}", "--term-playing-msg=CHAPTERS " + TITLES,
+         str(episode)],
+        env={**os.environ, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    out = (run.stdout + run.stderr).decode(errors="replace")
+    line = next(x for x in out.splitlines() if x.startswith("CHAPTERS"))
+    got = [(t.split("@")[0], float(t.split("@")[1])) for t in line.split()[2:]]
+    assert line.split()[1] == "5" and got == [
+        ("Episode", 0), ("Intro", 5), ("Episode", 12), ("Credits", 15), ("Episode", 18)
+    ]  # fmt: skip

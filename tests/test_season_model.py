@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import introdet
 from introdet.demo.make_library import make_library
 from introdet.detection.channels import (
     AVAILABLE,
@@ -220,6 +221,21 @@ def test_predict_with_a_season_model_records_the_season_and_snaps_to_it(library,
             s, t = intros[0][:2]
             snapped += abs(rec["intro"]["start"] - s) < 0.6 and abs(rec["intro"]["end"] - t) < 0.6
     assert snapped >= 1
+    # every record validates against the published schema and names what made it
+    import hashlib
+
+    import jsonschema
+
+    schema = json.loads((Path(introdet.__file__).parent / "outputs/record.schema.json").read_text())
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    for _, path in record_files(out):
+        rec = json.loads(path.read_text())
+        jsonschema.validate(rec, schema)
+        trace = rec["provenance"]
+        assert trace["method"] == "model" and trace["checkpoint"]["sha256"] == digest
+        assert trace["checkpoint"]["path"] == str(ckpt.resolve())
+        assert {"threshold", "min_seconds", "max_seconds"} <= set(trace["postprocess"])
+        assert trace["season"]["scan"] == 900.0 and trace["sampler"]["max_seconds"] == 900.0
     coarse = compose_cfg("predict", [f"ckpt={ckpt}", f"input={lib / 'videos'}",
                                      f"out={tmp_path / 'c'}", "coarse.enabled=true"])  # fmt: skip
     with pytest.raises(ConfigError, match="coarse.enabled=true takes a single-episode model"):

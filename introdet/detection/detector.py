@@ -10,6 +10,7 @@ from typing import Protocol
 import torch
 
 from introdet.detection.channels import recurrence_kind
+from introdet.device import resolve_device
 from introdet.errors import CheckpointError, CheckpointNotFound, ConfigError
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def load_detector(
     if not path.is_file():
         raise CheckpointNotFound(f"{path}: checkpoint not found (ckpt=)")
     if runtime == "torch" and path.suffix != ".onnx":
-        return TorchDetector(path, device)
+        return TorchDetector(path, resolve_device(device))
     from introdet.detection.onnx_runtime import OnnxDetector, export_detector
 
     if path.suffix != ".onnx":

@@ -43,6 +43,7 @@ def model_probabilities(
     season: str = "auto",
     max_others: int = 8,
     season_channels: SeasonChannels | None = None,
+    progress: bool = False,
 ) -> tuple[list[np.ndarray], list[str]]:
     """Per-episode probabilities [T_i] and the mode each was scored in (single | season).
 
@@ -69,7 +70,7 @@ def model_probabilities(
         log.info("the checkpoint was trained without season features: single-episode mode")
     window = detector.window
     probs = score_windows(
-        detector, inputs, window, min(stride, window), batch_size, detector.device
+        detector, inputs, window, min(stride, window), batch_size, detector.device, progress
     )
     return probs, modes
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from introdet.errors import OutOfDeviceMemory
 
@@ -108,6 +109,7 @@ def score_windows(
     stride: int,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
+    progress: bool = False,
 ) -> list[np.ndarray]:
     """Per-second probabilities [T_i] of every episode's features [T_i, F]: overlapping windows
     (a stride over the window is clamped to it), batched across episodes, averaged back."""
@@ -116,6 +118,7 @@ def score_windows(
     index = [(i, s) for i, f in enumerate(feats) for s in tile_starts(len(f), window, stride)]
     parts: list[dict[int, tuple]] = [{} for _ in feats]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    bar = tqdm(total=len(index), unit="window", desc="score", disable=not progress)
     b = 0
     while b < len(index):
         chunk = index[b : b + batch_size]
@@ -136,4 +139,6 @@ def score_windows(
         for j, (i, s) in enumerate(chunk):
             parts[i][s] = (probs[j], mask[j])
         b += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
     return [stitch_episode(p, len(f)) for p, f in zip(parts, feats, strict=True)]

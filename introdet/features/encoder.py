@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from open_clip import factory as open_clip_factory
 
+from introdet.device import resolve_device
 from introdet.errors import CheckpointError, FramesError
 from introdet.features.encoder_config import EncoderConfig
 from introdet.features.identity import same_encoder
@@ -63,7 +65,7 @@ class ClipEncoder:
         the weights ``pretrained`` names (a hub tag on a machine without network); the identity
         keeps ``pretrained``."""
         register_tiny_model()
-        self.device = torch.device(device)
+        self.device = torch.device(resolve_device(device))
         self.precision = resolve_precision(precision, self.device)
         self.dtype = _check_precision(self.precision, self.device)
         if batch_size < 1:
@@ -168,6 +170,20 @@ def encoder_from_identity(identity: dict, **kwargs: Any) -> ClipEncoder:
     if not same_encoder(encoder.identity, identity):
         raise ValueError(f"rebuilt encoder {encoder.identity} differs from recorded {identity}")
     return encoder
+
+
+@contextlib.contextmanager
+def _without_root_warnings(quiet: bool):
+    """Hush open_clip's "no pretrained weights" root warning: introdet says the same once, in
+    its own words (RANDOM weights), wherever the features go."""
+    root = logging.getLogger()
+    level = root.level
+    if quiet:
+        root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -275,7 +291,7 @@ def _build_model(
         # features of a GELU model with those weights are off
         kwargs["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
     # random init happens on the CPU before the move, so one seed gives the same weights anywhere
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _without_root_warnings(checkpoint is None):
         torch.manual_seed(seed)
         try:
             model = open_clip.create_model(

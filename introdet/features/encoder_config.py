@@ -15,7 +15,7 @@ class EncoderConfig:
     _target_: str = "introdet.features.encoder.ClipEncoder"
     model_name: str | None = "ViT-B-32"  # null (predict): the checkpoint's encoder
     pretrained: str | None = "laion2b_s34b_b79k"
-    device: str = "cpu"  # cuda on a GPU machine
+    device: str = "auto"  # auto: cuda, then mps, then cpu | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA) | auto (bf16 where the hardware has it)
     batch_size: int = 64
     channels_last: bool = True

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from introdet.errors import ConfigError, ShardError
 from introdet.extract import Summary, extract, sound_prints
@@ -193,7 +194,8 @@ def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], 
         [j.path for j in todo], rec.scan, rec.scan_fraction, rec.tail, cfg.decoders, cfg.processes
     )
     made = {}
-    for job, (_, res) in zip(todo, ahead, strict=True):
+    bar = tqdm(todo, unit="ep", desc="fingerprint", disable=not cfg.progress)
+    for job, (_, res) in zip(bar, ahead, strict=True):
         if isinstance(res, Exception):
             summary.fail(job.path, res)
             continue

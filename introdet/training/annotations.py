@@ -174,9 +174,7 @@ def parse_annotations(
         if fix:
             ann.fixed.append((episode, fix))
         ann.intros[episode] = intro
-    for line in ann.report:
-        log.info(line)
-    return ann
+    return ann  # callers report ann.report once, each in its own way
 
 
 def _parse_row(episode, row, durations, known) -> tuple[Intro, str | None]:
