@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 _UMASK_LOCK = threading.Lock()
+TEMP_SUFFIX = ".tmp"
+_TEMP_PID = re.compile(r"\.(\d+)\.[^.]+\.tmp$")
 
 
 def file_mode() -> int:
@@ -27,7 +31,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # same directory: os.replace is only atomic within one file system
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the pid in the name: a clean-up by another process spares a temp file still being written
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -42,10 +49,33 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    """UTF-8 text; a file name that was not UTF-8 on disk (its bytes kept as lone surrogates by
+    Python) is written as ``\\udcXX``, which JSON reads back as the same name."""
+    return atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def abandoned_temp_files(paths: Iterable[Path]) -> list[Path]:
+    """The temp files of atomic writes among ``paths`` whose writer is gone (killed before its
+    rename); one whose process still runs, or whose name has no pid, is left alone."""
+    out = []
+    for p in paths:
+        m = _TEMP_PID.search(p.name)
+        if m and p.name.startswith(".") and not _alive(int(m.group(1))):
+            out.append(p)
+    return out

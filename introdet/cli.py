@@ -49,6 +49,10 @@ def guarded(fn: Task) -> Task:
     @functools.wraps(fn)
     def run(cfg: DictConfig):
         quiet_third_parties()
+        # file names that are not UTF-8 on disk print as \udcXX, not as a crash
+        for stream in (sys.stdout, sys.stderr):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="backslashreplace")
         try:
             result = fn(cfg)
         except IntrodetError as e:

@@ -23,6 +23,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from introdet.atomic import TEMP_SUFFIX, abandoned_temp_files
 from introdet.cli import command
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
 from introdet.detection.detector import Detector, file_digest, load_detector
@@ -336,7 +337,7 @@ def predict(cfg: DictConfig) -> int:
     check(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    for tmp in out.glob(".*.tmp"):  # unfinished atomic writes of a killed run: never read
+    for tmp in abandoned_temp_files(out.rglob(f".*{TEMP_SUFFIX}")):  # of a killed run
         tmp.unlink(missing_ok=True)
     method = cfg.method
     if method == "auto":

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from introdet.cli import command
-from introdet.errors import CheckpointMismatch
+from introdet.errors import CheckpointError, CheckpointMismatch, CheckpointNotFound
 from introdet.features.identity import encoder_name, same_encoder
 from introdet.training.callbacks import FinishedRun
 from introdet.training.csv_logger import CSVHistoryLogger
@@ -40,17 +40,31 @@ def stable_id(cfg: DictConfig) -> str:
 
 
 def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """'last' -> the run's last.ckpt when it exists (else a fresh start); a path must exist."""
+    """'last' -> the run's last.ckpt when it exists (else a fresh start), or, when that one is
+    damaged (a kill while it was written, a full disk), the newest checkpoint that reads; a
+    path must exist."""
     if ckpt_path in (None, "", "none", "null"):
         return None
     if ckpt_path == "last":
-        last = output_dir / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            return str(last)
-        log.info("no %s: starting a new run", last)
-        return None
+        folder = output_dir / "checkpoints"
+        last = folder / "last.ckpt"
+        if not last.is_file():
+            log.info("no %s: starting a new run", last)
+            return None
+        others = sorted(set(folder.glob("*.ckpt")) - {last}, key=lambda p: p.stat().st_mtime)
+        for candidate in [last, *reversed(others)]:
+            try:
+                read_checkpoint(candidate)
+            except CheckpointError as e:
+                log.warning("%s", e)
+                continue
+            if candidate != last:
+                log.warning("resuming from %s, the newest checkpoint that reads", candidate)
+            return str(candidate)
+        raise CheckpointError(f"{folder}: no checkpoint of this run reads (ckpt_path=null "
+                              "starts over)")  # fmt: skip
     if not Path(ckpt_path).is_file():
-        raise FileNotFoundError(f"{ckpt_path}: checkpoint not found (ckpt_path)")
+        raise CheckpointNotFound(f"{ckpt_path}: checkpoint not found (ckpt_path)")
     return str(ckpt_path)
 
 

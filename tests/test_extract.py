@@ -87,13 +87,22 @@ def test_extract_good_report_bad_then_skip(library, encoder, tmp_path):
     assert mtimes == {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has finished."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
 def test_interrupted_run_resumes(library, encoder, tmp_path):
     out = tmp_path / "shards"
     extract(library / "Harbor", out, encoder, SAMPLER, progress=False)
     done_before = (out / "harbor_e1.npy").stat().st_mtime_ns
     # a kill between the feature write and the metadata write leaves an orphan .npy
     (out / "harbor_e2.json").unlink()
-    (out / ".dunes_e1.npy.abc.tmp").write_bytes(b"partial")
+    os.utime(out / "harbor_e2.npy", (1, 1))  # long ago: no job is about to write its .json
+    gone = _dead_pid()
+    (out / f".dunes_e1.npy.{gone}.abc.tmp").write_bytes(b"partial")
     s = extract(library, out, encoder, SAMPLER, progress=False)
     assert sorted(s.done) == ["dunes_e1", "harbor_e2"] and s.skipped == ["harbor_e1"]
     assert (out / "harbor_e1.npy").stat().st_mtime_ns == done_before

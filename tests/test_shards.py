@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -40,7 +43,22 @@ def test_orphan_npy_is_not_complete(tmp_path):
     (tmp_path / "b.npy").write_bytes(b"half")  # killed between the two writes
     assert is_complete(tmp_path, "a") and not is_complete(tmp_path, "b")
     assert list(read_manifest(tmp_path)) == ["a"]  # no manifest.jsonl: scanned from .json files
+    assert remove_orphans(tmp_path) == []  # fresh: another job may be about to write b.json
+    os.utime(tmp_path / "b.npy", (1, 1))
     assert [p.name for p in remove_orphans(tmp_path)] == ["b.npy"]
+
+
+def test_temp_files_of_a_live_writer_are_spared(tmp_path):
+    # shard=0/2 and shard=1/2 on one folder: the second job's start-up clean-up must not take
+    # the first job's file in flight; a killed writer's file goes
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    live = tmp_path / f".a.npy.{os.getpid()}.x1y2.tmp"
+    dead = tmp_path / f".b.npy.{finished.pid}.x3y4.tmp"
+    for p in (live, dead):
+        p.write_bytes(b"partial")
+    assert remove_orphans(tmp_path) == [dead]
+    assert live.is_file()
 
 
 def test_random_weights_are_named(tmp_path):

@@ -127,3 +127,17 @@ def test_multirun_puts_jobs_in_own_folders_and_resumes(tmp_path):
     again = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert again.stdout.count("is finished") == 4  # every finished job exits at once
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "sweep").rglob("*.ckpt")} == ckpts
+
+
+def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(tmp_path, feature_set, caplog):
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    train(compose_cfg("train", train_overrides(shards, labels, out)))
+    folder = out / "checkpoints"
+    good = [p for p in folder.glob("*.ckpt") if p.name != "last.ckpt"]
+    assert good  # the best checkpoint of epoch 0
+    last = folder / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:500])  # killed while it was written
+    train(compose_cfg("train", train_overrides(shards, labels, out, "trainer.max_epochs=2")))
+    assert f"resuming from {good[0]}, the newest checkpoint that reads" in caplog.text
+    assert torch.load(last, weights_only=True)["epoch"] == 2  # trained on; last.ckpt whole again

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from introdet.atomic import atomic_save_npy, atomic_write_text
+from introdet.atomic import TEMP_SUFFIX, abandoned_temp_files, atomic_save_npy, atomic_write_text
 from introdet.errors import ShardError, UnsafeIdError
 from introdet.features.identity import encoder_name, same_encoder
 from introdet.media.paths import id_path
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
+ORPHAN_AGE = 60.0  # seconds: an array without metadata this old was left by a killed run
 _HASH_CHUNK = 1 << 20
 
 
@@ -87,14 +88,18 @@ class ShardMeta:
 
 
 def content_hash(path: str | Path) -> str:
-    """Cheap identity of a video file: its size plus sha256 of its first, middle and last MiB.
+    """Cheap identity of a video file: its size and modification time, plus sha256 of its
+    first, middle and last MiB.
 
     Hashing every byte of a library costs as much I/O as decoding it; three sampled chunks
-    and the exact size catch a replaced, re-encoded or truncated file.
+    and the exact size catch a replaced, re-encoded or truncated file, and the modification
+    time an edit of the same size between the chunks (a copy that does not keep the time is
+    extracted again: stale features are worse than a second decode).
     """
     path = Path(path)
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
+    st = path.stat()
+    size = st.st_size
+    h = hashlib.sha256(f"{size}:{st.st_mtime_ns}".encode())
     with open(path, "rb") as f:
         for offset in sorted({0, max(0, size // 2 - _HASH_CHUNK // 2), max(0, size - _HASH_CHUNK)}):
             f.seek(offset)
@@ -250,19 +255,23 @@ def load_features(shard_dir: str | Path, episode: str, mmap: bool = True) -> np.
     return arr
 
 
-def remove_orphans(shard_dir: str | Path) -> list[Path]:
-    """Delete .npy files with no metadata (left by a run killed between the two writes)."""
+def remove_orphans(shard_dir: str | Path, min_age: float = ORPHAN_AGE) -> list[Path]:
+    """Delete arrays with no metadata that are over ``min_age`` seconds old (a run killed
+    between the two writes; another job's array is followed by its metadata within
+    milliseconds), and temp files whose writer is gone."""
     d = Path(shard_dir)
     gone = []
+    now = time.time()
     for p in [*_shard_files(d, "*.npy"), *_shard_files(d, "*.prints.npz")]:
         episode = p.name.removesuffix(".npy").removesuffix(".prints.npz")
-        if not (p.parent / f"{episode}.json").is_file():
+        try:
+            old = now - p.stat().st_mtime > min_age
+        except FileNotFoundError:
+            continue
+        if old and not (p.parent / f"{episode}.json").is_file():
             p.unlink(missing_ok=True)
             gone.append(p)
-    for p in _shard_files(
-        d, ".*.tmp"
-    ):  # temp files of atomic writes that never reached their rename
-        if os.path.isfile(p):
-            p.unlink(missing_ok=True)
-            gone.append(p)
+    for p in abandoned_temp_files(_shard_files(d, f".*{TEMP_SUFFIX}")):
+        p.unlink(missing_ok=True)
+        gone.append(p)
     return gone

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import av
 
-from introdet.atomic import file_mode
+from introdet.atomic import TEMP_SUFFIX, file_mode
 from introdet.errors import VideoError
 from introdet.outputs.export import chapters
 
@@ -61,7 +61,9 @@ def _write_atomically(video: Path, dest: Path, muxer: str, marks: list[dict]) ->
     dest.parent.mkdir(parents=True, exist_ok=True)
     # a temp file beside dest: os.replace is atomic within one file system only, and a player
     # or media server never sees a half-written video; dest may be video itself
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
+    )
     os.close(fd)
     try:
         _remux(video, tmp, muxer, marks)

@@ -62,8 +62,8 @@ class Annotations:
 
     @property
     def report(self) -> list[str]:
-        lines = [f"{self.path}: fixed {ep}: {why}" for ep, why in self.fixed]
-        lines += [f"{self.path}: rejected {ep}: {why}" for ep, why in self.rejected]
+        lines = [f"{self.path}: fixed {_shown(ep)}: {why}" for ep, why in self.fixed]
+        lines += [f"{self.path}: rejected {_shown(ep)}: {why}" for ep, why in self.rejected]
         return lines
 
     def summary(self) -> str:
@@ -75,9 +75,16 @@ class Annotations:
         )
 
 
+def _shown(episode: str) -> str:
+    """An id as it can be printed: escaped when it holds control characters (a NUL, an
+    escape sequence) that would otherwise reach the terminal or log raw."""
+    return episode if episode.isprintable() else ascii(episode)
+
+
 # --- times -------------------------------------------------------------------------------
 
-_CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*$")
+# ASCII digits only: Python's \d and float() also read Arabic-Indic and other scripts' digits
+_CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*$", re.ASCII)
 
 
 def parse_time(value: object) -> float:
@@ -95,6 +102,8 @@ def parse_time(value: object) -> float:
             t = int(h or 0) * 3600 + int(mm) * 60 + float(ss)
         else:
             try:
+                if not value.isascii():
+                    raise ValueError
                 t = float(value.strip())
             except ValueError:
                 raise ValueError(f"not a time: {value!r}") from None
@@ -163,6 +172,9 @@ def parse_annotations(
     known = set(known) if known is not None else None
     counts = Counter(k for k, _ in pairs)
     for episode, row in pairs:
+        if not episode.isprintable():  # a NUL or escape byte: no file is named that way
+            ann.rejected.append((episode, "the id holds control characters"))
+            continue
         if counts[episode] > 1:
             ann.rejected.append((episode, f"duplicate id ({counts[episode]} rows)"))
             continue

@@ -1,0 +1,93 @@
+"""Hostile libraries: names that are not UTF-8, manifests that point outside their folder,
+labels with control characters or foreign digits, edits that keep a file's size."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from introdet.demo.make_library import make_library
+from introdet.extract import extract
+from introdet.features.encoder import ClipEncoder
+from introdet.features.shards import content_hash, read_manifest
+from introdet.media.sampling import SamplerConfig
+from introdet.outputs.layout import record_files
+from introdet.predict import predict
+from introdet.training.annotations import parse_annotations, parse_time
+from tests.conftest import compose_cfg, make_feature_set
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("hostile")
+    return out, make_library(out, seed=0, size="tiny")
+
+
+def test_a_name_that_is_not_utf8_is_extracted_and_predicted(demo, tmp_path, capsys):
+    lib, truth = demo
+    show = tmp_path / "lib" / "Northwind"
+    show.mkdir(parents=True)
+    e1, e2 = (truth["episodes"][f"northwind_s01e0{k}"] for k in (1, 2))
+    odd = show / os.fsdecode(b"northwind \xff\xfe e1.webm")  # bytes from an old Samba share
+    shutil.copy(lib / e1["path"], odd)
+    shutil.copy(lib / e2["path"], show / "northwind e2.webm")
+    enc = ClipEncoder("introdet-tiny", pretrained=None)
+    summary = extract(tmp_path / "lib", tmp_path / "shards", enc, SamplerConfig(), progress=False)
+    assert sorted(summary.done) == sorted([odd.stem, "northwind e2"]) and not summary.failed
+    assert set(read_manifest(tmp_path / "shards")) == {odd.stem, "northwind e2"}
+    cfg = compose_cfg("predict", [f"input={tmp_path / 'lib'}", f"out={tmp_path / 'o'}",
+                                  "progress=false", "formats=[json,edl]"])  # fmt: skip
+    assert predict(cfg) == 0
+    said = capsys.readouterr().out
+    assert "predicted 2 episodes" in said
+    records = {json.loads(p.read_text())["source"]: p for _, p in record_files(tmp_path / "o")}
+    assert str(odd) in records  # the record names the file it came from, byte for byte
+    assert (tmp_path / "o" / "Northwind" / f"{odd.stem}.edl").is_file()
+
+
+def test_a_manifest_id_that_climbs_out_is_skipped_and_the_rest_predicted(tmp_path, caplog):
+    shards, _ = make_feature_set(tmp_path / "f", n_series=1, n_episodes=3, seconds=40)
+    lines = (shards / "manifest.jsonl").read_text().splitlines()
+    evil = json.loads(lines[0]) | {"episode": "../../../ESCAPED/PWN"}
+    (shards / "manifest.jsonl").write_text("\n".join([*lines, json.dumps(evil)]) + "\n")
+    cfg = compose_cfg("predict", [f"input={shards}", f"out={tmp_path / 'o'}",
+                                  "method=recurrence", "progress=false"])  # fmt: skip
+    assert predict(cfg) == 0
+    assert len(list(record_files(tmp_path / "o"))) == 3
+    assert not list(tmp_path.rglob("PWN*")) and not (tmp_path / "ESCAPED").exists()
+    assert "'../../../ESCAPED/PWN' cannot be used as a path" in caplog.text
+
+
+def test_label_ids_with_control_characters_are_rejected_and_shown_escaped():
+    row = {"name": "x", "start": "0:00:01", "end": "0:00:05"}
+    ann = parse_annotations([("ep\x001", row), ("ep\x1b[2J", row), ("ok", row)])
+    assert list(ann.intros) == ["ok"]
+    assert all("\x00" not in line and "\x1b" not in line for line in ann.report)
+    assert any("'ep\\x001'" in line for line in ann.report)
+
+
+@pytest.mark.parametrize("text", ["٠:٠١:٠٢", "١٢", "0:0١:02", "１２"])
+def test_times_are_ascii_digits_only(text):
+    with pytest.raises(ValueError, match="not a time"):
+        parse_time(text)
+
+
+def test_an_edit_that_keeps_the_size_changes_the_identity(tmp_path):
+    path = tmp_path / "v.bin"
+    data = np.random.default_rng(0).integers(0, 256, 4 << 20, dtype=np.uint8)
+    path.write_bytes(data.tobytes())
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    before = content_hash(path)
+    data[int(1.2 * (1 << 20))] ^= 0xFF  # between the sampled first and middle MiB
+    path.write_bytes(data.tobytes())
+    assert path.stat().st_size == 4 << 20
+    assert content_hash(path) != before
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # even with the time put back...
+    assert content_hash(path) == before  # ...the sampled chunks cannot see it: documented
