@@ -70,6 +70,11 @@ class ShardWriteError(IntrodetError, OSError):
     since every later episode would fail the same way; the shards written so far stay."""
 
 
+class OutputWriteError(IntrodetError, OSError):
+    """An output file cannot be written (disk full, quota, permissions): the run stops, since
+    every later episode would fail the same way; the episodes written so far stay whole."""
+
+
 class UnsafeIdError(IntrodetError, ValueError):
     """An episode id or key would name a path outside the folder it is joined to."""
 

@@ -20,6 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -37,7 +38,7 @@ from introdet.detection.scoring import (
 )
 from introdet.detection.season import SeasonEpisode, decide, season_links
 from introdet.device import resolve_device
-from introdet.errors import ConfigError, MediaError, RecordError
+from introdet.errors import ConfigError, MediaError, OutputWriteError, RecordError
 from introdet.extract import Summary
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
 from introdet.features.print_store import PrintScan
@@ -136,9 +137,22 @@ def postprocess_config(cfg: DictConfig) -> PostprocessConfig:
     if cfg.tuned_postprocess and cfg.ckpt and cfg.method == "model":
         path = Path(cfg.ckpt).resolve().parent.parent / "postprocess.json"
         if path.is_file():
-            log.info("post-processing tuned on validation episodes: %s", path)
-            return as_config(json.loads(path.read_text()))
+            given = _given_postprocess(cfg)
+            log.info("post-processing tuned on validation episodes: %s%s", path,
+                     f" (with {given} from the command line)" if given else "")  # fmt: skip
+            return as_config(json.loads(path.read_text()) | given)
     return as_config(OmegaConf.to_object(cfg.postprocess))
+
+
+def _given_postprocess(cfg: DictConfig) -> dict:
+    """The ``postprocess.*`` keys set on the command line: they win over tuned ones."""
+    try:
+        task = HydraConfig.get().overrides.task
+    except ValueError:  # composed without @hydra.main (tests, library use): none given
+        return {}
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in task]
+    names = [k.removeprefix("postprocess.") for k in keys if k.startswith("postprocess.")]
+    return {k: cfg.postprocess[k] for k in names if k in cfg.postprocess}
 
 
 def refine(episodes: Sequence[Episode], rcfg: RefineConfig, progress: bool = False) -> int:
@@ -208,7 +222,11 @@ def write_outputs(episodes: Sequence[Episode], cfg: DictConfig, trace: dict) -> 
             except MediaError as err:  # one video's container: the others still get theirs
                 log.warning("%s", err)
         records.append(rec)
-    write_csv(records, out / "intros.csv")
+    try:
+        write_csv(records, out / "intros.csv")
+    except OSError as e:
+        why = f"cannot write {out / 'intros.csv'} ({e.strerror or e})"
+        raise OutputWriteError(e.errno, why, str(out / "intros.csv")) from e
     return records
 
 
@@ -342,6 +360,7 @@ def predict(cfg: DictConfig) -> int:
     method = cfg.method
     if method == "auto":
         method = "model" if cfg.ckpt else "season"
+        cfg.method = method  # what every later step asks (the tuned post-processing, the record)
     if method == "season":
         episodes, summary = season_episodes(cfg)
     else:

@@ -13,11 +13,12 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from introdet.cli import command
-from introdet.errors import CheckpointError, CheckpointMismatch, CheckpointNotFound
+from introdet.errors import CheckpointError, CheckpointMismatch, CheckpointNotFound, ConfigError
 from introdet.features.identity import encoder_name, same_encoder
 from introdet.training.callbacks import FinishedRun
 from introdet.training.csv_logger import CSVHistoryLogger
@@ -37,6 +38,18 @@ def stable_id(cfg: DictConfig) -> str:
         cwd = os.getcwd()
     rel = os.path.relpath(str(cfg.paths.output_dir), cwd)
     return hashlib.sha1(rel.encode()).hexdigest()[:12]
+
+
+def make_trainer(conf: DictConfig, **kwargs) -> L.Trainer:
+    """The Lightning Trainer of ``trainer.*``; a value Lightning refuses is one line naming it."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return instantiate(conf, **kwargs)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, MisconfigurationException | ValueError):
+            raise ConfigError(f"trainer: {e.__cause__}") from e
+        raise
 
 
 def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -210,7 +223,7 @@ def train(cfg: DictConfig) -> float:
             log.info("resuming from %s", ckpt)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = build_loggers(cfg, resume_step=state.step if state else 0)
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    trainer = make_trainer(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     try:
         retest = bool(state and state.finished)
         metrics, best = {}, state.best if retest else ""

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,7 @@ from introdet.training.annotations import parse_annotations, parse_time
 from tests.conftest import compose_cfg, make_feature_set
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +96,36 @@ def test_an_edit_that_keeps_the_size_changes_the_identity(tmp_path):
     assert content_hash(path) != before
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # even with the time put back...
     assert content_hash(path) == before  # ...the sampled chunks cannot see it: documented
+
+
+def _predict_with_file_size_limit(limit: int, *args: str) -> subprocess.CompletedProcess:
+    """``predict.py`` where no file may grow past ``limit`` bytes: writes fail as on a full
+    disk (EFBIG instead of ENOSPC, the same OSError path)."""
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, str(ROOT / "predict.py"), *args]
+    return subprocess.run(cmd, preexec_fn=cap, capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+def test_a_full_disk_is_one_line_and_no_episode_is_left_with_some_formats(tmp_path):
+    shards, _ = make_feature_set(tmp_path / "f", n_series=1, n_episodes=6, seconds=60)
+    formats = ("json", "edl", "ffmetadata", "vtt")
+    args = ["method=recurrence", f"input={shards}", "progress=false",
+            f"formats=[{','.join(formats)}]"]  # fmt: skip
+    assert _predict_with_file_size_limit(1 << 30, *args, f"out={tmp_path / 'free'}").returncode == 0
+    sizes = sorted(p.stat().st_size for _, p in record_files(tmp_path / "free"))
+    limit = sizes[0] - 1  # no record fits any more
+    run = _predict_with_file_size_limit(limit, *args, f"out={tmp_path / 'full'}")
+    assert run.returncode == 2, run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and ".json" in errors[0] and "Traceback" not in run.stderr
+    suffixes = (".json", ".edl", ".ffmetadata", ".chapters.vtt")
+    for _, free in record_files(tmp_path / "free"):
+        stem = tmp_path / "full" / free.relative_to(tmp_path / "free").with_suffix("")
+        have = [Path(f"{stem}{s}").is_file() for s in suffixes]
+        assert all(have) or not any(have), stem  # all of an episode's formats, or none
+    assert not list((tmp_path / "full").rglob(".*.tmp"))

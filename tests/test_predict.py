@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -251,3 +252,26 @@ def test_scoring_again_replaces_the_intro():
     ep.probs = np.full(30, 0.05)  # the fine pass found nothing after all
     find_intro(ep, PostprocessConfig())
     assert ep.intro is None and "other_intros" not in ep.extra
+
+
+def test_a_postprocess_key_given_on_the_command_line_wins_over_the_tuned_one(trained, tmp_path):
+    from introdet.predict import main as predict_main
+    from tests.commands import run_command
+
+    _, ckpt, new = trained
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(ckpt, run / "checkpoints" / "last.ckpt")
+    tuned = {"smooth": 1, "threshold": 0.3, "max_gap": 0, "min_seconds": 1, "keep": "best"}
+    (run / "postprocess.json").write_text(json.dumps(tuned))
+    args = [f"ckpt={run / 'checkpoints' / 'last.ckpt'}", f"input={new}", "progress=false"]
+    assert run_command(predict_main, *args, f"out={tmp_path / 'a'}") == 1  # broken.mp4
+    assert (
+        run_command(predict_main, *args, f"out={tmp_path / 'b'}", "postprocess.threshold=0.99") == 1
+    )
+    a = read_record(output(tmp_path / "a", "logo_new1"))["provenance"]["postprocess"]
+    b = read_record(output(tmp_path / "b", "logo_new1"))["provenance"]["postprocess"]
+    assert a["threshold"] == 0.3 and b["threshold"] == 0.99  # given beats tuned
+    assert {k: b[k] for k in tuned if k != "threshold"} == {
+        k: tuned[k] for k in tuned if k != "threshold"
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,34 @@ def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(tmp_path, fe
     train(compose_cfg("train", train_overrides(shards, labels, out, "trainer.max_epochs=2")))
     assert f"resuming from {good[0]}, the newest checkpoint that reads" in caplog.text
     assert torch.load(last, weights_only=True)["epoch"] == 2  # trained on; last.ckpt whole again
+
+
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ("data.stride=-1", "data.stride must be >= 1"),
+        ("data.max_seconds=0", "data.max_seconds must be > 0 or null"),
+        ("data.max_seconds=-5", "data.max_seconds must be > 0 or null"),
+        ("data.val_fraction=1.5", "data.val_fraction must be in \\[0, 1\\)"),
+        ("data.batch_size=0", "data.batch_size must be >= 1"),
+        ("model.depth=0", "model.depth must be >= 1"),
+        ("model.lr=-1", "model.lr must be > 0"),
+        ("model.heads=3", "model.heads must be a divisor of d_model"),
+        ("data.recurrence=sound", "data.recurrence must be one of"),
+        ("trainer.max_epochs=-2", "trainer: `max_epochs` must be"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_its_key(tmp_path, feature_set, bad, says):
+    from hydra.errors import InstantiationException
+
+    from introdet.errors import ConfigError
+
+    shards, labels = feature_set
+    cfg = compose_cfg("train", train_overrides(shards, labels, tmp_path / "run", bad))
+    with pytest.raises((ConfigError, InstantiationException)) as caught:
+        train(cfg)
+    error = (
+        caught.value.__cause__ if isinstance(caught.value, InstantiationException) else caught.value
+    )
+    assert isinstance(error, ConfigError) and re.search(says, str(error))
+    assert not (tmp_path / "run" / "checkpoints").exists()  # stopped before any training

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from introdet.atomic import atomic_write_text
+from introdet.errors import OutputWriteError
 from introdet.features.shards import MANIFEST
 from introdet.media.paths import id_path
 from introdet.outputs.export import FORMATS, SUFFIX, to_edl
@@ -54,10 +55,20 @@ class Layout:
 
 
 def write_files(paths: dict[str, Path], record: dict, edl_action: int) -> list[Path]:
-    """Each format's file, atomically; everything is rendered first, so a bad record leaves
-    no half-exported episode behind."""
+    """Each format's file, atomically, all or none: everything is rendered first (a bad
+    record writes nothing), and a write that fails (a full disk) takes back the episode's
+    files written before it, so that no episode is left with only some of its formats."""
     texts = {f: to_edl(record, edl_action) if f == "edl" else FORMATS[f](record) for f in paths}
-    return [atomic_write_text(paths[f], t) for f, t in texts.items()]
+    written: list[Path] = []
+    for f, text in texts.items():
+        try:
+            written.append(atomic_write_text(paths[f], text))
+        except OSError as e:
+            for p in written:
+                p.unlink(missing_ok=True)
+            why = f"cannot write {paths[f]} ({e.strerror or e})"
+            raise OutputWriteError(e.errno, why, str(paths[f])) from e
+    return written
 
 
 def record_files(folder: str | Path) -> Iterator[tuple[str, Path]]:

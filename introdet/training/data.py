@@ -36,6 +36,7 @@ from introdet.detection.channels import (
 from introdet.detection.scoring import group_by_series
 from introdet.detection.season import SeasonConfig
 from introdet.detection.windows import tile_starts, window_starts
+from introdet.errors import ConfigError
 from introdet.features.print_store import shard_prints
 from introdet.features.shards import ShardMeta, check_consistent, load_features, read_manifest
 from introdet.features.sources import regroup
@@ -131,6 +132,33 @@ class WindowDataset(Dataset):
         }
 
 
+def check_data(hp: Mapping) -> None:
+    """Every ``data.*`` value that cannot work stops the run here, naming the key and range."""
+    rules = {
+        "window": (hp["window"] >= 1, ">= 1"),
+        "stride": (hp["stride"] >= 1, ">= 1"),
+        "batch_size": (hp["batch_size"] >= 1, ">= 1"),
+        "num_workers": (hp["num_workers"] >= 0, ">= 0"),
+        "fps": (hp["fps"] > 0, "> 0"),
+        "feature_dim": (hp["feature_dim"] >= 1, ">= 1"),
+        "max_others": (hp["max_others"] >= 1, ">= 1"),
+        "max_seconds": (hp["max_seconds"] is None or hp["max_seconds"] > 0, "> 0 or null"),
+        "val_fraction": (0 <= hp["val_fraction"] < 1, "in [0, 1)"),
+        "test_fraction": (0 <= hp["test_fraction"] < 1, "in [0, 1)"),
+        "mode": (hp["mode"] in ("balanced", "episodes"), "'balanced' or 'episodes'"),
+        "split_by": (hp["split_by"] in ("series", "episode"), "'series' or 'episode'"),
+    }
+    for key, (ok, allowed) in rules.items():
+        if not ok:
+            raise ConfigError(f"data.{key} must be {allowed}, got {hp[key]!r}")
+    if hp["val_fraction"] + hp["test_fraction"] >= 1:
+        raise ConfigError(
+            "data.val_fraction + data.test_fraction must be < 1 (nothing left to train on), "
+            f"got {hp['val_fraction']} + {hp['test_fraction']}"
+        )
+    recurrence_kind(hp["recurrence"])
+
+
 class IntroDataModule(L.LightningDataModule):
     """Windows of CLIP features with per-second intro labels, from shards + labels files.
 
@@ -161,8 +189,7 @@ class IntroDataModule(L.LightningDataModule):
         max_others: int = 8,
     ) -> None:
         super().__init__()
-        if mode not in ("balanced", "episodes"):
-            raise ValueError(f"data.mode must be 'balanced' or 'episodes', got {mode!r}")
+        check_data(locals())
         self.save_hyperparameters()
         self.hparams.recurrence = recurrence_kind(recurrence)
         self.tracks: dict[str, list[Track]] = {}

@@ -20,7 +20,7 @@ from torchmetrics.classification import (
 
 from introdet.detection.channels import extra_channels, recurrence_kind
 from introdet.detection.windows import score_windows, stitch_episode
-from introdet.errors import CheckpointError, CheckpointNotFound
+from introdet.errors import CheckpointError, CheckpointNotFound, ConfigError
 from introdet.training.model import IntroTransformer
 
 
@@ -44,6 +44,29 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
     return ckpt
+
+
+def check_model(hp: Mapping) -> None:
+    """Every ``model.*`` value that cannot work stops the run here, naming the key and range."""
+    rules = {
+        "feature_dim": (hp["feature_dim"] >= 1, ">= 1"),
+        "window": (hp["window"] >= 1, ">= 1"),
+        "d_model": (hp["d_model"] >= 1, ">= 1"),
+        "depth": (hp["depth"] >= 1, ">= 1"),
+        "heads": (hp["heads"] >= 1 and hp["d_model"] % hp["heads"] == 0, "a divisor of d_model"),
+        "ffn_dim": (hp["ffn_dim"] >= 1, ">= 1"),
+        "dropout": (0 <= hp["dropout"] < 1, "in [0, 1)"),
+        "head": (hp["head"] in ("shared", "per_position"), "'shared' or 'per_position'"),
+        "lr": (hp["lr"] > 0, "> 0"),
+        "weight_decay": (hp["weight_decay"] >= 0, ">= 0"),
+        "optimizer": (hp["optimizer"] in ("adam", "adamw"), "'adam' or 'adamw'"),
+        "pos_weight": (hp["pos_weight"] > 0, "> 0"),
+        "threshold": (0 < hp["threshold"] < 1, "in (0, 1)"),
+    }
+    for key, (ok, allowed) in rules.items():
+        if not ok:
+            raise ConfigError(f"model.{key} must be {allowed}, got {hp[key]!r}")
+    recurrence_kind(hp["recurrence"])
 
 
 class IntroDetector(L.LightningModule):
@@ -70,6 +93,7 @@ class IntroDetector(L.LightningModule):
         encoder: dict | None = None,
     ) -> None:
         super().__init__()
+        check_model(locals())
         self.save_hyperparameters()
         self.hparams.recurrence = recurrence_kind(recurrence)  # old checkpoints: true/false
         # season mode appends its channels to the CLIP features
