@@ -32,7 +32,7 @@ from introdet.features.shards import (
     write_shard,
 )
 from introdet.media.library import VIDEO_SUFFIXES, VideoJob, parse_shard, video_jobs
-from introdet.media.probe import probe
+from introdet.media.probe import probe, scan_end
 from introdet.media.sampling import SamplerConfig, frames_per_second
 from introdet.media.workers import run_ahead
 
@@ -220,7 +220,7 @@ def _up_to_date(out: Path, job: VideoJob, encoder: str, sampler: dict) -> ShardM
     same = (
         old.source_hash == job.source_hash
         and encoder_name(old.encoder) == encoder
-        and _same_frames(old.extra.get("sampler") or {}, sampler)
+        and _same_frames(old.extra.get("sampler") or {}, sampler, old.duration)
     )
     return old if same else None
 
@@ -322,15 +322,23 @@ def _store(
         summary.warned.append((str(job.path), warnings[0]))
 
 
-def _same_frames(a: dict, b: dict) -> bool:
-    """Whether two sampler records give the same frames (a shard made with one serves both):
-    thread counts and the exact decode modes change the speed only; decode=keyframes does not."""
+def _same_frames(a: dict, b: dict, duration: float) -> bool:
+    """Whether two sampler records give the same frames of a video of ``duration`` s (a shard
+    made with one serves both): thread counts and the exact decode modes change the speed
+    only, decode=keyframes does not; the scan settings count by where they end the scan (a
+    longer default scan leaves the shards of short episodes as they are)."""
+    scan_keys = ("max_seconds", "fraction", "min_fraction")
 
     def frames_key(sampler: dict) -> dict:
         exact = sampler.get("decode", "needed") in ("needed", "all")
-        return {
-            k: v for k, v in sampler.items() if k != "threads" and not (k == "decode" and exact)
+        key = {
+            k: v
+            for k, v in sampler.items()
+            if k != "threads" and k not in scan_keys and not (k == "decode" and exact)
         }
+        scan = {k: sampler.get(k) for k in scan_keys}
+        key["scan_end"] = round(scan_end(duration, sampler.get("start", 0.0), **scan), 6)
+        return key
 
     return frames_key(a) == frames_key(b)
 

@@ -182,3 +182,26 @@ def test_cli_bad_setting_stops_at_start(library, tmp_path, override, key):
     lines = [x for x in r.stderr.splitlines() if x.startswith("error: ")]
     assert len(lines) == 1 and key in lines[0], r.stderr
     assert not (tmp_path / "s" / "manifest.jsonl").exists()  # stopped before any file
+
+
+def test_the_scan_is_15_minutes_or_40_percent_whichever_is_longer():
+    from introdet.media.probe import scan_end
+
+    cfg = SamplerConfig()
+    keys = {"max_seconds": cfg.max_seconds, "min_fraction": cfg.min_fraction}
+    assert scan_end(2700.0, **keys) == 1080.0  # a 45-minute episode: 40 % of it
+    assert scan_end(1320.0, **keys) == 900.0  # 22 minutes: the first 15
+    assert scan_end(300.0, **keys) == 300.0  # shorter than both: all of it
+    assert scan_end(2700.0, fraction=0.25, **keys) == 675.0  # fraction still caps it
+
+
+def test_a_longer_default_scan_keeps_the_shards_of_short_episodes(library, encoder, tmp_path):
+    out = tmp_path / "shards"
+    old = SamplerConfig(fps=1.0, max_seconds=600.0, min_fraction=None)
+    first = extract(library / "Harbor", out, encoder, old, progress=False)
+    again = extract(library / "Harbor", out, encoder, SamplerConfig(fps=1.0), progress=False)
+    assert again.done == [] and sorted(again.skipped) == sorted(first.done)  # same frames
+    shorter = extract(
+        library / "Harbor", out, encoder, SamplerConfig(max_seconds=2.0), progress=False
+    )
+    assert sorted(shorter.done) == sorted(first.done)  # now the scan ends inside the clips

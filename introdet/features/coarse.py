@@ -175,6 +175,7 @@ def sample_exact(
         start=sampler.start + a / sampler.fps,
         max_seconds=(b - a) / sampler.fps,
         fraction=None,
+        min_fraction=None,  # exactly these rows, however long the episode
         decode="all" if sampler.decode == "all" else "needed",  # exact either way
     )
     frames = [f for _, f in frames_per_second(path, size=size, crop=True, **rows_only.keys())]

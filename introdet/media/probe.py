@@ -67,13 +67,29 @@ def scan_end_of(
     start: float = 0.0,
     max_seconds: float | None = None,
     fraction: float | None = None,
+    min_fraction: float | None = None,
 ) -> float:
     """Where ``frames_per_second`` stops sampling: seconds from the stream start."""
-    end = info.duration
+    return scan_end(info.duration, start, max_seconds, fraction, min_fraction)
+
+
+def scan_end(
+    duration: float,
+    start: float = 0.0,
+    max_seconds: float | None = None,
+    fraction: float | None = None,
+    min_fraction: float | None = None,
+) -> float:
+    """``start + max_seconds``, or ``start + min_fraction * duration`` when that is longer;
+    then no further than ``start + fraction * duration`` nor the end."""
+    end = duration
     if max_seconds is not None:
-        end = min(end, start + max_seconds)
+        longest = start + max_seconds
+        if min_fraction is not None:
+            longest = max(longest, start + min_fraction * duration)
+        end = min(end, longest)
     if fraction is not None:
-        end = min(end, start + fraction * info.duration)
+        end = min(end, start + fraction * duration)
     return end
 
 

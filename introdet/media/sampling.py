@@ -56,8 +56,10 @@ class SamplerConfig:
 
     fps: float = 1.0  # samples per second of video
     start: float = 0.0  # seconds into the video of row 0
-    # scan length: real labels files have intros starting after 7:00, one from 708 to 749 s
+    # scan length: real labels files have intros starting after 7:00, one from 708 to 749 s;
+    # a long episode is scanned over min_fraction of its length when that is longer
     max_seconds: float | None = 900.0
+    min_fraction: float | None = 0.4
     fraction: float | None = None  # or scan only this share of each episode, whichever ends first
     skip_nonref: bool = False  # drop non-reference frames in the decoder (faster, <= ~0.12 s early)
     threads: int = 0  # FFmpeg decoding threads, 0 = one per core
@@ -74,6 +76,10 @@ class SamplerConfig:
             )
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ConfigError(f"sampler.max_seconds must be > 0 or null, got {self.max_seconds}")
+        if self.min_fraction is not None and not 0 < self.min_fraction <= 1:
+            raise ConfigError(
+                f"sampler.min_fraction must lie in (0, 1] or be null, got {self.min_fraction}"
+            )
         if self.fraction is not None and not 0 < self.fraction <= 1:
             raise ConfigError(
                 f"sampler.fraction must lie in (0, 1] or be null, got {self.fraction}"
@@ -97,14 +103,16 @@ def frames_per_second(
     skip_nonref: bool = False,
     threads: int = 0,
     decode: str = "needed",
+    min_fraction: float | None = None,
 ) -> Iterator[tuple[int, Frame]]:
     """Yield ``(k, frame)`` for k = 0, 1, 2, ...: the frame on screen at ``start + k / fps``.
 
     Times count from the stream's first frame. Frame k is the last frame whose presentation time
     is <= ``start + k / fps``; a sparse stream (variable frame rate, long frames) repeats the
     previous frame, so no k is ever missing. k runs while ``start + k / fps < scan_end`` with
-    ``scan_end = min(duration, start + max_seconds, start + fraction * duration)``: a 5.0 s file
-    at 25 fps (last frame at 4.96 s) gives k = 0..4.
+    ``scan_end = min(duration, start + max(max_seconds, min_fraction * duration), start +
+    fraction * duration)`` (``probe.scan_end``): a 5.0 s file at 25 fps (last frame at 4.96 s)
+    gives k = 0..4.
 
     ``size`` resizes the shortest display side to ``size`` inside FFmpeg (aspect kept), then
     ``crop`` center-crops to ``[size, size, 3]``, as CLIP's Resize + CenterCrop do; ``None``
@@ -133,7 +141,7 @@ def frames_per_second(
     if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
     info = probe(path)
-    scan_end = scan_end_of(info, start, max_seconds, fraction)
+    scan_end = scan_end_of(info, start, max_seconds, fraction, min_fraction)
     n = sample_count(scan_end, fps, start)
     if n == 0:
         return
