@@ -42,6 +42,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.fchmod(f.fileno(), file_mode())  # mkstemp makes 0600 files
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename is None:  # a failed write names no file: name the one being written
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -311,10 +311,13 @@ def _store(
             meta.extra["prints"] = write_prints(out, job.episode, *prints, scan)
         write_shard(out, meta, feats)
     except OSError as e:
+        # all or none: the arrays of a shard whose metadata was not written go (a full disk)
+        if not shard_file(out, job.episode, ".json").is_file():
+            for suffix in (".npy", ".prints.npz"):
+                shard_file(out, job.episode, suffix).unlink(missing_ok=True)
+        failed = e.filename or shard_file(out, job.episode, ".npy")
         raise ShardWriteError(
-            e.errno,
-            f"cannot write the features of {job.path} ({e.strerror or e})",
-            str(shard_file(out, job.episode, ".npy")),
+            e.errno, f"cannot write the features of {job.path} ({e.strerror or e})", str(failed)
         ) from e
     summary.done.append(job.episode)
     summary.seconds += len(feats) / meta.fps

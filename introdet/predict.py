@@ -138,8 +138,8 @@ def postprocess_config(cfg: DictConfig) -> PostprocessConfig:
         path = Path(cfg.ckpt).resolve().parent.parent / "postprocess.json"
         if path.is_file():
             given = _given_postprocess(cfg)
-            log.info("post-processing tuned on validation episodes: %s%s", path,
-                     f" (with {given} from the command line)" if given else "")  # fmt: skip
+            log.info("post-processing of the run (chosen on validation episodes): %s%s", path,
+                     f", with {given} from the command line" if given else "")  # fmt: skip
             return as_config(json.loads(path.read_text()) | given)
     return as_config(OmegaConf.to_object(cfg.postprocess))
 
@@ -361,6 +361,9 @@ def predict(cfg: DictConfig) -> int:
     if method == "auto":
         method = "model" if cfg.ckpt else "season"
         cfg.method = method  # what every later step asks (the tuned post-processing, the record)
+    if method != "season":  # the settings used, read once: every later step takes them from cfg
+        cfg.postprocess = asdict(postprocess_config(cfg))
+        cfg.tuned_postprocess = False
     if method == "season":
         episodes, summary = season_episodes(cfg)
     else:

@@ -129,3 +129,24 @@ def test_a_full_disk_is_one_line_and_no_episode_is_left_with_some_formats(tmp_pa
         have = [Path(f"{stem}{s}").is_file() for s in suffixes]
         assert all(have) or not any(have), stem  # all of an episode's formats, or none
     assert not list((tmp_path / "full").rglob(".*.tmp"))
+
+
+def test_extract_on_a_full_disk_names_the_file_and_leaves_no_half_shard(demo, tmp_path):
+    lib, truth = demo
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # prints fit, features not
+
+    out = tmp_path / "shards"
+    cmd = [sys.executable, "-m", "introdet.extract", f"input={lib / 'videos'}", f"out={out}",
+           "encoder=tiny", "progress=false"]  # fmt: skip
+    run = subprocess.run(cmd, preexec_fn=cap, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert run.returncode == 2, run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and ".npy" in errors[0] and "Traceback" not in run.stderr
+    for array in [*out.rglob("*.npy"), *out.rglob("*.prints.npz")]:
+        episode = array.name.removesuffix(".npy").removesuffix(".prints.npz")
+        assert (array.parent / f"{episode}.json").is_file(), array  # no half shard
+    assert not list(out.rglob(".*.tmp"))
