@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -446,7 +447,12 @@ def test_full_disk_cli_says_so_in_one_line(full_disk, tmp_path):
     assert "Traceback" not in r.stderr
     line = [x for x in r.stderr.splitlines() if x.startswith("error: ")]
     assert len(line) == 1 and "No space left on device" in line[0]
-    assert str(mnt / "shards" / "ep0.npy") in line[0]
+    # the file whose write failed is named (the prints are written first), and no array of a
+    # shard without metadata is left behind
+    named = re.escape(str(mnt / "shards" / "ep0")) + r"\.(npy|prints\.npz|json)"
+    assert re.search(named, line[0]), line[0]
+    arrays = [p for p in (mnt / "shards").glob("ep0.*") if p.suffix in (".npy", ".npz")]
+    assert not arrays or (mnt / "shards" / "ep0.json").is_file()
 
 
 @pytest.mark.slow
