@@ -48,13 +48,14 @@ from introdet.media.library import VideoJob
 from introdet.media.paths import relative_key
 from introdet.outputs.chapters import apply_chapters
 from introdet.outputs.export import (
-    EDL_ACTIONS,
     FORMATS,
+    check_edl_action,
     episode_record,
     read_record,
     write_csv,
+    write_files,
 )
-from introdet.outputs.layout import Layout, common_root, write_files
+from introdet.outputs.layout import Layout, common_root
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +156,10 @@ def _given_postprocess(cfg: DictConfig) -> dict:
     return {k: cfg.postprocess[k] for k in names if k in cfg.postprocess}
 
 
-def refine(episodes: Sequence[Episode], rcfg: RefineConfig, progress: bool = False) -> int:
+def refine(episodes: Sequence[Episode], rcfg: RefineConfig, progress: bool = False) -> None:
     """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one;
     an intro an earlier run already refined from the same unrefined one is kept, so old
-    episodes are not decoded again. Returns how many were refined now."""
-    done = 0
+    episodes are not decoded again."""
     for e in tqdm(episodes, unit="ep", desc="refine", disable=not progress):
         if e.intro is None:
             continue
@@ -169,10 +169,8 @@ def refine(episodes: Sequence[Episode], rcfg: RefineConfig, progress: bool = Fal
             e.extra["intro_extra"] = {k: v for k, v in old.items() if k not in INTRO_KEYS}
         else:
             e.intro, e.extra["intro_extra"] = refine_episode(e.meta.source, e.intro, rcfg)
-            done += 1
         if e.extra["intro_extra"].get("video_fps"):
             e.extra["video_fps"] = e.extra["intro_extra"]["video_fps"]  # errors in frames
-    return done
 
 
 def find_previous(episodes: Sequence[Episode], layout: Layout, root: Path | None) -> None:
@@ -277,8 +275,7 @@ def check(cfg: DictConfig) -> None:
     unknown = [f for f in cfg.formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"formats: unknown {unknown}; known: {sorted(FORMATS)}")
-    if cfg.edl_action not in EDL_ACTIONS:
-        raise ConfigError(f"edl_action must be one of {list(EDL_ACTIONS)}, got {cfg.edl_action}")
+    check_edl_action(cfg.edl_action)
     if cfg.chapters not in ("none", "apply"):
         raise ConfigError(f"chapters must be 'none' or 'apply', got {cfg.chapters!r}")
     resolve_device(cfg.device)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from introdet.detection.postprocess import Segment
-from introdet.detection.recurrence import N_CHANNELS, add_season_channels
+from introdet.detection.recurrence import N_CHANNELS
 from introdet.detection.season import (
     SeasonConfig,
     SeasonEpisode,
@@ -111,11 +111,6 @@ def appended(feats: Sequence[np.ndarray], extra: Sequence[np.ndarray]) -> list[n
         np.concatenate([np.asarray(f, np.float16), x.astype(np.float16)], axis=1)
         for f, x in zip(feats, extra, strict=True)
     ]
-
-
-def clip_channels(feats: Sequence[np.ndarray], max_others: int, together: bool) -> list:
-    """The features with the CLIP recurrence channels appended."""
-    return add_season_channels(feats, max_others, together)
 
 
 def snap_to_season(intro: Segment | None, season: Segment | None) -> Segment | None:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from introdet.detection.channels import N_SEASON, appended, clip_channels
+from introdet.detection.channels import N_SEASON, appended
 from introdet.detection.postprocess import PostprocessConfig, Segment, to_segments
-from introdet.detection.recurrence import recurrence_scores
+from introdet.detection.recurrence import add_season_channels, recurrence_scores
 from introdet.detection.windows import score_windows
 from introdet.media.library import series_key
 
@@ -56,7 +56,7 @@ def model_probabilities(
             together = season != "off" and len(idx) > 1
             group = [feats[i] for i in idx]
             if kind == "clip":
-                channels = clip_channels(group, max_others, together)
+                channels = add_season_channels(group, max_others, together)
             else:
                 extra = [np.zeros((len(f), N_SEASON), np.float32) for f in group]
                 if together and season_channels is not None:

@@ -62,17 +62,6 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         )
 
 
-def scan_end_of(
-    info: VideoInfo,
-    start: float = 0.0,
-    max_seconds: float | None = None,
-    fraction: float | None = None,
-    min_fraction: float | None = None,
-) -> float:
-    """Where ``frames_per_second`` stops sampling: seconds from the stream start."""
-    return scan_end(info.duration, start, max_seconds, fraction, min_fraction)
-
-
 def scan_end(
     duration: float,
     start: float = 0.0,

@@ -36,7 +36,7 @@ from introdet.media.probe import (
     _sar,
     probe,
     sample_count,
-    scan_end_of,
+    scan_end,
 )
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,8 @@ def frames_per_second(
     if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
     info = probe(path)
-    scan_end = scan_end_of(info, start, max_seconds, fraction, min_fraction)
-    n = sample_count(scan_end, fps, start)
+    end = scan_end(info.duration, start, max_seconds, fraction, min_fraction)
+    n = sample_count(end, fps, start)
     if n == 0:
         return
     f_fps, f_start = _frac(fps), _frac(start)
@@ -151,7 +151,7 @@ def frames_per_second(
         skip = "NONKEY" if decode == "keyframes" else "NONREF" if skip_nonref else None
         _configure(stream, threads, skip)
         to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
-        yield from _on_screen(container, stream, info, times, scan_end, to_rgb, decode, skip_nonref)
+        yield from _on_screen(container, stream, info, times, end, to_rgb, decode, skip_nonref)
 
 
 def _on_screen(

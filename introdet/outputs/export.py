@@ -24,12 +24,12 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from introdet.atomic import atomic_write_text
 from introdet.detection.postprocess import Segment
-from introdet.errors import ConfigError, RecordError
+from introdet.errors import ConfigError, OutputWriteError, RecordError
 
 # 2: key, source_hash and provenance added (outputs/record.schema.json); 1 still reads
 SCHEMA_VERSION = 2
@@ -242,9 +242,27 @@ def write_episode(
         raise ValueError(f"unknown export format(s) {unknown}; known: {sorted(FORMATS)}")
     check_edl_action(edl_action)  # a bad setting fails whether or not this run writes EDL
     stem = _file_stem(record["episode"])
-    # render everything first so that a bad record leaves no half-exported episode behind
-    texts = {f: render(record, f, edl_action) for f in dict.fromkeys(formats)}
-    return [atomic_write_text(Path(out_dir) / f"{stem}{SUFFIX[f]}", t) for f, t in texts.items()]
+    paths = {f: Path(out_dir) / f"{stem}{SUFFIX[f]}" for f in dict.fromkeys(formats)}
+    return write_files(paths, record, edl_action)
+
+
+def write_files(
+    paths: Mapping[str, Path], record: dict, edl_action: int = EDL_ACTION
+) -> list[Path]:
+    """Each format's file (``paths``: format -> file), atomically, all or none: everything is
+    rendered first (a bad record writes nothing), and a write that fails (a full disk) takes
+    back the episode's files written before it, so no episode keeps only some formats."""
+    texts = {f: render(record, f, edl_action) for f in paths}
+    written: list[Path] = []
+    for f, text in texts.items():
+        try:
+            written.append(atomic_write_text(paths[f], text))
+        except OSError as e:
+            for p in written:
+                p.unlink(missing_ok=True)
+            why = f"cannot write {paths[f]} ({e.strerror or e})"
+            raise OutputWriteError(e.errno, why, str(paths[f])) from e
+    return written
 
 
 def write_csv(records: Sequence[dict], path: str | Path) -> Path:

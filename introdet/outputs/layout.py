@@ -14,11 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from introdet.atomic import atomic_write_text
-from introdet.errors import OutputWriteError
 from introdet.features.shards import MANIFEST
 from introdet.media.paths import id_path
-from introdet.outputs.export import FORMATS, SUFFIX, to_edl
+from introdet.outputs.export import SUFFIX
 
 
 def common_root(paths: Sequence[Path]) -> Path | None:
@@ -52,23 +50,6 @@ class Layout:
         """Where the copy of a video with chapters goes: always under ``out/`` (a player
         must not find two videos beside each other)."""
         return self.out / f"{id_path(key)}{Path(source).suffix}"
-
-
-def write_files(paths: dict[str, Path], record: dict, edl_action: int) -> list[Path]:
-    """Each format's file, atomically, all or none: everything is rendered first (a bad
-    record writes nothing), and a write that fails (a full disk) takes back the episode's
-    files written before it, so that no episode is left with only some of its formats."""
-    texts = {f: to_edl(record, edl_action) if f == "edl" else FORMATS[f](record) for f in paths}
-    written: list[Path] = []
-    for f, text in texts.items():
-        try:
-            written.append(atomic_write_text(paths[f], text))
-        except OSError as e:
-            for p in written:
-                p.unlink(missing_ok=True)
-            why = f"cannot write {paths[f]} ({e.strerror or e})"
-            raise OutputWriteError(e.errno, why, str(paths[f])) from e
-    return written
 
 
 def record_files(folder: str | Path) -> Iterator[tuple[str, Path]]:

@@ -28,11 +28,11 @@ from torch.utils.data import DataLoader, Dataset
 from introdet.detection.channels import (
     Rows,
     appended,
-    clip_channels,
     extra_channels,
     recurrence_kind,
     season_evidence,
 )
+from introdet.detection.recurrence import add_season_channels
 from introdet.detection.scoring import group_by_series
 from introdet.detection.season import SeasonConfig
 from introdet.detection.windows import tile_starts, window_starts
@@ -279,7 +279,7 @@ class IntroDataModule(L.LightningDataModule):
         # within a split only: the features of an episode never look at another split
         for eps in group_series(intros).values():
             group = [by_name[e] for e in eps]
-            feats = clip_channels([t.feats for t in group], hp.max_others, together=True)
+            feats = add_season_channels([t.feats for t in group], hp.max_others)
             for t, f in zip(group, feats, strict=True):
                 out[t.name] = Track(t.name, f, t.labels)
         return [out[t.name] for t in tracks]
