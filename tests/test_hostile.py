@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -150,3 +151,48 @@ def test_extract_on_a_full_disk_names_the_file_and_leaves_no_half_shard(demo, tm
         episode = array.name.removesuffix(".npy").removesuffix(".prints.npz")
         assert (array.parent / f"{episode}.json").is_file(), array  # no half shard
     assert not list(out.rglob(".*.tmp"))
+
+
+def test_a_file_cut_short_gives_no_sample_from_a_frame_it_lacks(tmp_path, caplog):
+    from introdet.media.sampling import frames_per_second
+    from tests import badfiles
+
+    whole = badfiles.good(tmp_path / "whole.mkv", seed=8)
+    # the header still counts 0.6 s that the file no longer has (under the 1-s gap that probing
+    # alone calls truncation)
+    cut = badfiles.wrong_duration(tmp_path / "cut", claimed=5.6)
+    rows = [f for _, f in frames_per_second(cut, size=32)]
+    want = [f for _, f in frames_per_second(whole, size=32)]
+    assert len(rows) == len(want) == 5  # no sixth row at 5 s from the frame shown at 4.9 s
+    assert all(np.array_equal(a, b) for a, b in zip(rows, want, strict=True))
+    assert "1 sample(s) after that left out" in caplog.text
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+def test_frames_between_keyframes_still_count_as_on_screen(tmp_path, caplog, suffix):
+    """Keyframe-only decoding (the coarse pass) sees the last keyframe only: the packets after
+    it, not decoded, still say the picture goes on to the end, so no row is lost."""
+    from introdet.demo.videofile import write_video
+    from introdet.media.sampling import frames_per_second
+    from tests import badfiles
+
+    # a slow fade (noise would make every frame a keyframe): keyframes at 0 and 2.5 s only, so
+    # the samples at 3 s and 4 s lie after the last keyframe's own frame
+    n = badfiles.SECONDS * badfiles.FPS
+    frames = [np.full((badfiles.H, badfiles.W, 3), 40 + 3 * i, np.uint8) for i in range(n)]
+    path = write_video(
+        tmp_path / f"fade{suffix}",
+        frames,
+        fps=badfiles.FPS,
+        codec="mpeg4",
+        gop=25,
+        options={"sc_threshold": "1000000000"},  # no keyframe on scene changes
+    )
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        keys = [p.pts for p in container.demux(stream) if p.is_keyframe]
+    assert len(keys) == 2, keys
+    for decode in ("keyframes", "needed", "all"):
+        rows = list(frames_per_second(path, size=16, decode=decode))
+        assert [k for k, _ in rows] == list(range(badfiles.SECONDS)), decode
+    assert "left out" not in caplog.text

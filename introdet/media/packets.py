@@ -21,10 +21,14 @@ MAX_BAD_PACKETS = 64
 
 
 def _decoded(
-    container: av.container.InputContainer, stream: av.VideoStream, path: str | os.PathLike
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    path: str | os.PathLike,
+    feed: _Feed | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Decode from the current position, skipping damage; every frame leaves with a pts."""
-    feed = _Feed(stream, path)
+    own = feed is None
+    feed = feed or _Feed(stream, path)
     try:
         for packet in _demuxed(container, stream, path, feed):
             frames = feed.decode(packet)
@@ -32,7 +36,8 @@ def _decoded(
                 return
             yield from frames
     finally:
-        feed.close()
+        if own:  # a caller's feed is closed by the caller
+            feed.close()
 
 
 def _demuxed(
@@ -57,6 +62,7 @@ def _demuxed(
                 e,
             )
             return
+        feed.reached(packet)
         yield packet
 
 
@@ -68,6 +74,14 @@ class _Feed:
         self.step = _frame_ticks(stream)
         self.bad, self.last_pts = 0, None
         self.damage = _DamageLog(path)
+        self.end: int | None = None  # where the packets read so far end (pts ticks)
+
+    def reached(self, packet: av.Packet) -> None:
+        """Count a demuxed packet's span, empty ones included: AVI writes a dropped frame as a
+        packet of size 0 whose time the previous picture stays on screen."""
+        if packet.pts is not None:
+            end = packet.pts + (packet.duration or self.step)
+            self.end = end if self.end is None else max(self.end, end)
 
     def decode(self, packet: av.Packet | None) -> list[av.VideoFrame] | None:
         """Good frames out of ``packet`` (None: drain the decoder); None = give up here."""
@@ -135,19 +149,25 @@ def _frames_from(
     stream: av.VideoStream,
     path: str | os.PathLike,
     pts: int,
+    feed: _Feed | None = None,
 ) -> Iterator[av.VideoFrame]:
-    """Frames from the keyframe at or before ``pts`` on (from the start if no seek is needed)."""
-    if _seek_near(container, stream, path, pts):
-        frames = _decoded(container, stream, path)
-        first = next(frames, None)
-        if first is not None and first.pts <= pts:
-            yield first
-            yield from frames
-            return
-        # the index put us past the target (or nowhere): fall back to decoding from the start
-        log.debug("%s: seek to pts %d landed at %s; decoding from the start", path, pts, first)
-        _seek(container, stream, path, stream.start_time)
-    yield from _decoded(container, stream, path)
+    """Frames from the keyframe at or before ``pts`` on (from the start if no seek is needed);
+    ``feed`` (optional) is the caller's, to read where the packets ended; it is closed here."""
+    try:
+        if _seek_near(container, stream, path, pts):
+            frames = _decoded(container, stream, path, feed)
+            first = next(frames, None)
+            if first is not None and first.pts <= pts:
+                yield first
+                yield from frames
+                return
+            # the index put us past the target (or nowhere): fall back to decoding from the start
+            log.debug("%s: seek to pts %d landed at %s; decoding from the start", path, pts, first)
+            _seek(container, stream, path, stream.start_time)
+        yield from _decoded(container, stream, path, feed)
+    finally:
+        if feed is not None:
+            feed.close()
 
 
 def _seek_near(
@@ -295,7 +315,8 @@ class _Plan:
             yield from self._gop(gop, head.pts)
             gop = [head]
         yield from self._gop(gop, None)
-        self.end = end
+        # empty packets (AVI's dropped frames) hold the picture on: the feed counted them
+        self.end = max((e for e in (end, self.feed.end) if e is not None), default=None)
 
     def _skip_wants_before(self, pts: int) -> None:
         # times before an over-long GOP's end were served by its frames, all decoded

@@ -28,7 +28,6 @@ from introdet.media.packets import (
     _plannable,
 )
 from introdet.media.probe import (
-    MAX_TAIL_GAP,
     VideoInfo,
     _configure,
     _open,
@@ -39,6 +38,7 @@ from introdet.media.probe import (
     scan_end,
 )
 
+TAIL_SLACK = 1e-6  # seconds: float rounding only; a sample at the last frame's end is past it
 log = logging.getLogger(__name__)
 
 # open_clip's Resize is bicubic; swscale widens its bicubic kernel when it shrinks, so a
@@ -180,7 +180,8 @@ def _on_screen(
         plan = _Plan(container, stream, path, wants, skip_nonref, decode == "keyframes")
         frames = plan.frames(wants[0])
     else:
-        frames = _frames_from(container, stream, path, wants[0])
+        feed = _Feed(stream, path)
+        frames = _frames_from(container, stream, path, wants[0], feed)
     k, n, prev = 0, len(wants), None
     for frame in frames:
         while frame.pts > wants[k]:  # everything up to wants[k] has been seen: prev is on screen
@@ -191,19 +192,25 @@ def _on_screen(
         prev = frame
     if prev is None:
         return
-    # the stream ended: its last frame stays on screen for its duration, then to scan_end
-    # unless the gap is so long that the file looks truncated
+    # the stream ended: its last frame stays on screen for its duration; a sample after that
+    # would show a frame the file does not have there (a file cut short whose header still
+    # counts the lost part): none is made up, and the loss is said
     last_end = float((prev.pts - origin) * tb) + _frame_seconds(prev, stream)
     if plan is not None:  # frames after the last sample were not decoded: packets tell
         last_end = math.inf if plan.end is None else float((plan.end - origin) * tb)
-    if scan_end - last_end > MAX_TAIL_GAP:
+    elif feed.end is not None:  # empty packets after the last picture keep it on screen
+        last_end = max(last_end, float((feed.end - origin) * tb))
+    lost = sum(1 for t in times[k:] if last_end - TAIL_SLACK <= float(t) < scan_end)
+    if lost:
         log.warning(
-            "%s: video frames end at %.2f s but the duration is %.2f s; stopping there",
+            "%s: video frames end at %.2f s but the duration is %.2f s (truncated?); "
+            "%d sample(s) after that left out",
             path,
             last_end,
             info.duration,
+            lost,
         )
-        scan_end = last_end
+        scan_end = last_end - TAIL_SLACK
     while k < n and float(times[k]) < scan_end:
         yield k, to_rgb(prev)
         k += 1
