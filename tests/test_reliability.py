@@ -33,6 +33,7 @@ from introdet.outputs.export import SCHEMA_VERSION, read_record
 from introdet.predict import predict
 from introdet.train import train
 from tests import badfiles
+from tests.kill import KillAt
 from tests.conftest import compose_cfg, make_feature_set, train_overrides
 from tests.test_train import assert_each_metric_once, csv_rows
 
@@ -355,6 +356,50 @@ def test_killed_training_resumes_to_the_configured_epochs(tmp_path):
     logged = [s for s in range(epochs * steps_per_epoch) if (s + 1) % 10 == 0]
     assert train_steps == logged
     assert sorted(int(r["epoch"]) for r in rows if r.get("val/f1")) == list(range(epochs))
+
+
+@pytest.mark.slow
+def test_training_killed_anywhere_resumes_to_the_uninterrupted_run(tmp_path):
+    """Killed in an epoch's validation or before a batch, then resumed: the same steps, the
+    same best checkpoint and the same weights as a run never interrupted (issue #17: two extra
+    steps and another best checkpoint)."""
+    shards, labels = make_feature_set(tmp_path)
+
+    def train_cmd(run: Path, *extra: str) -> list[str]:
+        overrides = train_overrides(
+            shards,
+            labels,
+            run,
+            "trainer.max_epochs=3",
+            "callbacks.checkpoint_steps.every_n_train_steps=3",
+            "test_after_fit=false",
+        )
+        return [sys.executable, "train.py", *overrides, *extra]
+
+    def outcome(run: Path) -> tuple[int, list[str], dict]:
+        ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+        best = sorted(p.name for p in (run / "checkpoints").glob("epoch*.ckpt"))
+        return ckpt["global_step"], best, ckpt["state_dict"]
+
+    def run_ok(cmd: list[str]) -> None:
+        r = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+
+    run_ok(train_cmd(tmp_path / "whole"))
+    steps, best, weights = outcome(tmp_path / "whole")
+    per_epoch = steps // 3
+    # in the validation that ends epoch 0 (last step checkpoint mid-epoch), and before the
+    # first batch of epoch 1 (resumed from the checkpoint written after validation)
+    for hook, step in (("on_validation_start", 1), ("on_train_batch_start", per_epoch)):
+        run = tmp_path / hook
+        kill = [f"+callbacks.kill._target_={KillAt.__module__}.KillAt"]
+        kill += [f"+callbacks.kill.hook={hook}", f"+callbacks.kill.step={step}"]
+        r = subprocess.run(train_cmd(run, *kill), cwd=ROOT, env=ENV, capture_output=True)
+        assert r.returncode == -signal.SIGKILL, r.stderr[-3000:]
+        run_ok(train_cmd(run))
+        got_steps, got_best, got_weights = outcome(run)
+        assert (got_steps, got_best) == (steps, best), hook
+        assert all(torch.equal(got_weights[k], w) for k, w in weights.items()), hook
 
 
 @pytest.mark.slow

@@ -48,6 +48,7 @@ from introdet.training.annotations import (
     overlapping,
     split_episodes,
 )
+from introdet.training.resume import EpochOrder, position
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +111,17 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        # training keys come from EpochOrder as (index, draw); the draw picks the offset
+        i, draw = key if isinstance(key, tuple) else (key, None)
         ti, start = self.index[i]
         t = self.tracks[ti]
         T, W = len(t.labels), self.window
         if self.random_offset and T > W:
             # a fresh shift every time the window is drawn: the model sees intros at every
             # position across epochs, not only at multiples of the stride
-            start = min(start + int(np.random.randint(self.stride)), T - W)
+            shift = np.random.randint(self.stride) if draw is None else draw % self.stride
+            start = min(start + int(shift), T - W)
         n = min(W, T - start)
         feats = np.zeros((W, t.feats.shape[1]), dtype=np.float32)
         feats[:n] = t.feats[start : start + n]
@@ -187,6 +191,7 @@ class IntroDataModule(L.LightningDataModule):
         fps: float = 1.0,
         recurrence: str | bool = "off",
         max_others: int = 8,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         check_data(locals())
@@ -197,6 +202,7 @@ class IntroDataModule(L.LightningDataModule):
         self.episode_sets: dict[str, list[str]] = {}
         self.intros: dict[str, dict[str, Intro]] = {}  # split -> episode -> annotation
         self._season: dict[str, np.ndarray] | None = None  # episode -> season channels
+        self._resume: dict[str, int] | None = None  # where a resumed run's training goes on
 
     # --- building ------------------------------------------------------------------------
 
@@ -345,14 +351,33 @@ class IntroDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
+        dataset = self.dataset(split)
+        order = None
+        if shuffle:  # the epoch's order from the seed alone, and where a resumed run goes on
+            order = EpochOrder(len(dataset), hp.seed)
+            if self._resume is not None:
+                at, self._resume = self._resume, None
+                order.resume(at["epoch"], at["batches"] * hp.batch_size)
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=hp.batch_size,
-            shuffle=shuffle,
+            sampler=order,
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            # its own generator: making an iterator draws no number from torch's global one
+            generator=torch.Generator().manual_seed(hp.seed),
         )
+
+    # Lightning keeps this in checkpoints and hands it back on resume, before any loader is made
+    def state_dict(self) -> dict:
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        return {"position": position(trainer)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = state.get("position")
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
