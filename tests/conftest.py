@@ -112,3 +112,18 @@ def train_overrides(shard_dir: Path, labels: Path, out: Path, *extra: str) -> li
         f"paths.output_dir={out}",
         *extra,
     ]
+
+
+@pytest.fixture(scope="module")
+def model_ckpt(tmp_path_factory) -> Path:
+    """A tiny detector trained one epoch on synthetic shards of the tiny encoder: its quality
+    does not matter here, only that predict can load it and run on the tiny encoder's features."""
+    from introdet.train import train
+
+    root = tmp_path_factory.mktemp("model")
+    shards, labels = make_feature_set(root, seconds=60, intro=(5, 20))
+    cfg = compose_cfg(
+        "train", train_overrides(shards, labels, root / "run", "test_after_fit=false")
+    )
+    train(cfg)
+    return root / "run" / "checkpoints" / "last.ckpt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
 import shutil
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from introdet.demo.make_library import make_library
 from introdet.extract import extract
@@ -24,6 +26,7 @@ from introdet.media.sampling import SamplerConfig
 from introdet.outputs.layout import record_files
 from introdet.predict import predict
 from introdet.training.annotations import parse_annotations, parse_time
+from tests import badfiles
 from tests.conftest import compose_cfg, make_feature_set
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -196,3 +199,39 @@ def test_frames_between_keyframes_still_count_as_on_screen(tmp_path, caplog, suf
         rows = list(frames_per_second(path, size=16, decode=decode))
         assert [k for k, _ in rows] == list(range(badfiles.SECONDS)), decode
     assert "left out" not in caplog.text
+
+
+class _RunsCode:
+    """Unpickling this would run ``touch`` on a marker file (a checkpoint someone tampered)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["random", "empty", "cut", "code", "not_lightning"])
+def test_a_refused_checkpoint_is_one_error_line_and_runs_no_code(kind, tmp_path, model_ckpt):
+    ckpt, marker = tmp_path / f"{kind}.ckpt", tmp_path / "code-ran"
+    data = model_ckpt.read_bytes()
+    ckpt.write_bytes(
+        {
+            "random": np.random.default_rng(0).bytes(4096),
+            "empty": b"",
+            "cut": data[: len(data) // 3],
+            "code": pickle.dumps({"state_dict": _RunsCode(marker)}),
+            "not_lightning": b"",
+        }[kind]
+    )
+    if kind == "not_lightning":
+        torch.save({"weights": torch.zeros(3)}, ckpt)
+    video = badfiles.good(tmp_path / "videos" / "e1.mp4")
+    run = _predict_with_file_size_limit(
+        1 << 30, f"ckpt={ckpt}", f"input={video.parent}", f"out={tmp_path / 'out'}"
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert run.stderr.startswith("error: ") and str(ckpt) in run.stderr, run.stderr[-2000:]
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr  # no Hydra banner, no traceback
+    assert not marker.exists()

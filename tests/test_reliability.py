@@ -31,10 +31,9 @@ from introdet.features.shards import MANIFEST, load_features, read_manifest, rea
 from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import SCHEMA_VERSION, read_record
 from introdet.predict import predict
-from introdet.train import train
 from tests import badfiles
-from tests.kill import KillAt
 from tests.conftest import compose_cfg, make_feature_set, train_overrides
+from tests.kill import KillAt
 from tests.test_train import assert_each_metric_once, csv_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,19 +46,6 @@ SAMPLER = SamplerConfig()  # predict's sampler: the typed node's defaults
 @pytest.fixture(scope="module")
 def encoder() -> ClipEncoder:
     return ClipEncoder("introdet-tiny", pretrained=None)
-
-
-@pytest.fixture(scope="module")
-def model_ckpt(tmp_path_factory) -> Path:
-    """A tiny detector trained one epoch on synthetic shards of the tiny encoder: its quality
-    does not matter here, only that predict can load it and run on the tiny encoder's features."""
-    root = tmp_path_factory.mktemp("model")
-    shards, labels = make_feature_set(root, seconds=60, intro=(5, 20))
-    cfg = compose_cfg(
-        "train", train_overrides(shards, labels, root / "run", "test_after_fit=false")
-    )
-    train(cfg)
-    return root / "run" / "checkpoints" / "last.ckpt"
 
 
 # --- 1. bad inputs -------------------------------------------------------------------------

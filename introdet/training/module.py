@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,9 +40,18 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointNotFound(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... by damage
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from e
+        with warnings.catch_warnings():  # torch's note on pickle protocols: noise for a user
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # weights_only met something other than plain data
+        raise CheckpointError(
+            f"{path}: refused: not plain checkpoint data (damaged, or holding code that "
+            "introdet never runs)"
+        ) from e
+    except Exception as e:  # torch raises RuntimeError, EOFError... by damage
+        # the first line only: torch's messages run on for paragraphs
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "empty or cut short"
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first})") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
     return ckpt
