@@ -150,7 +150,7 @@ def test_train_help_lists_the_groups_and_keys():
     "module",
     ["introdet.extract", "introdet.train", "introdet.predict", "introdet.evaluate",
      "introdet.validate", "introdet.export_onnx", "introdet.demo.run",
-     "introdet.demo.make_library"],
+     "introdet.demo.make_library", "introdet.review"],
 )  # fmt: skip
 def test_every_command_runs_as_a_module_with_its_own_help(module, tmp_path):
     r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,

@@ -1,0 +1,195 @@
+"""A labels file edited in place: one row changes, every other byte stays as it was.
+
+The file is the one ``train.py`` reads (``introdet.training.annotations``): ``{id: {"name",
+"url", "start": "H:MM:SS[.mmm]", "end": ...}}``, ``null`` times for "no intro". A change is
+spliced into the file's text (other rows, their order, spacing, unknown fields and rows for
+episodes not in the library are never re-serialized), checked by the validator's own
+``parse_annotations`` as ``python -m introdet.validate`` would check the whole file, and only
+then written atomically. One lock per file: two saves at once cannot lose one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from json.decoder import scanstring
+from pathlib import Path
+
+from introdet.atomic import atomic_write_text
+from introdet.errors import AnnotationError
+from introdet.training.annotations import parse_annotations
+
+_WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class Label:
+    start: float | None  # seconds; None with end None: no intro
+    end: float | None
+    problem: str | None = None  # the validator's reason when it rejects the row
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return None if self.start is None or self.end is None else (self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Saved:
+    label: Label
+    notes: tuple[str, ...]  # the validator's lines about this row (a fix it made)
+    summary: str  # the validator's summary of the whole file as written
+
+
+class LabelRejected(ValueError):
+    """The validator rejects the row as changed: nothing was written."""
+
+
+@dataclass(frozen=True)
+class _Member:
+    key: str
+    key_at: int  # offset of the key's opening quote
+    value_at: int  # offset of the value's first character
+    value_end: int  # offset just past the value
+    value: object
+
+
+def format_time(seconds: float) -> str:
+    """``H:MM:SS``, with ``.mmm`` when the time is not a whole second (rounded to the ms)."""
+    ms = round(seconds * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h}:{m:02d}:{s:02d}" + (f".{ms:03d}" if ms else "")
+
+
+class LabelsFile:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._read()  # an unreadable file stops the command before the server starts
+
+    def labels(self) -> dict[str, Label]:
+        """Every row as the validator reads it (no durations): id -> label or its problem."""
+        _, text, members = self._read()
+        ann = parse_annotations([(m.key, m.value) for m in members], str(self.path))
+        out = {ep: Label(i.start, i.end) for ep, i in ann.intros.items()}
+        out.update({ep: Label(None, None, why) for ep, why in ann.rejected})
+        return out
+
+    def save(
+        self,
+        episode: str,
+        interval: tuple[float, float] | None,
+        duration: float | None = None,
+        fresh: dict | None = None,
+    ) -> Saved:
+        """Set ``episode``'s intro (None: no intro) and write the file, if the validator
+        accepts the row; ``fresh`` holds the other fields of a row that is new."""
+        with self._lock:  # read, change and write as one: a second save waits for the first
+            bom, text, members = self._read()
+            changed = _with_row(text, members, episode, interval, fresh or {})
+            pairs = [(m.key, m.value) for m in _members(changed)]
+            durations = {episode: duration} if duration else None
+            ann = parse_annotations(pairs, str(self.path), durations=durations)
+            why = [reason for ep, reason in ann.rejected if ep == episode]
+            if why:
+                raise LabelRejected(f"{self.path}: rejected {episode}: {why[0]}")
+            atomic_write_text(self.path, bom + changed)
+        intro = ann.intros[episode]
+        notes = tuple(
+            f"{self.path}: fixed {episode}: {fix}" for ep, fix in ann.fixed if ep == episode
+        )
+        return Saved(Label(intro.start, intro.end), notes, ann.summary())
+
+    def _read(self) -> tuple[str, str, list[_Member]]:
+        """(byte-order mark or "", text, top-level members); a missing file is an empty one."""
+        try:
+            text = self.path.read_bytes().decode("utf-8")  # bytes: CRLF lines stay CRLF
+        except FileNotFoundError:
+            return "", "", []
+        except (OSError, UnicodeDecodeError) as e:
+            raise AnnotationError(f"{self.path}: cannot read labels file ({e})") from e
+        bom = _BOM if text.startswith(_BOM) else ""
+        text = text.removeprefix(_BOM)
+        if not text.strip():  # an empty file (touch labels.json) is a file with no rows yet
+            return bom, "", []
+        try:
+            whole = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise AnnotationError(f"{self.path}: not valid JSON ({e})") from e
+        if not isinstance(whole, dict):
+            raise AnnotationError(
+                f"{self.path}: expected a JSON object of episodes, got {type(whole).__name__}"
+            )
+        return bom, text, _members(text)
+
+
+def _members(text: str) -> list[_Member]:
+    """The top-level object's members with where each lies in ``text`` (valid JSON, checked
+    by the caller); duplicate keys are all kept, as the validator wants to see them."""
+    decoder = json.JSONDecoder()
+    i = _WS.match(text, text.index("{") + 1).end()
+    members: list[_Member] = []
+    while text[i] != "}":
+        key, j = scanstring(text, i + 1)
+        j = _WS.match(text, j).end() + 1  # past the ':'
+        at = _WS.match(text, j).end()
+        value, end = decoder.raw_decode(text, at)
+        members.append(_Member(key, i, at, end, value))
+        i = _WS.match(text, end).end()
+        if text[i] == ",":
+            i = _WS.match(text, i + 1).end()
+    return members
+
+
+def _with_row(
+    text: str,
+    members: list[_Member],
+    episode: str,
+    interval: tuple[float, float] | None,
+    fresh: dict,
+) -> str:
+    """``text`` with ``episode``'s row set to ``interval``: its other fields and place kept
+    (the first row of that id: the validator then rejects the duplicate), or a new row last."""
+    times = {"start": None, "end": None}
+    if interval is not None:
+        times = {"start": format_time(interval[0]), "end": format_time(interval[1])}
+    old = next((m for m in members if m.key == episode), None)
+    nl = "\r\n" if "\r\n" in text else "\n"  # the file's own line ends
+    if old is not None:
+        row = dict(old.value) if isinstance(old.value, dict) else {}
+        row.update(times)  # existing keys keep their place; missing ones go last
+        multiline = "\n" in text[old.value_at : old.value_end]
+        indent = _indent(text, old.key_at) if multiline else None
+        return text[: old.value_at] + _dump(row, indent, nl) + text[old.value_end :]
+    row = {**fresh, **times}
+    key = json.dumps(episode, ensure_ascii=False)
+    if not members:  # a new file, or "{}": written as make_library writes its labels
+        head = text[: text.index("{")] if text else ""
+        tail = text[text.rindex("}") + 1 :] if text else "\n"
+        return f"{head}{{{nl}  {key}: {_dump(row, '  ', nl)}{nl}}}{tail}"
+    last = members[-1]
+    indent = _indent(text, last.key_at)
+    sep = ", " if indent is None else "," + nl + indent
+    if indent is not None and "\n" not in text[last.value_at : last.value_end]:
+        indent = None  # rows one per line: the new one too
+    new = f"{sep}{key}: {_dump(row, indent, nl)}"
+    return text[: last.value_end] + new + text[last.value_end :]
+
+
+def _indent(text: str, at: int) -> str | None:
+    """The whitespace before offset ``at`` on its line; None when anything else is there."""
+    line_start = text.rfind("\n", 0, at) + 1
+    prefix = text[line_start:at]
+    return prefix if line_start > 0 and not prefix.strip() else None
+
+
+def _dump(row: dict, indent: str | None, nl: str) -> str:
+    """The row on one line (``indent`` None), or on several as ``json.dumps(indent=2)`` puts
+    it, each line after the first indented as the row's key is."""
+    if indent is None:
+        return json.dumps(row, ensure_ascii=False)
+    return json.dumps(row, ensure_ascii=False, indent=2).replace("\n", nl + indent)
