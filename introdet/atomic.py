@@ -1,19 +1,25 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one."""
+"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one;
+and a lock for a folder only one job may write at a time."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from introdet.errors import FolderInUse
+
 _UMASK_LOCK = threading.Lock()
 TEMP_SUFFIX = ".tmp"
+LOCK_NAME = ".lock"  # held by the job writing the folder (training runs)
 _TEMP_PID = re.compile(r"\.(\d+)\.[^.]+\.tmp$")
 
 
@@ -84,3 +90,31 @@ def abandoned_temp_files(paths: Iterable[Path]) -> list[Path]:
         if m and p.name.startswith(".") and not _alive(int(m.group(1))):
             out.append(p)
     return out
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
+    """Hold ``<folder>/.lock`` while a job writes the folder; a second job on the same folder
+    stops at once with ``FolderInUse`` naming the first one's pid. The kernel drops the lock
+    when its holder dies, so a killed job never leaves the folder locked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise FolderInUse(
+                f"{folder}: another {what} works in this folder (pid {holder}); wait for it to "
+                "end, or give this one another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -29,9 +29,34 @@ Task = Callable[[DictConfig], "int | float | None"]
 EXIT_ERROR = 2  # the run could not go on (bad input, setting or file); 1 = some items failed
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (an escape sequence or a bell in a file name, which a
+    terminal would obey) written as escapes; line breaks and tabs stay."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
+
+
 def report(error: BaseException) -> None:
     """One line for the user: the message names the file or key and the reason."""
-    print(f"error: {error}", file=sys.stderr, flush=True)
+    print(f"error: {printable(str(error))}", file=sys.stderr, flush=True)
+
+
+def _printable_records() -> None:
+    """Every log message leaves with its control characters escaped (file names in warnings)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "printable", False):
+        return
+
+    def record(*args, **kwargs) -> logging.LogRecord:
+        rec = make(*args, **kwargs)
+        message = rec.getMessage()
+        if not message.isprintable():
+            rec.msg, rec.args = printable(message), None
+        return rec
+
+    record.printable = True
+    logging.setLogRecordFactory(record)
 
 
 def quiet_third_parties() -> None:
@@ -49,6 +74,7 @@ def guarded(fn: Task) -> Task:
     @functools.wraps(fn)
     def run(cfg: DictConfig):
         quiet_third_parties()
+        _printable_records()
         # file names that are not UTF-8 on disk print as \udcXX, not as a crash
         for stream in (sys.stdout, sys.stderr):
             if hasattr(stream, "reconfigure"):

@@ -5,6 +5,7 @@ in ``conf/<group>/`` only changes keys. Struct mode makes a mistyped key an erro
 """
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
 from introdet.detection.postprocess import PostprocessConfig
 from introdet.detection.refine import RefineConfig
@@ -20,6 +21,15 @@ NODES = {
     "coarse": CoarseConfig,
     "recurring": SeasonConfig,
 }
+
+
+def check_nodes(cfg: DictConfig) -> None:
+    """Build each typed node the command has: its dataclass checks every value (one line
+    naming the first bad key), before any work starts."""
+    for group in NODES:
+        if group in cfg:
+            OmegaConf.to_object(cfg[group])
+
 
 store = ConfigStore.instance()
 for group, node in NODES.items():

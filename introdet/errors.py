@@ -117,3 +117,7 @@ class MatchingError(IntrodetError, ValueError):
 
 class OutOfDeviceMemory(IntrodetError, ValueError):
     """The accelerator ran out of memory even one window at a time: the CPU is the way out."""
+
+
+class FolderInUse(IntrodetError, RuntimeError):
+    """Another process works in the folder this one would write (a second training of one run)."""

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from introdet.checks import TEXT, check_values, whole
 from introdet.cli import command
 from introdet.detection.onnx_runtime import export_detector, export_encoder
-from introdet.errors import CheckpointError, ConfigError
+from introdet.errors import CheckpointError
 from introdet.features.encoder import encoder_from_identity
 
 
@@ -44,8 +45,8 @@ def export_checkpoint(
 
 @command("export_onnx")
 def main(cfg: DictConfig) -> int:
-    if not isinstance(cfg.opset, int) or isinstance(cfg.opset, bool) or cfg.opset < 1:
-        raise ConfigError(f"opset must be a positive whole number, not {cfg.opset!r}")
+    # 14: the first with the attention's operators; 20: the TorchScript exporter's last
+    check_values("", cfg, {"opset": whole(14, 20), "ckpt": TEXT, "out": TEXT})
     pretrained = None if cfg.encoder_pretrained is None else str(cfg.encoder_pretrained)
     for path in export_checkpoint(cfg.ckpt, cfg.out, pretrained, cfg.opset):
         print(f"{path}  {path.stat().st_size / 2**20:.2f} MiB")

@@ -15,7 +15,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from introdet.cli import command
+from introdet.checks import FLAG, NULL, TEXT, check_values, whole
+from introdet.cli import command, printable
+from introdet.config import check_nodes
 from introdet.errors import AudioError, ShardWriteError, VideoError
 from introdet.features.fingerprints import EpisodePrints, PicturePrint, episode_prints
 from introdet.features.print_store import PrintScan, is_current, write_prints
@@ -31,7 +33,13 @@ from introdet.features.shards import (
     write_meta,
     write_shard,
 )
-from introdet.media.library import VIDEO_SUFFIXES, VideoJob, parse_shard, video_jobs
+from introdet.media.library import (
+    VIDEO_SUFFIXES,
+    VideoJob,
+    find_videos,
+    parse_shard,
+    video_jobs,
+)
 from introdet.media.probe import probe, scan_end
 from introdet.media.sampling import SamplerConfig, frames_per_second
 from introdet.media.workers import run_ahead
@@ -69,7 +77,7 @@ class Summary:
         lines += [f"  {note}" for note in self.notes]
         lines += [f"  FAILED  {p}: {why}" for p, why in self.failed]
         lines += [f"  WARNING {p}: {why}" for p, why in self.warned]
-        return "\n".join(lines)
+        return printable("\n".join(lines))
 
 
 class _Warnings(logging.Handler):
@@ -357,9 +365,22 @@ def _rebuild_manifest(out: Path) -> ShardWriteError | None:
     return None
 
 
+EXTRACT_RULES = {
+    "input": TEXT,
+    "out": TEXT,
+    "series": TEXT | NULL,
+    "decoders": whole(1, 64),
+    "processes": FLAG,
+    "prints": FLAG,
+    "progress": FLAG,
+}
+
+
 @command("extract")
 def main(cfg: DictConfig) -> int:
-    sampler = OmegaConf.to_object(cfg.sampler)  # a SamplerConfig: bad values stop here
+    check_values("", cfg, EXTRACT_RULES)
+    check_nodes(cfg)  # sampler, recurring: bad values stop here, before the encoder loads
+    sampler = OmegaConf.to_object(cfg.sampler)
     parse_shard(cfg.shard)  # a bad shard= stops here too, before the encoder loads
     encoder = instantiate(cfg.encoder)
     summary = extract(
@@ -377,6 +398,9 @@ def main(cfg: DictConfig) -> int:
     print(summary.format())
     print(f"shards: {cfg.out} (encoder {encoder.name})")
     if not (summary.done or summary.skipped or summary.failed):
+        if cfg.shard and find_videos(cfg.input):  # another job's share holds them all
+            print(f"{cfg.input}: shard {cfg.shard} holds none of its videos")
+            return 0
         log.warning("%s: no video file found (suffixes: %s)", cfg.input, ", ".join(VIDEO_SUFFIXES))
         return 1
     return 1 if summary.failed else 0

@@ -25,7 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from introdet.atomic import TEMP_SUFFIX, abandoned_temp_files
+from introdet.checks import FLAG, NULL, TEXT, check_values, one_of, whole
 from introdet.cli import command
+from introdet.config import check_nodes
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
 from introdet.detection.detector import Detector, file_digest, load_detector
 from introdet.detection.postprocess import PostprocessConfig, Segment, as_config
@@ -261,23 +263,34 @@ def output_root(cfg: DictConfig, episodes: Sequence[Episode]) -> Path | None:
     return src if src.is_dir() else src.parent
 
 
+PREDICT_RULES = {
+    "input": TEXT,
+    "out": TEXT,
+    "ckpt": TEXT | NULL,
+    "sidecars": FLAG,
+    "chapters": one_of("none", "apply"),
+    "tuned_postprocess": FLAG,
+    "runtime": one_of("torch", "onnx"),
+    "season": one_of("auto", "off"),
+    "stride": whole(1, 3600),
+    "batch_size": whole(1, 65536),
+    "decoders": whole(1, 64),
+    "processes": FLAG,
+    "progress": FLAG,
+    "max_others": whole(1, 1000),
+}
+
+
 def check(cfg: DictConfig) -> None:
     """Settings that cannot work stop the run before any decoding."""
-    if cfg.method not in METHODS:
-        raise ConfigError(f"method must be one of {list(METHODS)}, got {cfg.method!r}")
+    check_values("", cfg, {**PREDICT_RULES, "method": one_of(*METHODS)})
+    check_nodes(cfg)
     if cfg.method == "model" and not cfg.ckpt:
         raise ConfigError("method=model needs ckpt= (method=season needs no training)")
-    for key in ("stride", "batch_size", "max_others"):
-        if cfg[key] < 1:
-            raise ConfigError(f"{key} must be >= 1, got {cfg[key]}")
-    if cfg.season not in ("auto", "off"):
-        raise ConfigError(f"season must be 'auto' or 'off', got {cfg.season!r}")
     unknown = [f for f in cfg.formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"formats: unknown {unknown}; known: {sorted(FORMATS)}")
     check_edl_action(cfg.edl_action)
-    if cfg.chapters not in ("none", "apply"):
-        raise ConfigError(f"chapters must be 'none' or 'apply', got {cfg.chapters!r}")
     resolve_device(cfg.device)
 
 

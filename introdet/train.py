@@ -17,6 +17,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from introdet.atomic import folder_lock
+from introdet.checks import FLAG, NULL, check_values, number, one_of, whole
 from introdet.cli import command
 from introdet.errors import CheckpointError, CheckpointMismatch, CheckpointNotFound, ConfigError
 from introdet.features.identity import encoder_name, same_encoder
@@ -38,6 +40,40 @@ def stable_id(cfg: DictConfig) -> str:
         cwd = os.getcwd()
     rel = os.path.relpath(str(cfg.paths.output_dir), cwd)
     return hashlib.sha1(rel.encode()).hexdigest()[:12]
+
+
+# the validation scores a run can be judged by (the checkpoint callback keeps their maximum)
+OBJECTIVES = ("val/f1", "val/precision", "val/recall", "val/accuracy")
+RUN_RULES = {
+    "seed": whole(0, 2**32 - 1),
+    "objective": one_of(*OBJECTIVES),
+    "test_after_fit": FLAG,
+    "retest": FLAG,
+}
+TRAINER_RULES = {
+    "max_epochs": whole(-1),
+    "max_steps": whole(-1),
+    "min_epochs": whole(0) | NULL,
+    "gradient_clip_val": number(0) | NULL,
+    "log_every_n_steps": whole(1),
+    "accumulate_grad_batches": whole(1),
+    "check_val_every_n_epoch": whole(1) | NULL,
+    "num_sanity_val_steps": whole(-1),
+    "deterministic": FLAG | one_of("warn"),
+    "enable_model_summary": FLAG,
+    "enable_progress_bar": FLAG,
+}
+
+
+def check_run(cfg: DictConfig) -> None:
+    """The run's own keys, ``trainer.*`` and the step checkpoint's interval, before anything
+    is built (``data.*`` and ``model.*`` are checked by their classes)."""
+    check_values("", cfg, RUN_RULES)
+    check_values("trainer", cfg.trainer, TRAINER_RULES)
+    steps = OmegaConf.select(cfg, "callbacks.checkpoint_steps.every_n_train_steps")
+    if steps is not None:
+        check_values("callbacks.checkpoint_steps", {"every_n_train_steps": steps},
+                     {"every_n_train_steps": whole(0)})  # fmt: skip
 
 
 def make_trainer(conf: DictConfig, **kwargs) -> L.Trainer:
@@ -205,6 +241,12 @@ def _keep_best(best: str, loggers: list) -> None:
 def train(cfg: DictConfig) -> float:
     """Fit (resuming when the run has a last.ckpt), test the best checkpoint, print metrics;
     a finished run is only reported (or tested again with retest=true)."""
+    check_run(cfg)
+    with folder_lock(cfg.paths.output_dir, "training"):  # one metrics history, one last.ckpt
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float:
     L.seed_everything(cfg.seed, workers=True)
     model, data = _model_and_data(cfg)
     ckpt = resolve_ckpt(cfg.ckpt_path, Path(cfg.paths.output_dir))

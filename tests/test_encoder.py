@@ -198,7 +198,7 @@ def test_fp16_on_cpu_raises() -> None:
 
 
 def test_unknown_precision_raises() -> None:
-    with pytest.raises(ValueError, match="precision must be one of"):
+    with pytest.raises(ValueError, match="encoder.precision must be .fp32. or .bf16."):
         ClipEncoder(TINY_MODEL, pretrained=None, precision="fp8")
 
 

@@ -235,3 +235,82 @@ def test_a_refused_checkpoint_is_one_error_line_and_runs_no_code(kind, tmp_path,
     assert run.stderr.startswith("error: ") and str(ckpt) in run.stderr, run.stderr[-2000:]
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr  # no Hydra banner, no traceback
     assert not marker.exists()
+
+
+def test_control_characters_in_a_name_are_printed_escaped(tmp_path):
+    """A file name holding a terminal escape sequence and a bell: every line about it (the
+    FAILED line, the log) shows them escaped, never raw for the terminal to obey."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "\x1b[31mred\x1b[0m\x07.mp4").write_bytes(b"")  # zero bytes: it fails, is named
+    badfiles.good(folder / "fine.mp4")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "-m", "introdet.extract", "encoder=tiny", "progress=false",
+           f"input={folder}", f"out={tmp_path / 'shards'}"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert run.returncode == 1, run.stderr[-2000:]
+    shown = run.stdout + run.stderr
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\\x1b[31mred\\x1b[0m\\x07.mp4" in shown  # named, escaped
+
+
+@pytest.mark.parametrize("stem", ["a" * 250, "э" * 110])  # 250 bytes; 220 bytes in UTF-8
+def test_a_name_too_long_for_its_files_fails_alone(stem, tmp_path, capsys):
+    """A 250-byte name leaves no room for '.prints.npz' and the temporary name around it: that
+    file fails with its reason, the one beside it is extracted (was: a traceback)."""
+    folder = tmp_path / "in"
+    badfiles.good(folder / f"{stem}.mp4")
+    badfiles.good(folder / "fine.mp4", seed=1)
+    summary = extract(folder, tmp_path / "s", ClipEncoder("introdet-tiny", pretrained=None),
+                      SamplerConfig(), progress=False)  # fmt: skip
+    assert [Path(p).stem for p, _ in summary.failed] == [stem]
+    assert "file name too long" in summary.failed[0][1]
+    assert sorted(read_manifest(tmp_path / "s")) == ["fine"]
+
+
+@pytest.mark.parametrize(
+    "command, bad, key",
+    [
+        ("predict", "refine.span=0", "refine.span"),
+        ("predict", "refine.black_level=-1", "refine.black_level"),
+        ("predict", "refine.match_level=nan", "refine.match_level"),
+        ("predict", "postprocess.fps=0", "postprocess.fps"),
+        ("predict", "postprocess.keep=bogus", "postprocess.keep"),
+        ("predict", "postprocess.max_gap=nan", "postprocess.max_gap"),
+        ("predict", "postprocess.smooth=2", "postprocess.smooth"),
+        ("predict", "coarse.margin=-1", "coarse.margin"),
+        ("predict", "recurring.logo_max=nan", "recurring.logo_max"),
+        ("predict", "sampler.threads=100000", "sampler.threads"),  # stalled the decoder
+        ("predict", "stride=abc", "stride"),
+        ("predict", "batch_size=1e12", "batch_size"),
+        ("predict", "decoders=-1", "decoders"),
+        ("predict", "sidecars=maybe", "sidecars"),
+        ("predict", "tuned_postprocess=maybe", "tuned_postprocess"),
+        ("extract", "decoders=abc", "decoders"),
+        ("extract", "decoders=1e9", "decoders"),
+        ("extract", "prints=maybe", "prints"),
+        ("extract", "recurring.scan=0", "recurring.scan"),
+        ("extract", "recurring.scan_fraction=2", "recurring.scan_fraction"),
+        ("extract", "sampler.fps=1e-9", "sampler.fps"),
+        ("extract", "sampler.start=nan", "sampler.start"),
+        ("extract", "encoder.batch_size=0", "encoder.batch_size"),
+        ("extract", "encoder.precision=bogus", "encoder.precision"),
+        ("export_onnx", "opset=6", "opset"),
+    ],
+)
+def test_a_bad_value_stops_the_command_with_one_line_naming_it(command, bad, key, tmp_path, capfd):
+    """Values the hostile corpus found accepted (a wrong run, a stalled decoder), or refused
+    with a traceback: each now stops the command before any work, naming the key."""
+    import importlib
+
+    from tests.commands import run_command
+
+    main = importlib.import_module(f"introdet.{command}").main
+    badfiles.good(tmp_path / "in" / "e1.mp4")
+    where = {"predict": [f"input={tmp_path / 'in'}", f"out={tmp_path / 'out'}"],
+             "extract": ["encoder=tiny", f"input={tmp_path / 'in'}", f"out={tmp_path / 'out'}"],
+             "export_onnx": [f"ckpt={tmp_path / 'x.ckpt'}", f"out={tmp_path / 'out'}"]}[command]  # fmt: skip
+    assert run_command(main, *where, bad) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {key} must be"), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.json"))

@@ -108,3 +108,21 @@ def test_content_hash_sees_changes(tmp_path):
     assert content_hash(p) != h
     p.write_bytes(bytes(2_999_999))
     assert content_hash(p) != h
+
+
+def test_a_shard_share_with_no_video_is_not_a_failure(tmp_path, capsys):
+    """``shard=i/n`` on a small library can leave share i empty: that job has nothing to do,
+    it has not failed (a folder with no video at all still exits 1)."""
+    import zlib
+
+    from introdet.extract import main
+    from tests import badfiles
+    from tests.commands import run_command
+
+    video = badfiles.good(tmp_path / "lib" / "e1.mp4")
+    empty = 1 - zlib.crc32(video.name.encode()) % 2  # the share e1.mp4 is not in
+    args = ["encoder=tiny", "progress=false", f"input={video.parent}", f"out={tmp_path / 's'}"]
+    assert run_command(main, *args, f"shard={empty}/2") == 0
+    assert f"shard {empty}/2 holds none of its videos" in capsys.readouterr().out
+    (tmp_path / "none").mkdir()
+    assert run_command(main, *args[:2], f"input={tmp_path / 'none'}", f"out={tmp_path / 't'}") == 1

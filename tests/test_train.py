@@ -147,16 +147,28 @@ def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(tmp_path, fe
 @pytest.mark.parametrize(
     "bad, says",
     [
-        ("data.stride=-1", "data.stride must be >= 1"),
-        ("data.max_seconds=0", "data.max_seconds must be > 0 or null"),
-        ("data.max_seconds=-5", "data.max_seconds must be > 0 or null"),
-        ("data.val_fraction=1.5", "data.val_fraction must be in \\[0, 1\\)"),
-        ("data.batch_size=0", "data.batch_size must be >= 1"),
-        ("model.depth=0", "model.depth must be >= 1"),
-        ("model.lr=-1", "model.lr must be > 0"),
+        ("data.stride=-1", "data.stride must be a whole number >= 1"),
+        ("data.max_seconds=0", "data.max_seconds must be a number in \\(0, 86400\\] or null"),
+        ("data.max_seconds=-5", "data.max_seconds must be a number in \\(0, 86400\\] or null"),
+        ("data.max_seconds=inf", "data.max_seconds must be a number in"),
+        ("data.val_fraction=1.5", "data.val_fraction must be a number in \\[0, 1\\)"),
+        ("data.batch_size=0", "data.batch_size must be a whole number >= 1"),
+        ("data.window=2.5", "data.window must be a whole number >= 1, got 2.5"),
+        ("data.window=abc", "data.window must be a whole number >= 1, got 'abc'"),
+        ("data.random_offset=maybe", "data.random_offset must be true or false"),
+        ("model.depth=0", "model.depth must be a whole number >= 1"),
+        ("model.lr=-1", "model.lr must be a number in \\(0, 1\\]"),
+        ("model.lr=abc", "model.lr must be a number in"),
+        ("model.dropout=nan", "model.dropout must be a number in"),
         ("model.heads=3", "model.heads must be a divisor of d_model"),
         ("data.recurrence=sound", "data.recurrence must be one of"),
-        ("trainer.max_epochs=-2", "trainer: `max_epochs` must be"),
+        ("trainer.max_epochs=-2", "trainer.max_epochs must be a whole number >= -1"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs must be a whole number"),
+        ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val must be a number >= 0 or null"),
+        ("trainer.log_every_n_steps=0", "trainer.log_every_n_steps must be a whole number >= 1"),
+        ("callbacks.checkpoint_steps.every_n_train_steps=-1", "every_n_train_steps must be a"),
+        ("seed=abc", "seed must be a whole number"),
+        ("objective=val/bogus", "objective must be 'val/f1' or"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_its_key(tmp_path, feature_set, bad, says):
@@ -173,3 +185,19 @@ def test_a_bad_value_is_one_line_naming_its_key(tmp_path, feature_set, bad, says
     )
     assert isinstance(error, ConfigError) and re.search(says, str(error))
     assert not (tmp_path / "run" / "checkpoints").exists()  # stopped before any training
+
+
+def test_a_second_training_of_one_run_stops_at_once(tmp_path, feature_set):
+    """Two trainings writing one run folder mixed their metrics.csv (a traceback) and raced for
+    last.ckpt: the second now stops with one line naming the folder and the first's pid."""
+    from introdet.atomic import folder_lock
+    from introdet.errors import FolderInUse
+
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    cfg = compose_cfg("train", train_overrides(shards, labels, out))
+    with folder_lock(out, "training"), pytest.raises(FolderInUse, match=f"pid {os.getpid()}"):
+        train(cfg)
+    assert not (out / "checkpoints").exists()
+    train(cfg)  # the lock went with its holder
+    assert (out / "checkpoints" / "last.ckpt").is_file()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from introdet.checks import check_node, number, one_of, whole
+from introdet.errors import ConfigError
 from introdet.training.annotations import labels_for
 
 _EPS = 1e-9  # float slack for comparisons of seconds computed as index / fps
@@ -43,24 +45,28 @@ class PostprocessConfig:
         check_config(self)
 
 
+POSTPROCESS_RULES = {
+    "smooth": whole(1, 999),
+    "threshold": number(0, 1, hi_open=True),
+    "max_gap": number(0, 3600),
+    "min_seconds": number(0, 3600),
+    "max_seconds": number(0, 86400, lo_open=True),
+    "keep": one_of("best", "all"),
+    "snap_start": number(0, 3600),
+    "fps": number(0.01, 120),
+}
+
+
 def check_config(cfg: PostprocessConfig) -> None:
-    """Raise ValueError naming the field when a setting cannot work."""
-    if int(cfg.smooth) != cfg.smooth or cfg.smooth < 1 or cfg.smooth % 2 == 0:
-        raise ValueError(f"postprocess.smooth must be an odd integer >= 1, got {cfg.smooth}")
-    if cfg.keep not in ("best", "all"):
-        raise ValueError(f"postprocess.keep must be 'best' or 'all', got {cfg.keep!r}")
-    if not cfg.fps > 0:
-        raise ValueError(f"postprocess.fps must be > 0, got {cfg.fps}")
-    for name in ("max_gap", "min_seconds", "snap_start"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"postprocess.{name} must be >= 0, got {getattr(cfg, name)}")
+    """``ConfigError`` naming the field when a setting cannot work."""
+    check_node("postprocess", cfg, POSTPROCESS_RULES)
+    if cfg.smooth % 2 == 0:
+        raise ConfigError(f"postprocess.smooth must be an odd whole number >= 1, got {cfg.smooth}")
     if not cfg.max_seconds > cfg.min_seconds:
-        raise ValueError(
+        raise ConfigError(
             f"postprocess.max_seconds must be > min_seconds, got {cfg.max_seconds} "
             f"and {cfg.min_seconds}"
         )
-    if not 0 <= cfg.threshold < 1:
-        raise ValueError(f"postprocess.threshold must lie in [0, 1), got {cfg.threshold}")
 
 
 def as_config(cfg: PostprocessConfig | Mapping | None) -> PostprocessConfig:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from introdet.checks import FLAG, check_node, number, whole
 from introdet.detection.postprocess import Segment
 from introdet.media.probe import probe
 from introdet.media.sampling import frames_between
@@ -19,6 +20,20 @@ log = logging.getLogger(__name__)
 HIST_BINS = 16  # per RGB channel
 THUMB = 16  # reference matching compares frames as THUMB x THUMB colour thumbnails
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Rec. 601, as FFmpeg's blackdetect
+
+
+REFINE_RULES = {
+    "enabled": FLAG,
+    "span": number(0, 30, lo_open=True),
+    "size": whole(8, 1080),
+    "min_jump": number(0, 1),
+    "black_level": number(0, 255),
+    "fade_step": number(0, 255, lo_open=True),
+    "max_fade": number(0, 60),
+    "edge_discount": number(0, 1, hi_open=True),
+    "match_level": number(0, 255),
+    "snap": number(0, 10),
+}
 
 
 @dataclass
@@ -56,10 +71,7 @@ class RefineConfig:
     snap: float = 0.2  # seconds: a reference step snaps to a cut or fade this close to it
 
     def __post_init__(self) -> None:
-        if not self.span > 0 or self.size < 8:
-            raise ValueError(f"refine: span must be > 0 and size >= 8, got {self}")
-        if not 0 <= self.edge_discount < 1:
-            raise ValueError(f"refine: edge_discount must lie in [0, 1), got {self.edge_discount}")
+        check_node("refine", self, REFINE_RULES)
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from introdet.checks import check_node, number, whole
 from introdet.detection.matching import audio_times, match_audio, match_pictures
 from introdet.detection.postprocess import Segment
 from introdet.errors import ConfigError
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
+
+SEASON_RULES = {
+    "scan": number(0, 86400, lo_open=True),
+    "scan_fraction": number(0, 1, lo_open=True),
+    "tail": number(0, 86400),
+    "min_seconds": number(0, 3600, lo_open=True),
+    "max_others": whole(1, 1000),
+    "min_intro": number(0, 3600, lo_open=True),
+    "max_intro": number(0, 3600, lo_open=True),
+    "end_margin": number(0, 3600),
+    "logo_max": number(0, 3600),
+    "snap_start": number(0, 3600),
+}
 
 
 @dataclass
@@ -53,15 +67,16 @@ class SeasonConfig:
     # sound frame is centred a little after the file's start)
 
     def __post_init__(self) -> None:
+        check_node("recurring", self, SEASON_RULES)
         if not 0 < self.min_seconds <= self.min_intro < self.max_intro:
             raise ConfigError(
-                "season: need 0 < min_seconds <= min_intro < max_intro, got "
+                "recurring: need 0 < min_seconds <= min_intro < max_intro, got "
                 f"{self.min_seconds}, {self.min_intro}, {self.max_intro}"
             )
         if not (self.scan > 0 and 0 < self.scan_fraction <= 1 and self.tail >= 0):
-            raise ConfigError(f"season: scan > 0, 0 < scan_fraction <= 1, tail >= 0; got {self}")
+            raise ConfigError(f"recurring: scan > 0, 0 < scan_fraction <= 1, tail >= 0; got {self}")
         if self.max_others < 1 or self.end_margin < 0 or self.logo_max < 0:
-            raise ConfigError(f"season: max_others >= 1, margins >= 0; got {self}")
+            raise ConfigError(f"recurring: max_others >= 1, margins >= 0; got {self}")
 
 
 @dataclass(frozen=True)

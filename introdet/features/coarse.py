@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from introdet.checks import FLAG, check_node, number
 from introdet.errors import VideoError
 from introdet.features.shards import ShardMeta
 from introdet.media.library import video_jobs
@@ -33,6 +34,14 @@ from introdet.media.workers import run_ahead
 log = logging.getLogger(__name__)
 
 
+COARSE_RULES = {
+    "enabled": FLAG,
+    "step": number(0, 3600),
+    "margin": number(0, 3600),
+    "max_gap": number(0, 3600),
+}
+
+
 @dataclass
 class CoarseConfig:
     """``predict.py coarse.*``: keys mirror these fields."""
@@ -41,6 +50,9 @@ class CoarseConfig:
     step: float = 0.0  # encode at most one keyframe per this many seconds (0: every keyframe)
     margin: float = 5.0  # exact seconds sampled beyond each end of the coarse intro
     max_gap: float = 5.0  # keyframes further apart on average: the episode is sampled exactly
+
+    def __post_init__(self) -> None:
+        check_node("coarse", self, COARSE_RULES)
 
 
 @dataclass

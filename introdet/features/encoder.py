@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from open_clip import factory as open_clip_factory
 
+from introdet.checks import check_values, one_of, whole
 from introdet.device import resolve_device
 from introdet.errors import CheckpointError, FramesError
 from introdet.features.encoder_config import EncoderConfig
@@ -23,6 +24,12 @@ from introdet.features.identity import same_encoder
 from introdet.features.weights import locate_weights
 
 log = logging.getLogger(__name__)
+
+ENCODER_RULES = {
+    "batch_size": whole(1, 65536),
+    "precision": one_of("fp32", "bf16", "fp16", "auto"),
+    "seed": whole(),
+}
 
 TINY_MODEL = "introdet-tiny"
 # ViT-B-32's interface (embed_dim 512, the same tokenizer) at a size that builds in milliseconds;
@@ -66,10 +73,10 @@ class ClipEncoder:
         keeps ``pretrained``."""
         register_tiny_model()
         self.device = torch.device(resolve_device(device))
+        check_values("encoder", {"batch_size": batch_size, "precision": precision,
+                                 "seed": seed}, ENCODER_RULES)  # fmt: skip
         self.precision = resolve_precision(precision, self.device)
         self.dtype = _check_precision(self.precision, self.device)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
         self.channels_last = channels_last
         if pretrained in ("random", ""):

@@ -8,12 +8,13 @@ input without the suffix (``Show A/Season 1/Episode 1``), which never collides.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 import zlib
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from introdet.errors import ConfigError, InputNotFound
 from introdet.features.shards import content_hash
@@ -111,6 +112,11 @@ def take_shard(paths: list[Path], shard: str | None) -> list[Path]:
     return [p for p in paths if zlib.crc32(p.name.encode()) % n == i]
 
 
+# a file system name holds 255 bytes; an episode's files add their suffix
+# (".chapters.vtt") and, while written, a temporary ".<name>.<pid>.<random>.tmp" around it
+MAX_NAME_BYTES = 200
+
+
 @dataclass
 class VideoJob:
     path: Path
@@ -143,6 +149,10 @@ def video_jobs(
             failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
             continue
         owner[ep] = path
+        if len(os.fsencode(PurePath(ep).name)) > MAX_NAME_BYTES:
+            failed.append((str(path), f"file name too long: {len(os.fsencode(path.stem))} "
+                           f"bytes (the files made for it need <= {MAX_NAME_BYTES})"))  # fmt: skip
+            continue
         if _broken_link(path):
             failed.append((str(path), "broken symbolic link (target missing or a loop)"))
             continue

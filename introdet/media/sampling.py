@@ -17,7 +17,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from introdet.errors import ConfigError
+from introdet.checks import FLAG, NULL, check_node, number, one_of, whole
 from introdet.media.packets import (
     _decode_alone,
     _demuxed,
@@ -48,6 +48,20 @@ INTERPOLATION = "BICUBIC"
 Frame = np.ndarray  # RGB uint8 [H, W, 3]
 
 
+# a day is the longest episode thought of; a sample at least every 100 s; FFmpeg threads are
+# capped where more only costs memory (a huge count stalls the decoder's start)
+SAMPLER_RULES = {
+    "fps": number(0.01, 120),
+    "start": number(0, 86400),
+    "max_seconds": number(0, 86400, lo_open=True) | NULL,
+    "min_fraction": number(0, 1, lo_open=True) | NULL,
+    "fraction": number(0, 1, lo_open=True) | NULL,
+    "skip_nonref": FLAG,
+    "threads": whole(0, 64),
+    "decode": one_of("needed", "all", "keyframes"),
+}
+
+
 @dataclass
 class SamplerConfig:
     """``sampler.*`` of extract and predict: which frames become feature rows.
@@ -66,26 +80,7 @@ class SamplerConfig:
     decode: str = "needed"  # needed | all (same frames, slower) | keyframes (coarse pass)
 
     def __post_init__(self) -> None:
-        if self.decode not in ("needed", "all", "keyframes"):
-            raise ConfigError(
-                f"sampler.decode must be 'needed', 'all' or 'keyframes', got {self.decode!r}"
-            )
-        if not self.fps > 0 or self.start < 0:
-            raise ConfigError(
-                f"sampler.fps must be > 0 and sampler.start >= 0, got {self.fps}, {self.start}"
-            )
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ConfigError(f"sampler.max_seconds must be > 0 or null, got {self.max_seconds}")
-        if self.min_fraction is not None and not 0 < self.min_fraction <= 1:
-            raise ConfigError(
-                f"sampler.min_fraction must lie in (0, 1] or be null, got {self.min_fraction}"
-            )
-        if self.fraction is not None and not 0 < self.fraction <= 1:
-            raise ConfigError(
-                f"sampler.fraction must lie in (0, 1] or be null, got {self.fraction}"
-            )
-        if self.threads < 0:
-            raise ConfigError(f"sampler.threads must be >= 0, got {self.threads}")
+        check_node("sampler", self, SAMPLER_RULES)
 
     def keys(self) -> dict:
         """The keyword arguments of ``frames_per_second``."""

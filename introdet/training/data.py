@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from introdet.checks import FLAG, NULL, TEXT, check_values, number, one_of, whole
 from introdet.detection.channels import (
     Rows,
     appended,
@@ -136,25 +137,32 @@ class WindowDataset(Dataset):
         }
 
 
+DATA_RULES = {
+    "window": whole(1),
+    "stride": whole(1),
+    "batch_size": whole(1),
+    "num_workers": whole(0, 256),
+    "fps": number(0, 120, lo_open=True),
+    "feature_dim": whole(1),
+    "max_others": whole(1),
+    "max_seconds": number(0, 86400, lo_open=True) | NULL,
+    "val_fraction": number(0, 1, hi_open=True),
+    "test_fraction": number(0, 1, hi_open=True),
+    "mode": one_of("balanced", "episodes"),
+    "split_by": one_of("series", "episode"),
+    "split_seed": whole(),
+    "random_offset": FLAG,
+    "seed": whole(),
+    "shard_dir": TEXT,
+    "train_labels": TEXT,
+    "val_labels": TEXT | NULL,
+    "test_labels": TEXT | NULL,
+}
+
+
 def check_data(hp: Mapping) -> None:
     """Every ``data.*`` value that cannot work stops the run here, naming the key and range."""
-    rules = {
-        "window": (hp["window"] >= 1, ">= 1"),
-        "stride": (hp["stride"] >= 1, ">= 1"),
-        "batch_size": (hp["batch_size"] >= 1, ">= 1"),
-        "num_workers": (hp["num_workers"] >= 0, ">= 0"),
-        "fps": (hp["fps"] > 0, "> 0"),
-        "feature_dim": (hp["feature_dim"] >= 1, ">= 1"),
-        "max_others": (hp["max_others"] >= 1, ">= 1"),
-        "max_seconds": (hp["max_seconds"] is None or hp["max_seconds"] > 0, "> 0 or null"),
-        "val_fraction": (0 <= hp["val_fraction"] < 1, "in [0, 1)"),
-        "test_fraction": (0 <= hp["test_fraction"] < 1, "in [0, 1)"),
-        "mode": (hp["mode"] in ("balanced", "episodes"), "'balanced' or 'episodes'"),
-        "split_by": (hp["split_by"] in ("series", "episode"), "'series' or 'episode'"),
-    }
-    for key, (ok, allowed) in rules.items():
-        if not ok:
-            raise ConfigError(f"data.{key} must be {allowed}, got {hp[key]!r}")
+    check_values("data", hp, DATA_RULES)
     if hp["val_fraction"] + hp["test_fraction"] >= 1:
         raise ConfigError(
             "data.val_fraction + data.test_fraction must be < 1 (nothing left to train on), "

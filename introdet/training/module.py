@@ -20,6 +20,7 @@ from torchmetrics.classification import (
     BinaryRecall,
 )
 
+from introdet.checks import check_values, number, one_of, whole
 from introdet.detection.channels import extra_channels, recurrence_kind
 from introdet.detection.windows import score_windows, stitch_episode
 from introdet.errors import CheckpointError, CheckpointNotFound, ConfigError
@@ -57,26 +58,30 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+MODEL_RULES = {
+    "feature_dim": whole(1),
+    "window": whole(1),
+    "d_model": whole(1),
+    "depth": whole(1),
+    "heads": whole(1),
+    "ffn_dim": whole(1),
+    "dropout": number(0, 1, hi_open=True),
+    "head": one_of("shared", "per_position"),
+    "lr": number(0, 1, lo_open=True),
+    "weight_decay": number(0),
+    "optimizer": one_of("adam", "adamw"),
+    "pos_weight": number(0, lo_open=True),
+    "threshold": number(0, 1, lo_open=True, hi_open=True),
+}
+
+
 def check_model(hp: Mapping) -> None:
     """Every ``model.*`` value that cannot work stops the run here, naming the key and range."""
-    rules = {
-        "feature_dim": (hp["feature_dim"] >= 1, ">= 1"),
-        "window": (hp["window"] >= 1, ">= 1"),
-        "d_model": (hp["d_model"] >= 1, ">= 1"),
-        "depth": (hp["depth"] >= 1, ">= 1"),
-        "heads": (hp["heads"] >= 1 and hp["d_model"] % hp["heads"] == 0, "a divisor of d_model"),
-        "ffn_dim": (hp["ffn_dim"] >= 1, ">= 1"),
-        "dropout": (0 <= hp["dropout"] < 1, "in [0, 1)"),
-        "head": (hp["head"] in ("shared", "per_position"), "'shared' or 'per_position'"),
-        "lr": (hp["lr"] > 0, "> 0"),
-        "weight_decay": (hp["weight_decay"] >= 0, ">= 0"),
-        "optimizer": (hp["optimizer"] in ("adam", "adamw"), "'adam' or 'adamw'"),
-        "pos_weight": (hp["pos_weight"] > 0, "> 0"),
-        "threshold": (0 < hp["threshold"] < 1, "in (0, 1)"),
-    }
-    for key, (ok, allowed) in rules.items():
-        if not ok:
-            raise ConfigError(f"model.{key} must be {allowed}, got {hp[key]!r}")
+    check_values("model", hp, MODEL_RULES)
+    if hp["d_model"] % hp["heads"]:
+        raise ConfigError(
+            f"model.heads must be a divisor of d_model ({hp['d_model']}), got {hp['heads']}"
+        )
     recurrence_kind(hp["recurrence"])
 
 
