@@ -9,6 +9,7 @@ training objective) is returned to Hydra's sweepers. Tracebacks are left for bug
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import sys
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import hydra
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from introdet import CONF_DIR
@@ -68,6 +69,19 @@ def quiet_third_parties() -> None:
         root.setLevel(logging.WARNING)
 
 
+# what a full disk, a quota or a file size limit raise
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+def _written(error: OSError, cfg: DictConfig) -> str:
+    """The file a failed write names, else the folder the command writes to."""
+    named = error.filename2 or error.filename
+    if named:
+        return str(named)
+    folder = OmegaConf.select(cfg, "out") or OmegaConf.select(cfg, "paths.output_dir")
+    return f"a file in {folder}" if folder else "an output file"
+
+
 def guarded(fn: Task) -> Task:
     """Run ``fn``; an IntrodetError exits 2 with one line, an int result becomes the exit code."""
 
@@ -75,6 +89,7 @@ def guarded(fn: Task) -> Task:
     def run(cfg: DictConfig):
         quiet_third_parties()
         _printable_records()
+        logging.raiseExceptions = False  # a log file on a full disk: no traceback per line
         # file names that are not UTF-8 on disk print as \udcXX, not as a crash
         for stream in (sys.stdout, sys.stderr):
             if hasattr(stream, "reconfigure"):
@@ -91,6 +106,11 @@ def guarded(fn: Task) -> Task:
             sys.exit(EXIT_ERROR)
         except MissingMandatoryValue as e:  # a ??? key the command line did not set
             report(f"{e.full_key}= is required (--help lists the keys)")
+            sys.exit(EXIT_ERROR)
+        except OSError as e:  # a full disk under a library's writer (torch.save, ONNX, logs)
+            if e.errno not in WRITE_ERRNOS:
+                raise
+            report(f"{_written(e, cfg)}: cannot write ({e.strerror}); earlier files are kept")
             sys.exit(EXIT_ERROR)
         if isinstance(result, int) and not isinstance(result, bool) and result != 0:
             sys.exit(result)

@@ -314,3 +314,25 @@ def test_a_bad_value_stops_the_command_with_one_line_naming_it(command, bad, key
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {key} must be"), err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.json"))
+
+
+@pytest.mark.slow
+def test_training_on_a_full_disk_is_one_error_line(tmp_path):
+    """A file size limit under the checkpoint (EFBIG, the path of a full disk's ENOSPC): was a
+    traceback from torch.save; now one line naming what could not be written, exit 2."""
+    from tests.conftest import train_overrides
+
+    shards, labels = make_feature_set(tmp_path / "f")
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    run = tmp_path / "run"
+    cmd = [sys.executable, "train.py", *train_overrides(shards, labels, run, "test_after_fit=false")]
+    done = subprocess.run(cmd, preexec_fn=cap, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write (File too large)" in errors[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
