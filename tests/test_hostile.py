@@ -307,9 +307,12 @@ def test_a_bad_value_stops_the_command_with_one_line_naming_it(command, bad, key
 
     main = importlib.import_module(f"introdet.{command}").main
     badfiles.good(tmp_path / "in" / "e1.mp4")
-    where = {"predict": [f"input={tmp_path / 'in'}", f"out={tmp_path / 'out'}"],
-             "extract": ["encoder=tiny", f"input={tmp_path / 'in'}", f"out={tmp_path / 'out'}"],
-             "export_onnx": [f"ckpt={tmp_path / 'x.ckpt'}", f"out={tmp_path / 'out'}"]}[command]  # fmt: skip
+    out = f"out={tmp_path / 'out'}"
+    where = {
+        "predict": [f"input={tmp_path / 'in'}", out],
+        "extract": ["encoder=tiny", f"input={tmp_path / 'in'}", out],
+        "export_onnx": [f"ckpt={tmp_path / 'x.ckpt'}", out],
+    }[command]
     assert run_command(main, *where, bad) == 2
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {key} must be"), err
@@ -330,7 +333,8 @@ def test_training_on_a_full_disk_is_one_error_line(tmp_path):
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     run = tmp_path / "run"
-    cmd = [sys.executable, "train.py", *train_overrides(shards, labels, run, "test_after_fit=false")]
+    overrides = train_overrides(shards, labels, run, "test_after_fit=false")
+    cmd = [sys.executable, "train.py", *overrides]
     done = subprocess.run(cmd, preexec_fn=cap, capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
