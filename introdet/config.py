@@ -23,12 +23,10 @@ NODES = {
 }
 
 
-def check_nodes(cfg: DictConfig) -> None:
+def check_nodes(cfg: DictConfig) -> dict[str, object]:
     """Build each typed node the command has: its dataclass checks every value (one line
-    naming the first bad key), before any work starts."""
-    for group in NODES:
-        if group in cfg:
-            OmegaConf.to_object(cfg[group])
+    naming the first bad key), before any work starts. Returns the nodes by group."""
+    return {group: OmegaConf.to_object(cfg[group]) for group in NODES if group in cfg}
 
 
 store = ConfigStore.instance()

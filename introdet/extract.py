@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from introdet.checks import FLAG, NULL, TEXT, check_values, whole
@@ -379,8 +379,8 @@ EXTRACT_RULES = {
 @command("extract")
 def main(cfg: DictConfig) -> int:
     check_values("", cfg, EXTRACT_RULES)
-    check_nodes(cfg)  # sampler, recurring: bad values stop here, before the encoder loads
-    sampler = OmegaConf.to_object(cfg.sampler)
+    # sampler, recurring: bad values stop here, before the encoder loads
+    sampler = check_nodes(cfg)["sampler"]
     parse_shard(cfg.shard)  # a bad shard= stops here too, before the encoder loads
     encoder = instantiate(cfg.encoder)
     summary = extract(

@@ -73,10 +73,6 @@ class SeasonConfig:
                 "recurring: need 0 < min_seconds <= min_intro < max_intro, got "
                 f"{self.min_seconds}, {self.min_intro}, {self.max_intro}"
             )
-        if not (self.scan > 0 and 0 < self.scan_fraction <= 1 and self.tail >= 0):
-            raise ConfigError(f"recurring: scan > 0, 0 < scan_fraction <= 1, tail >= 0; got {self}")
-        if self.max_others < 1 or self.end_margin < 0 or self.logo_max < 0:
-            raise ConfigError(f"recurring: max_others >= 1, margins >= 0; got {self}")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from introdet.errors import ConfigError, InputNotFound
 from introdet.features.shards import content_hash
@@ -149,9 +149,10 @@ def video_jobs(
             failed.append((str(path), f"episode id {ep!r} already used by {owner[ep]}"))
             continue
         owner[ep] = path
-        if len(os.fsencode(PurePath(ep).name)) > MAX_NAME_BYTES:
-            failed.append((str(path), f"file name too long: {len(os.fsencode(path.stem))} "
-                           f"bytes (the files made for it need <= {MAX_NAME_BYTES})"))  # fmt: skip
+        name_bytes = len(os.fsencode(path.stem))  # the last part of the id, key or stem
+        if name_bytes > MAX_NAME_BYTES:
+            failed.append((str(path), f"file name too long: {name_bytes} bytes "
+                           f"(the files made for it need <= {MAX_NAME_BYTES})"))  # fmt: skip
             continue
         if _broken_link(path):
             failed.append((str(path), "broken symbolic link (target missing or a loop)"))
