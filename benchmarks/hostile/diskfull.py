@@ -91,6 +91,24 @@ def fsize_limit(limit: int):
     return cap
 
 
+def _on_full_disk(ck: Check, cmd: list[str], disk: Path, size_kb: int, free_kb: float,
+                  limit: int | None, timeout: int, after) -> Verdict:  # fmt: skip
+    """Run ``cmd`` under a file size limit (``limit``) or with ``disk`` a small, filled tmpfs,
+    then ``after(run, mounted)`` judges it while the tmpfs is still mounted."""
+    if limit is not None:
+        disk.mkdir()
+        r = ck.add(run(cmd, timeout=timeout, preexec=fsize_limit(limit),
+                       prefix=f"prlimit --fsize={limit} -- "))  # fmt: skip
+        return after(r, None)
+    try:
+        with small_disk(disk, size_kb, free_kb):
+            return after(ck.add(run(cmd, timeout=timeout)), disk)
+    except NoTmpfs as e:
+        from benchmarks.hostile.assets import AssetError
+
+        raise AssetError(str(e)) from e
+
+
 def _failed_cleanly(ck: Check, r: Run, where: Path) -> None:
     """Exit 2, one error line naming a path under ``where``."""
     ck.exit(r, 2, "on the full disk")
@@ -116,19 +134,16 @@ def extract_full(ctx: Ctx, size_kb: int, free_kb: float, default_log: bool = Fal
     out = disk / "shards"
     log = [] if default_log else [f"hydra.run.dir={ctx.dir / 'logs'}"]
     cmd = [*EXTRACT, f"input={videos}", f"out={out}", *log]
-    if limit is not None:
-        disk.mkdir()
-        r = ck.add(run(cmd, timeout=150, preexec=fsize_limit(limit),
-                       prefix=f"prlimit --fsize={limit} -- "))  # fmt: skip
-        return _extract_after(ck, r, cmd, out, disk, ref, None)
-    try:
-        with small_disk(disk, size_kb, free_kb):
-            r = ck.add(run(cmd, timeout=150))
-            return _extract_after(ck, r, cmd, out, disk, ref, disk)
-    except NoTmpfs as e:
-        from benchmarks.hostile.assets import AssetError
-
-        raise AssetError(str(e)) from e
+    return _on_full_disk(
+        ck,
+        cmd,
+        disk,
+        size_kb,
+        free_kb,
+        limit,
+        150,
+        lambda r, m: _extract_after(ck, r, cmd, out, disk, ref, m),
+    )
 
 
 def _extract_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
@@ -193,19 +208,16 @@ def predict_full(ctx: Ctx, size_kb: int, free_kb: float, source: str = "shards",
     disk = ctx.dir / "disk"
     out = disk / "pred"
     cmd = [*PREDICT, *args, f"out={out}", f"hydra.run.dir={ctx.dir / 'logs'}"]
-    if limit is not None:
-        disk.mkdir()
-        r = ck.add(run(cmd, timeout=150, preexec=fsize_limit(limit),
-                       prefix=f"prlimit --fsize={limit} -- "))  # fmt: skip
-        return _predict_after(ck, r, cmd, out, disk, ref, None, source)
-    try:
-        with small_disk(disk, size_kb, free_kb):
-            r = ck.add(run(cmd, timeout=150))
-            return _predict_after(ck, r, cmd, out, disk, ref, disk, source)
-    except NoTmpfs as e:
-        from benchmarks.hostile.assets import AssetError
-
-        raise AssetError(str(e)) from e
+    return _on_full_disk(
+        ck,
+        cmd,
+        disk,
+        size_kb,
+        free_kb,
+        limit,
+        150,
+        lambda r, m: _predict_after(ck, r, cmd, out, disk, ref, m, source),
+    )
 
 
 def _predict_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
@@ -252,19 +264,16 @@ def train_full(ctx: Ctx, size_kb: int, free_kb: float, limit: int | None = None)
     out = disk / "run"
     args = [x for x in train_args(a, out) if not x.startswith("hydra.run.dir=")]
     cmd = [*TRAIN, *args, f"hydra.run.dir={ctx.dir / 'logs'}"]
-    if limit is not None:
-        disk.mkdir()
-        r = ck.add(run(cmd, timeout=200, preexec=fsize_limit(limit),
-                       prefix=f"prlimit --fsize={limit} -- "))  # fmt: skip
-        return _train_after(ck, r, cmd, out, disk, ref, None)
-    try:
-        with small_disk(disk, size_kb, free_kb):
-            r = ck.add(run(cmd, timeout=200))
-            return _train_after(ck, r, cmd, out, disk, ref, disk)
-    except NoTmpfs as e:
-        from benchmarks.hostile.assets import AssetError
-
-        raise AssetError(str(e)) from e
+    return _on_full_disk(
+        ck,
+        cmd,
+        disk,
+        size_kb,
+        free_kb,
+        limit,
+        200,
+        lambda r, m: _train_after(ck, r, cmd, out, disk, ref, m),
+    )
 
 
 def _train_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
