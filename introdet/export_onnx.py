@@ -22,14 +22,12 @@ def export_checkpoint(
     The checkpoint records only the encoder's identity (a file name for local weights):
     ``encoder_pretrained`` says where those weights are.
     """
-    from introdet.training.module import (
-        IntroDetector,  # Lightning is slow to import: only when needed
-    )
+    from introdet.training.module import load_module  # Lightning is slow to import
 
     ckpt, out = Path(ckpt), Path(out)
     if not ckpt.is_file():
         raise CheckpointError(f"{ckpt}: checkpoint not found (ckpt=)")
-    model = IntroDetector.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
+    model = load_module(ckpt)
     identity = model.hparams.encoder
     if not identity:
         raise CheckpointError(

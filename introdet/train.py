@@ -80,6 +80,10 @@ def make_trainer(conf: DictConfig, **kwargs) -> L.Trainer:
     """The Lightning Trainer of ``trainer.*``; a value Lightning refuses is one line naming it."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    from introdet.training.checkpoint_io import AtomicCheckpointIO
+
+    if not conf.get("plugins"):  # a user's own plugins (a CheckpointIO among them) win
+        kwargs["plugins"] = [AtomicCheckpointIO()]
     try:
         return instantiate(conf, **kwargs)
     except InstantiationException as e:
@@ -97,10 +101,16 @@ def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
     if ckpt_path == "last":
         folder = output_dir / "checkpoints"
         last = folder / "last.ckpt"
-        if not last.is_file():
+        others = sorted(
+            (p for p in folder.glob("*.ckpt") if p != last and p.is_file()),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if not (last.exists() or last.is_symlink()) and not others:
             log.info("no %s: starting a new run", last)
             return None
-        others = sorted(set(folder.glob("*.ckpt")) - {last}, key=lambda p: p.stat().st_mtime)
+        _clear_folder_in_place_of(last)
+        # a last.ckpt that is missing beside other checkpoints, or a dangling link, is as
+        # damaged as a cut-short one: the run goes on from its newest good checkpoint
         for candidate in [last, *reversed(others)]:
             try:
                 read_checkpoint(candidate)
@@ -115,6 +125,21 @@ def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
     if not Path(ckpt_path).is_file():
         raise CheckpointNotFound(f"{ckpt_path}: checkpoint not found (ckpt_path)")
     return str(ckpt_path)
+
+
+def _clear_folder_in_place_of(last: Path) -> None:
+    """Every save of the run would fail on a folder named like its checkpoint: an empty one is
+    removed (with a warning), one that holds files is the user's to move."""
+    if not last.is_dir() or last.is_symlink():
+        return
+    try:
+        last.rmdir()
+    except OSError as e:
+        raise CheckpointError(
+            f"{last}: a folder holding files sits where the run saves its checkpoint; move it "
+            "away to resume"
+        ) from e
+    log.warning("%s: removed the empty folder in the place of the run's checkpoint", last)
 
 
 def check_compatible(ckpt: str, hparams: dict) -> None:

@@ -166,6 +166,47 @@ def test_whole_file_errors(tmp_path):
         load_annotations(tmp_path / "x.json")
 
 
+@pytest.mark.parametrize("reader", ["load_annotations", "review"])
+def test_a_fifo_is_refused_not_waited_on(reader, tmp_path):
+    """Reading a FIFO blocks until someone writes to it: validate, train and the review app
+    hung for good."""
+    import os
+    import threading
+
+    from introdet.review.labels import LabelsFile
+
+    fifo = tmp_path / "labels.json"
+    os.mkfifo(fifo)
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            (load_annotations if reader == "load_annotations" else LabelsFile)(fifo)
+        except AnnotationError as e:
+            raised.append(e)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    blocked = reader.is_alive()
+    if blocked:  # unblock the reader so the test run can end
+        with open(fifo, "w"):
+            pass
+    assert not blocked, "the read waited on the FIFO"
+    assert raised and f"{fifo}: not a regular file" in str(raised[0])
+
+
+@pytest.mark.parametrize(
+    "value", [10**400, "1" + "0" * 400 + ":00:00", "1" * 400, -(10**400), 2**1030]
+)
+def test_a_time_too_large_for_a_float_is_rejected(value):
+    """A 400-digit JSON integer raised OverflowError out of the parser (a traceback)."""
+    with pytest.raises(ValueError, match="not a time|negative"):
+        parse_time(value)
+    ann = parse_annotations([("show_s01e01", {"start": value, "end": 5})])
+    assert not ann.intros and ann.rejected[0][0] == "show_s01e01"
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
     lambda children: (

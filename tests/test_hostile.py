@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import av
@@ -27,6 +28,7 @@ from introdet.outputs.layout import record_files
 from introdet.predict import predict
 from introdet.training.annotations import parse_annotations, parse_time
 from tests import badfiles
+from tests.commands import run_command
 from tests.conftest import compose_cfg, make_feature_set
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -211,22 +213,54 @@ class _RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["random", "empty", "cut", "code", "not_lightning"])
-def test_a_refused_checkpoint_is_one_error_line_and_runs_no_code(kind, tmp_path, model_ckpt):
-    ckpt, marker = tmp_path / f"{kind}.ckpt", tmp_path / "code-ran"
-    data = model_ckpt.read_bytes()
+def _damaged(kind: str, good: Path, ckpt: Path, marker: Path) -> Path:
+    data = bytearray(good.read_bytes())
+    if kind == "flipped":  # inside a tensor's bytes, which torch reads without a check
+        with zipfile.ZipFile(good) as archive:
+            entries = [i for i in archive.infolist() if "/data/" in i.filename]
+            tensor = archive.read(max(entries, key=lambda i: i.file_size))
+        at = data.find(tensor) + len(tensor) // 2
+        data[at] ^= 0x40
     ckpt.write_bytes(
         {
             "random": np.random.default_rng(0).bytes(4096),
             "empty": b"",
-            "cut": data[: len(data) // 3],
+            "cut": bytes(data[: len(data) // 3]),
             "code": pickle.dumps({"state_dict": _RunsCode(marker)}),
-            "not_lightning": b"",
-        }[kind]
+            "flipped": bytes(data),
+        }.get(kind, b"")  # the other kinds are saved by torch below
     )
     if kind == "not_lightning":
         torch.save({"weights": torch.zeros(3)}, ckpt)
+    if kind == "window_0":  # plain data whose hyper-parameters cannot build a model
+        saved = torch.load(good, weights_only=True)
+        saved["hyper_parameters"]["window"] = 0
+        torch.save(saved, ckpt)
+    return ckpt
+
+
+@pytest.mark.parametrize("kind", ["cut", "code", "flipped", "window_0"])
+def test_export_refuses_a_damaged_checkpoint_in_one_line(kind, tmp_path, model_ckpt, capfd):
+    """export_onnx read the file without the checks predict makes: a traceback, or (flipped
+    bytes, a refused hyper-parameter) an export of other weights or an error naming a key."""
+    from introdet.export_onnx import main
+
+    marker = tmp_path / "code-ran"
+    ckpt = _damaged(kind, model_ckpt, tmp_path / f"{kind}.ckpt", marker)
+    capfd.readouterr()
+    assert run_command(main, f"ckpt={ckpt}", f"out={tmp_path / 'onnx'}") == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {ckpt}: "), err
+    assert not (tmp_path / "onnx").exists() and not marker.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kind", ["random", "empty", "cut", "code", "not_lightning", "flipped", "window_0"]
+)
+def test_a_refused_checkpoint_is_one_error_line_and_runs_no_code(kind, tmp_path, model_ckpt):
+    marker = tmp_path / "code-ran"
+    ckpt = _damaged(kind, model_ckpt, tmp_path / f"{kind}.ckpt", marker)
     video = badfiles.good(tmp_path / "videos" / "e1.mp4")
     run = _predict_with_file_size_limit(
         1 << 30, f"ckpt={ckpt}", f"input={video.parent}", f"out={tmp_path / 'out'}"
@@ -302,8 +336,6 @@ def test_a_bad_value_stops_the_command_with_one_line_naming_it(command, bad, key
     """Values the hostile corpus found accepted (a wrong run, a stalled decoder), or refused
     with a traceback: each now stops the command before any work, naming the key."""
     import importlib
-
-    from tests.commands import run_command
 
     main = importlib.import_module(f"introdet.{command}").main
     badfiles.good(tmp_path / "in" / "e1.mp4")

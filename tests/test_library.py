@@ -48,3 +48,18 @@ def test_the_cache_never_pins_the_grouping(tmp_path):
         "Beta Show",
     ]
     assert {m.series for m in regroup(metas, flat, "Mine").values()} == {"Mine"}
+
+
+def test_hidden_files_and_folders_are_passed_over(tmp_path):
+    """macOS leaves a ``._name.mkv`` resource fork beside every video it copies to a share:
+    named like a video, it failed as one; media servers pass dot-names over, and so do we."""
+    from introdet.media.library import find_videos
+
+    for rel in ("Show/e1.mkv", "Show/._e1.mkv", ".Trash/e9.mkv", "Show/.thumbs/e1.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"\0\5\26\7")
+    assert find_videos(tmp_path) == [tmp_path / "Show" / "e1.mkv"]
+    hidden_root = tmp_path / ".library"  # the folder given may itself be hidden
+    (hidden_root / "e2.mkv").parent.mkdir()
+    (hidden_root / "e2.mkv").write_bytes(b"\0")
+    assert find_videos(hidden_root) == [hidden_root / "e2.mkv"]

@@ -115,6 +115,30 @@ def test_a_new_episode_is_the_only_one_decoded_and_its_season_is_decided_again(d
     )
 
 
+def test_a_show_folder_named_shards_keeps_its_records_apart_from_the_cache(
+    demo, tmp_path, model_ckpt
+):
+    """out/ mirrors the library and the feature cache was out/shards: a folder named
+    ``shards`` had its episodes' records written over the cached features' metadata."""
+    from introdet.features.shards import load_features, read_manifest
+
+    lib, truth = demo
+    root, out = tmp_path / "lib", tmp_path / "o"
+    for k in (1, 2):
+        src = lib / truth["episodes"][f"harbor_s01e0{k}"]["path"]
+        (root / "shards").mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, root / "shards" / f"harbor_s01e0{k}{src.suffix}")
+    for _ in range(2):  # the second run reads the cache back
+        assert _predict(root, out, f"ckpt={model_ckpt}", "formats=[json,edl]") == 0
+        records = dict(record_files(out))
+        assert sorted(records) == ["shards/harbor_s01e01", "shards/harbor_s01e02"]
+        for path in records.values():
+            assert "schema_version" in json.loads(path.read_text())
+        cache = read_manifest(out / ".shards")
+        assert sorted(cache) == ["harbor_s01e01", "harbor_s01e02"]
+        assert all(len(load_features(out / ".shards", ep)) > 0 for ep in cache)
+
+
 def test_the_run_summary_names_what_was_new(demo, tmp_path, capsys):
     lib = tmp_path / "lib"
     _two_shows(demo, lib)

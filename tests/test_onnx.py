@@ -170,6 +170,19 @@ def test_wrong_or_broken_files_are_clear_errors(detector_onnx, encoder_onnx, tmp
         OnnxEncoder(tmp_path / "missing.onnx")
 
 
+def test_flipped_bytes_in_the_weights_are_refused(detector_onnx, tmp_path):
+    """ONNX has no checksums: a flipped byte inside a weight loaded and predicted otherwise."""
+    data = bytearray(detector_onnx.read_bytes())
+    weights = max(onnx.load(detector_onnx).graph.initializer, key=lambda t: len(t.raw_data))
+    at = data.find(weights.raw_data) + len(weights.raw_data) // 2
+    data[at] ^= 0x40
+    damaged = tmp_path / "detector.onnx"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(OnnxModelError, match="detector.onnx: damaged: its graph fails"):
+        OnnxDetector(damaged)
+    OnnxDetector(detector_onnx)  # the undamaged file still loads
+
+
 def test_cli_writes_both_files(detector, clip, tmp_path, capsys):
     ckpt = tmp_path / "tiny.ckpt"
     torch.save(  # the keys a Trainer checkpoint has that load_from_checkpoint reads

@@ -236,7 +236,7 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
         b = read_record(output(tmp_path / "p", ep))
         assert a["intro"] == b["intro"] and a["probabilities"] == b["probabilities"]
     with pytest.raises(ValueError, match="needs videos"):
-        predict(_cfg(ckpt, tmp_path / "exact" / "shards", tmp_path / "x", "coarse.enabled=true"))
+        predict(_cfg(ckpt, tmp_path / "exact" / ".shards", tmp_path / "x", "coarse.enabled=true"))
 
 
 def test_scoring_again_replaces_the_intro():

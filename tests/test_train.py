@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from introdet.detection.postprocess import PostprocessConfig
+from introdet.errors import CheckpointError
 from introdet.train import CheckpointMismatch, train
 from introdet.training.tune import GRID
 from tests.conftest import TINY_IDENTITY, compose_cfg, make_feature_set, train_overrides
@@ -136,7 +137,12 @@ def test_multirun_puts_jobs_in_own_folders_and_resumes(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "sweep").rglob("*.ckpt")} == ckpts
 
 
-def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(tmp_path, feature_set, caplog):
+@pytest.mark.parametrize("damage", ["cut", "empty_folder"])
+def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(
+    damage, tmp_path, feature_set, caplog
+):
+    """A folder in last.ckpt's place restarted the run from scratch, then failed its first
+    save; a cut-short one is what a kill while it was written leaves."""
     shards, labels = feature_set
     out = tmp_path / "run"
     train(compose_cfg("train", train_overrides(shards, labels, out)))
@@ -144,10 +150,43 @@ def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(tmp_path, fe
     good = [p for p in folder.glob("*.ckpt") if p.name != "last.ckpt"]
     assert good  # the best checkpoint of epoch 0
     last = folder / "last.ckpt"
-    last.write_bytes(last.read_bytes()[:500])  # killed while it was written
+    if damage == "cut":
+        last.write_bytes(last.read_bytes()[:500])  # killed while it was written
+    else:
+        last.unlink()
+        last.mkdir()
     train(compose_cfg("train", train_overrides(shards, labels, out, "trainer.max_epochs=2")))
     assert f"resuming from {good[0]}, the newest checkpoint that reads" in caplog.text
     assert torch.load(last, weights_only=True)["epoch"] == 2  # trained on; last.ckpt whole again
+
+
+def test_a_folder_with_files_in_last_checkpoints_place_is_refused(tmp_path, feature_set):
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    train(compose_cfg("train", train_overrides(shards, labels, out)))
+    last = out / "checkpoints" / "last.ckpt"
+    last.unlink()
+    last.mkdir()
+    (last / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="a folder holding files sits where"):
+        train(compose_cfg("train", train_overrides(shards, labels, out, "trainer.max_epochs=2")))
+    assert (last / "notes.txt").read_text() == "mine"  # not the run's to remove
+
+
+@pytest.mark.parametrize("rows", ["{}", '{"nobody_s01e01": {"start": 1, "end": 5}}'])
+def test_labels_that_leave_no_episode_are_one_line_naming_the_file(rows, tmp_path, feature_set,
+                                                                   capfd):  # fmt: skip
+    """Was a ValueError traceback from the data module's setup."""
+    from introdet.train import main
+    from tests.commands import run_command
+
+    shards, _ = feature_set
+    labels = tmp_path / "labels.json"
+    labels.write_text(rows)
+    overrides = train_overrides(shards, labels, tmp_path / "run", "test_after_fit=false")
+    assert run_command(main, *overrides) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {labels}: no training episode left"), err
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def predicts(ctx: Ctx, source: str, offsets: list[float]) -> Verdict:
         f"intros.csv has {None if rows is None else len(rows)} rows, want {len(ref)}",
     )
     if source in ("videos", "season"):
-        check_shards(ck, out / "shards", "the shared feature cache")
+        check_shards(ck, out / ".shards", "the shared feature cache")
     return verdict(ck, runs[-1])
 
 
@@ -145,7 +145,7 @@ def predicts_two_inputs(ctx: Ctx, offsets: list[float]) -> Verdict:
     rows = csv_rows(ctx.dir / "pred")
     ck.note(f"intros.csv lists {None if rows is None else len(rows)} of the 4 (one per run: "
             "the last run's episodes)")  # fmt: skip
-    check_shards(ck, ctx.dir / "pred" / "shards", "the shared feature cache")
+    check_shards(ck, ctx.dir / "pred" / ".shards", "the shared feature cache")
     return verdict(ck, runs[-1])
 
 

@@ -231,7 +231,7 @@ def _predict_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
     got = check_records(ck, out, FORMATS, "on the full disk")  # all formats or none, whole
     before = {ep: rec.get("_path") for ep, rec in got.items()}
     if source == "videos":
-        check_shards_partial(ck, out / "shards")
+        check_shards_partial(ck, out / ".shards")
     if mounted is not None:
         free_space(mounted)
     again = ck.add(run(cmd, timeout=150))

@@ -581,7 +581,7 @@ def check_case(ctx: Ctx, make: Callable[[Path], object], want: Expect) -> Verdic
             _match(ck, ep, arr, ref, want, ep in warned)
     ck.no_raw_control(ext)
 
-    cache = pred / "shards" if want.default_cache else shards
+    cache = pred / ".shards" if want.default_cache else shards
     given = [] if want.default_cache else [f"shards={shards}"]
     pr = ck.add(run([*PREDICT, f"ckpt={ckpt}", f"input={folder}", f"out={pred}", *given,
                      ALL_FORMATS], timeout=150))  # fmt: skip

@@ -133,7 +133,7 @@ def predict_case(ctx: Ctx, source: str, trigger: str, lo: float, hi: float) -> V
     if trigger == "first_record":
         ready = lambda: any(out.rglob("*.edl"))  # noqa: E731
     elif trigger == "first_shard":
-        ready = lambda: any((out / "shards").rglob("*.json"))  # noqa: E731
+        ready = lambda: any((out / ".shards").rglob("*.json"))  # noqa: E731
     at = kill_when(job, ready, delay)
     after_kill(ck, job, at)
     check_records(ck, out, FORMATS, "after the kill", whole_only=True)  # what is there is whole
@@ -148,7 +148,7 @@ def predict_case(ctx: Ctx, source: str, trigger: str, lo: float, hi: float) -> V
           f"after the re-run: intros.csv has {None if rows is None else len(rows)} rows, "
           f"want {len(ref)}")  # fmt: skip
     if source != "shards":
-        check_shards(ck, out / "shards", "the feature cache")
+        check_shards(ck, out / ".shards", "the feature cache")
     return verdict(ck, again)
 
 

@@ -419,7 +419,7 @@ def records(out: Path) -> dict[str, dict]:
     if not out.is_dir():
         return found
     for key, path in record_files(out):
-        if path.parent in (out / "shards", out / "onnx"):  # predict's own caches
+        if path.parent == out / "onnx":  # predict's ONNX cache (its feature cache is hidden)
             continue
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))

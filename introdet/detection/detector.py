@@ -11,7 +11,7 @@ import torch
 
 from introdet.detection.channels import recurrence_kind
 from introdet.device import resolve_device
-from introdet.errors import CheckpointError, CheckpointNotFound, ConfigError
+from introdet.errors import CheckpointNotFound, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,10 @@ class TorchDetector:
     """An IntroDetector checkpoint, in eval mode, without gradients."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
-        from introdet.training.module import IntroDetector, read_checkpoint
+        from introdet.training.module import load_module
 
         self.path = Path(path)
-        read_checkpoint(self.path)  # damaged or foreign files fail here, naming the file
-        try:
-            model = IntroDetector.load_from_checkpoint(
-                self.path, map_location=device, weights_only=True
-            )
-        except (KeyError, TypeError, RuntimeError) as e:
-            raise CheckpointError(f"{self.path}: does not load as an IntroDetector ({e})") from e
-        self.model = model.eval().requires_grad_(False)
+        self.model = load_module(self.path, device).eval().requires_grad_(False)
         hp = self.model.hparams
         self.window, self.recurrence = int(hp.window), recurrence_kind(hp.recurrence)
         self.encoder = hp.get("encoder")

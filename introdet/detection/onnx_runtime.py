@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import warnings
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from introdet.training.module import IntroDetector
 
 KIND_KEY = "introdet_kind"  # metadata key telling a detector file from an encoder file
+# ONNX has no checksums of its own: flipped bytes in a weight would load and predict otherwise
+DIGEST_KEY = "introdet_graph_sha256"
 _BATCH = 2  # example batch for tracing; the batch axis is exported as dynamic
 
 
@@ -156,6 +159,7 @@ def _export(
     proto = onnx.load_from_string(buf.getvalue())
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
+    proto.metadata_props.add(key=DIGEST_KEY, value=_graph_digest(proto))
     onnx.checker.check_model(proto)
     return atomic_write_bytes(path, proto.SerializeToString())
 
@@ -196,17 +200,38 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
+def _graph_digest(proto: onnx.ModelProto) -> str:
+    return hashlib.sha256(proto.graph.SerializeToString()).hexdigest()
+
+
+def _checked_bytes(path: Path) -> bytes:
+    """The file's bytes, refused when its graph (weights included) no longer matches the
+    checksum its export wrote; files from elsewhere carry none and are taken as they are."""
+    data = path.read_bytes()
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as e:  # protobuf's DecodeError and onnx's own on damaged bytes
+        raise OnnxModelError(f"{path}: not a loadable ONNX model ({e})") from e
+    want = {p.key: p.value for p in proto.metadata_props}.get(DIGEST_KEY)
+    if want is not None and want != _graph_digest(proto):
+        raise OnnxModelError(f"{path}: damaged: its graph fails the checksum written at export")
+    return data
+
+
 def _session(
     path: str | Path, kind: str, providers: list[str] | None
 ) -> tuple[ort.InferenceSession, dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise OnnxModelError(f"{path}: ONNX file not found")
+    data = _checked_bytes(path)
     try:
-        session = ort.InferenceSession(str(path), providers=providers or default_providers())
+        session = ort.InferenceSession(data, providers=providers or default_providers())
     except Exception as e:  # onnxruntime raises its own pybind types (InvalidProtobuf, Fail...)
         raise OnnxModelError(f"{path}: not a loadable ONNX model ({e})") from e
+    del data
     meta = dict(session.get_modelmeta().custom_metadata_map)
+    meta.pop(DIGEST_KEY, None)
     found = meta.get(KIND_KEY)
     if found != kind:
         what = f"an introdet {found}" if found else "not an introdet export"

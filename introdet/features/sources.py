@@ -53,6 +53,9 @@ class Source:
     shard_dir: Path | None = None  # where the features (and their prints) are stored
 
 
+DEFAULT_CACHE = ".shards"  # predict's feature cache under its output folder
+
+
 def load_episodes(
     cfg: DictConfig, identity: dict | None, out: Path, prints: bool = False
 ) -> Source:
@@ -66,7 +69,8 @@ def load_episodes(
         if identity is not None:
             check_consistent(metas.values(), encoder=identity, where=str(src))
         return Source(_load(src, regroup(metas, None, cfg.series)), Summary(), shard_dir=src)
-    shard_dir = Path(cfg.shards) if cfg.shards else out / "shards"
+    # hidden, like the logs: out/ mirrors the library, whose folders may have any name
+    shard_dir = Path(cfg.shards) if cfg.shards else out / DEFAULT_CACHE
     encoder = image_encoder(cfg, identity, shard_dir)
     sampler = OmegaConf.to_object(cfg.sampler)
     if cfg.coarse.enabled:

@@ -49,8 +49,9 @@ _SEASON_DIR = re.compile(r"^(season|сезон|staffel|saison|s)\s*\d+$|^\d+\s*(
 def find_videos(root: str | Path) -> list[Path]:
     """Video files under root, sorted; symlinked folders are not followed (no loops).
 
-    Broken links named like videos are listed too, so that the run reports them as failed
-    rather than leaving an episode out without a word (an unmounted share, a moved file).
+    Hidden files and folders are passed over. Broken links named like videos are listed too,
+    so that the run reports them as failed rather than leaving an episode out without a word
+    (an unmounted share, a moved file).
     """
     root = Path(root)
     if root.is_file():
@@ -60,9 +61,17 @@ def find_videos(root: str | Path) -> list[Path]:
     found = [
         p
         for p in root.rglob("*")
-        if p.suffix.lower() in VIDEO_SUFFIXES and (p.is_file() or _broken_link(p))
+        if p.suffix.lower() in VIDEO_SUFFIXES
+        and not _hidden(p.relative_to(root))
+        and (p.is_file() or _broken_link(p))
     ]
     return sorted(found)
+
+
+def _hidden(rel: Path) -> bool:
+    """Under a dot-folder or dot-named, as media servers pass them over: macOS's ``._x.mkv``
+    resource forks, trash and thumbnail folders, and introdet's own caches and logs."""
+    return any(part.startswith(".") for part in rel.parts)
 
 
 def _broken_link(path: Path) -> bool:

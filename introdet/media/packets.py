@@ -69,12 +69,22 @@ def _demuxed(
 class _Feed:
     """Hands packets to the decoder: damage is skipped and reported, every frame gets a pts."""
 
-    def __init__(self, stream: av.VideoStream, path: str | os.PathLike) -> None:
+    def __init__(
+        self, stream: av.VideoStream, path: str | os.PathLike, shown_to: int | None = None
+    ) -> None:
         self.stream, self.path = stream, path
         self.step = _frame_ticks(stream)
         self.bad, self.last_pts = 0, None
         self.damage = _DamageLog(path)
         self.end: int | None = None  # where the packets read so far end (pts ticks)
+        # damage after this pts shows in no sample: it is not reported (the decoder's delay
+        # decodes past the last sample by more or less frames with the thread count, so a
+        # report would come and go from machine to machine; a cut file's broken last frame
+        # is said once, by the sampler)
+        self.shown_to = shown_to
+
+    def _unseen(self, pts: int | None) -> bool:
+        return self.shown_to is not None and pts is not None and pts > self.shown_to
 
     def reached(self, packet: av.Packet) -> None:
         """Count a demuxed packet's span, empty ones included: AVI writes a dropped frame as a
@@ -90,8 +100,9 @@ class _Feed:
             frames = self.stream.codec_context.decode(packet)
         except av.error.FFmpegError as e:
             self.bad += 1
-            where = _at(packet.pts if packet is not None else None, tb)
-            self.damage.report("undecodable packet near %s skipped (%s)", where, e)
+            pts = packet.pts if packet is not None else None
+            if not self._unseen(pts):
+                self.damage.report("undecodable packet near %s skipped (%s)", _at(pts, tb), e)
             if self.bad >= MAX_BAD_PACKETS:
                 log.warning("%s: %d bad packets in a row; stopping", self.path, self.bad)
                 return None
@@ -107,7 +118,8 @@ class _Feed:
                     frame.pts = 0 if self.last_pts is None else self.last_pts + self.step
             self.last_pts = frame.pts
             if frame.is_corrupt:
-                self.damage.report("corrupt frame at %s skipped", _at(frame.pts, tb))
+                if not self._unseen(frame.pts):
+                    self.damage.report("corrupt frame at %s skipped", _at(frame.pts, tb))
                 continue
             good.append(frame)
         return good
@@ -243,7 +255,7 @@ class _Plan:
         self.keyframes = keyframes  # only keyframes may stand for a wanted time
         self.sample_skip = "NONKEY" if keyframes else "NONREF" if skip_nonref else "DEFAULT"
         self.end: int | None = None  # where the last packet ends, once the demuxer reached it
-        self.feed = _Feed(stream, path)
+        self.feed = _Feed(stream, path, shown_to=wants[-1])
         self.dirty = False  # packets were left out since the decoder last started afresh
         self.started = False  # some wanted time has been given a packet
         self.stop = False  # too many bad packets

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 # a tail longer than this between the last decoded frame and the stated duration is treated as
 # truncation (stop there), not as a sparse stream whose last frame stays on screen
 MAX_TAIL_GAP = 1.0
+# seconds before the end that a search for the last keyframe seeks to, in turn (MPEG-TS seeks
+# land on any packet, maybe after the last keyframe); a GOP not found so is not checked
+TAIL_SEEKS = (0, 10, 60)
+MAX_TAIL_PACKETS = 3000  # packets of the last GOP (two, if it is open) held for the check
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class VideoInfo:
     codec: str
     start_time: float  # seconds, pts of the stream's first frame (may be non-zero)
     has_audio: bool
+    # the headers promise over MAX_TAIL_GAP more than the packets hold: probing said so, and
+    # ``duration`` is where the packets end
+    truncated: bool = False
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -49,9 +56,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         if rotation in (90, 270):
             width, height = height, width
         rate = stream.average_rate or stream.guessed_rate
+        duration, truncated = _duration(container, stream, path, origin)
         return VideoInfo(
             path=str(path),
-            duration=_duration(container, stream, path, origin),
+            duration=duration,
             fps=float(rate) if rate else None,
             width=width,
             height=height,
@@ -59,6 +67,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             codec=stream.codec_context.name,
             start_time=float(origin * stream.time_base),
             has_audio=bool(container.streams.audio),
+            truncated=truncated,
         )
 
 
@@ -132,15 +141,41 @@ def _duration(
     stream: av.VideoStream,
     path: str | os.PathLike,
     origin: int,
-) -> float:
-    """Seconds of video: where the last packet ends, else the stream header, else the container's.
+) -> tuple[float, bool]:
+    """Seconds of video: where the last packet ends, else the stream header, else the container's;
+    and whether the headers promise over MAX_TAIL_GAP more (a file cut short: warned here).
 
     Headers mislead: MP4 muxers write variable-frame-rate durations short, Matroska counts the
     container duration from 0 rather than from the start time, a truncated file keeps its full
     header duration. The last packets, found by one seek near the end, say where the video ends.
     """
     tb = stream.time_base
-    header = None  # end pts the headers promise
+    header = _header_end(container, stream, origin)
+    last = _last_packet_end(container, stream, path, header)
+    if last is None:
+        if header is None:
+            raise VideoError(path, "duration unknown: no header duration and no timestamps")
+        return float((header - origin) * tb), False
+    if header is not None and (header - last) * tb > MAX_TAIL_GAP:
+        log.warning(
+            "%s: header says %.2f s but the video ends at %.2f s (truncated?)",
+            path,
+            float((header - origin) * tb),
+            float((last - origin) * tb),
+        )
+        return float((last - origin) * tb), True
+    if header is not None and header > last:
+        last = header  # the header knows the last frame's real length (AVI packets say 1 tick)
+    return float((last - origin) * tb), False
+
+
+def _header_end(
+    container: av.container.InputContainer, stream: av.VideoStream, origin: int
+) -> int | None:
+    """End pts the headers promise: the stream's duration, else Matroska's tag, else the
+    container's; a frame count that promises more wins (None: the headers say nothing)."""
+    tb = stream.time_base
+    header = None
     tag = _duration_tag(stream)
     if stream.duration:
         header = origin + stream.duration
@@ -155,21 +190,23 @@ def _duration(
         c_start = container.start_time or 0
         ends = [_ticks(container.duration, tb), _ticks(c_start + container.duration, tb)]
         header = max(origin, min(ends))
-    last = _last_packet_end(container, stream, path, header)
-    if last is None:
-        if header is None:
-            raise VideoError(path, "duration unknown: no header duration and no timestamps")
-        return float((header - origin) * tb)
-    if header is not None and (header - last) * tb > MAX_TAIL_GAP:
-        log.warning(
-            "%s: header says %.2f s but the video ends at %.2f s (truncated?)",
-            path,
-            float((header - origin) * tb),
-            float((last - origin) * tb),
-        )
-    elif header is not None and header > last:
-        last = header  # the header knows the last frame's real length (AVI packets say 1 tick)
-    return float((last - origin) * tb)
+    counted = _counted_end(stream, origin)
+    if counted is not None and (header is None or counted > header):
+        header = counted
+    return header
+
+
+def _counted_end(stream: av.VideoStream, origin: int) -> int | None:
+    """End pts by the header's frame count, where timestamps count frames (one tick a frame).
+
+    There the count is the header's duration, but FFmpeg's duration need not be: a cut AVI's
+    is shrunk in proportion to the bytes missing (cut to 80 %, 5 s of frames "last" 4 s), which
+    would hide the cut. Elsewhere a count over an average rate is no promise (an MP4 edit list
+    leaves counted frames out of the presentation), so it is not used."""
+    rate = stream.average_rate
+    if not stream.frames or not rate or rate * stream.time_base != 1:
+        return None
+    return origin + stream.frames
 
 
 def _last_packet_end(
@@ -209,6 +246,86 @@ def _packets_end(container: av.container.InputContainer, stream: av.VideoStream)
     except av.error.FFmpegError:
         pass  # damage at the end: the packets read before it still count
     return end
+
+
+def cut_off_at(path: str | os.PathLike, duration: float) -> float | None:
+    """Seconds (from the first frame) of the video's last packet where that packet does not
+    decode whole, None where it does or no keyframe is found near the end (``duration``).
+
+    A copy interrupted mid-frame ends so. Where no header promises more (MPEG-TS has no
+    duration field; FFmpeg estimates one from the last timestamps), this is the only trace of
+    the cut: the frames after it are simply not there.
+    """
+    with _open(path) as (container, stream):
+        if stream.start_time is None and container.start_time is None:
+            return None  # no timestamps: no seeking to the end, no time to put a cut at
+        origin = _origin_pts(container, stream)
+        end = origin + math.ceil(Fraction(duration) / stream.time_base)
+        packets = _tail_packets(container, stream, origin, end)
+        at = _broken_at(stream, packets) if packets else None
+        return None if at is None else float((at - origin) * stream.time_base)
+
+
+def _tail_packets(
+    container: av.container.InputContainer, stream: av.VideoStream, origin: int, end: int
+) -> list[av.Packet] | None:
+    """The packets from the last keyframe to the end of the file (``_last_gop``), None where
+    no keyframe turns up within TAIL_SEEKS of the end ``end``."""
+    for back in TAIL_SEEKS:
+        try:
+            container.seek(max(origin, end - round(back / stream.time_base)), stream=stream)
+        except av.error.FFmpegError:
+            return None
+        packets = _last_gop(container, stream)
+        if packets:
+            return packets
+    return None
+
+
+def _last_gop(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> list[av.Packet] | None:
+    """The last GOP's packets from the current position on (None: no decodable one seen). An
+    open GOP comes with the one before: its leading frames refer to that one's pictures."""
+    before, gop = [], []
+    try:
+        for packet in container.demux(stream):
+            if not packet.size:  # the flush packet at the end
+                continue
+            if packet.is_keyframe:
+                before, gop = gop, [packet]
+            elif gop:
+                gop.append(packet)
+            if len(before) + len(gop) > MAX_TAIL_PACKETS:
+                return None
+    except av.error.FFmpegError:
+        pass  # damage at the end: the packets read before it are the tail
+    if not gop:
+        return None  # MPEG-TS seeks land on any packet, maybe past the last keyframe
+    key = gop[0].pts
+    if key is not None and any(p.pts is not None and p.pts < key for p in gop[1:]):
+        return before + gop if before else None
+    return gop
+
+
+def _broken_at(stream: av.VideoStream, packets: list[av.Packet]) -> int | None:
+    """pts of the last of ``packets`` where it does not decode whole (None where it does):
+    the demuxer flags it (an AVI chunk shorter than its header), decoding it fails, or its
+    frame comes out corrupt (an MPEG-TS packet whose bytes end early: nothing says its size)."""
+    last = packets[-1]
+    if last.is_corrupt:
+        return last.pts
+    codec = stream.codec_context
+    for packet in [*packets, None]:  # None drains the decoder
+        try:
+            frames = codec.decode(packet)
+        except av.error.FFmpegError:
+            if packet is last:
+                return last.pts
+            continue
+        if any(f.is_corrupt and f.pts is not None and f.pts == last.pts for f in frames):
+            return last.pts
+    return None
 
 
 def _rotation(stream: av.VideoStream, first: av.VideoFrame) -> int:

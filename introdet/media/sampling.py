@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
@@ -33,6 +33,7 @@ from introdet.media.probe import (
     _open,
     _origin_pts,
     _sar,
+    cut_off_at,
     probe,
     sample_count,
     scan_end,
@@ -112,7 +113,10 @@ def frames_per_second(
     ``size`` resizes the shortest display side to ``size`` inside FFmpeg (aspect kept), then
     ``crop`` center-crops to ``[size, size, 3]``, as CLIP's Resize + CenterCrop do; ``None``
     keeps the coded size. Rotation metadata is applied. Damaged packets are skipped with a
-    warning; where decoding cannot go on, iteration stops at the damage with a warning.
+    warning; where decoding cannot go on, iteration stops at the damage with a warning. A file
+    cut short gives no sample after its last frame, and one warning says so (where the scan
+    reaches the end of the video, its last frame is checked for a cut: a file without a header
+    duration, such as MPEG-TS, shows a cut only there).
 
     ``skip_nonref`` has the decoder drop non-reference frames (most B-frames): faster, but a
     dropped frame is replaced by the reference frame before it, so a sample can come from up to
@@ -146,7 +150,13 @@ def frames_per_second(
         skip = "NONKEY" if decode == "keyframes" else "NONREF" if skip_nonref else None
         _configure(stream, threads, skip)
         to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
-        yield from _on_screen(container, stream, info, times, end, to_rgb, decode, skip_nonref)
+        said = yield from _on_screen(
+            container, stream, info, times, end, to_rgb, decode, skip_nonref
+        )
+    # a scan that ran to the end would have had more rows from a longer file: where no warning
+    # said the file is short, look for the trace a cut leaves in the last frame
+    if end >= info.duration and not (said or info.truncated):
+        _say_if_cut_off(info, n)
 
 
 def _on_screen(
@@ -158,8 +168,9 @@ def _on_screen(
     to_rgb: _Converter,
     decode: str,
     skip_nonref: bool,
-) -> Iterator[tuple[int, Frame]]:
-    """``frames_per_second``'s samples out of an opened stream: the frame on screen at each time."""
+) -> Generator[tuple[int, Frame], None, bool]:
+    """``frames_per_second``'s samples out of an opened stream: the frame on screen at each time;
+    returns whether it warned that samples were left out."""
     path, tb = info.path, stream.time_base
     origin = _origin_pts(container, stream)
     if stream.start_time is None and container.start_time is None:
@@ -175,7 +186,7 @@ def _on_screen(
         plan = _Plan(container, stream, path, wants, skip_nonref, decode == "keyframes")
         frames = plan.frames(wants[0])
     else:
-        feed = _Feed(stream, path)
+        feed = _Feed(stream, path, shown_to=wants[-1])
         frames = _frames_from(container, stream, path, wants[0], feed)
     k, n, prev = 0, len(wants), None
     for frame in frames:
@@ -183,18 +194,15 @@ def _on_screen(
             yield k, to_rgb(prev if prev is not None else frame)
             k += 1
             if k == n:
-                return
+                return False
         prev = frame
     if prev is None:
-        return
+        return False
     # the stream ended: its last frame stays on screen for its duration; a sample after that
     # would show a frame the file does not have there (a file cut short whose header still
     # counts the lost part): none is made up, and the loss is said
-    last_end = float((prev.pts - origin) * tb) + _frame_seconds(prev, stream)
-    if plan is not None:  # frames after the last sample were not decoded: packets tell
-        last_end = math.inf if plan.end is None else float((plan.end - origin) * tb)
-    elif feed.end is not None:  # empty packets after the last picture keep it on screen
-        last_end = max(last_end, float((feed.end - origin) * tb))
+    packets_end = plan.end if plan is not None else feed.end
+    last_end = _picture_end(prev, stream, origin, packets_end, all_read=plan is None)
     lost = sum(1 for t in times[k:] if last_end - TAIL_SLACK <= float(t) < scan_end)
     if lost:
         log.warning(
@@ -209,6 +217,40 @@ def _on_screen(
     while k < n and float(times[k]) < scan_end:
         yield k, to_rgb(prev)
         k += 1
+    return bool(lost)
+
+
+def _picture_end(
+    last: av.VideoFrame,
+    stream: av.VideoStream,
+    origin: int,
+    packets_end: int | None,
+    all_read: bool,
+) -> float:
+    """Seconds from the first frame to where the last picture leaves the screen. ``all_read``:
+    every packet was decoded, ``last`` is the last frame, and ``packets_end`` (empty packets
+    after it keep it on screen) can only lengthen it; otherwise frames after the last sample
+    were not decoded, and only the packets tell (None: the plan stopped before the end)."""
+    tb = stream.time_base
+    if not all_read:
+        return math.inf if packets_end is None else float((packets_end - origin) * tb)
+    end = float((last.pts - origin) * tb) + _frame_seconds(last, stream)
+    return end if packets_end is None else max(end, float((packets_end - origin) * tb))
+
+
+def _say_if_cut_off(info: VideoInfo, n: int) -> None:
+    """Warn where the samples ran to the video's end and its last frame is cut off mid-packet:
+    a copy cut short whose lost part no header counts, so that comparing the duration with the
+    frames (``_on_screen``) cannot see it."""
+    at = cut_off_at(info.path, info.duration)
+    if at is not None:
+        log.warning(
+            "%s: the video breaks off in its last frame, at %.2f s (truncated?): %d row(s) up "
+            "to there; any the whole file has after that are missing (how many cannot be told)",
+            info.path,
+            at,
+            n,
+        )
 
 
 def keyframes(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from introdet.atomic import atomic_write_text
 from introdet.errors import AnnotationError
-from introdet.training.annotations import parse_annotations
+from introdet.training.annotations import parse_annotations, refuse_special
 
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 _BOM = "\ufeff"
@@ -106,6 +106,7 @@ class LabelsFile:
 
     def _read(self) -> tuple[str, str, list[_Member]]:
         """(byte-order mark or "", text, top-level members); a missing file is an empty one."""
+        refuse_special(self.path)
         try:
             text = self.path.read_bytes().decode("utf-8")  # bytes: CRLF lines stay CRLF
         except FileNotFoundError:

@@ -92,14 +92,20 @@ def parse_time(value: object) -> float:
     if isinstance(value, bool):  # bool is an int subclass; true/false is no time
         raise ValueError(f"not a time: {value!r}")
     if isinstance(value, (int, float)):
-        t = float(value)
+        try:
+            t = float(value)
+        except OverflowError:  # a JSON integer of hundreds of digits
+            raise ValueError(f"not a time: {str(value)[:20]}... (too large)") from None
     elif isinstance(value, str):
         m = _CLOCK.match(value)
         if m:
             h, mm, ss = m.groups()
             if int(mm) >= 60 or float(ss) >= 60:
                 raise ValueError(f"not a time: {value!r} (minutes and seconds must be < 60)")
-            t = int(h or 0) * 3600 + int(mm) * 60 + float(ss)
+            try:
+                t = int(h or 0) * 3600 + int(mm) * 60 + float(ss)
+            except OverflowError:  # hours beyond a float's range
+                raise ValueError(f"not a time: {value!r} (too large)") from None
         else:
             try:
                 if not value.isascii():
@@ -135,6 +141,12 @@ class _Pairs(list):
     """A JSON object as its (key, value) pairs: duplicate ids stay visible, unlike in a dict."""
 
 
+def refuse_special(path: Path) -> None:
+    """A FIFO's read waits for a writer and a device's may never end: labels are plain files."""
+    if path.exists() and not path.is_file():
+        raise AnnotationError(f"{path}: not a regular file")
+
+
 def load_annotations(
     path: str | Path,
     durations: Mapping[str, float] | None = None,
@@ -146,6 +158,7 @@ def load_annotations(
     rejects ids that have no video/shard.
     """
     path = Path(path)
+    refuse_special(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:

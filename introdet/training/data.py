@@ -37,7 +37,7 @@ from introdet.detection.recurrence import add_season_channels
 from introdet.detection.scoring import group_by_series
 from introdet.detection.season import SeasonConfig
 from introdet.detection.windows import tile_starts, window_starts
-from introdet.errors import ConfigError
+from introdet.errors import AnnotationError, ConfigError
 from introdet.features.print_store import shard_prints
 from introdet.features.shards import ShardMeta, check_consistent, load_features, read_manifest
 from introdet.features.sources import regroup
@@ -336,7 +336,10 @@ class IntroDataModule(L.LightningDataModule):
                 tracks = [balanced_track(tracks, intros)]
             self.tracks[name] = tracks
         if not self.tracks["train"] and stage in (None, "fit"):
-            raise ValueError(f"{hp.train_labels}: no training episode has a feature shard")
+            raise AnnotationError(
+                f"{hp.train_labels}: no training episode left (each row was rejected, or "
+                f"has no feature shard in {hp.shard_dir})"
+            )
 
     @property
     def input_dim(self) -> int:

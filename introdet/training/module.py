@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+import zipfile
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,8 @@ def _collect(parts: dict, batch: dict, logits: torch.Tensor) -> None:
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint's contents (weights_only: plain data), or an error naming the file."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, a FIFO (whose read would block)
+        raise CheckpointError(f"{path}: not a checkpoint file")
     if not path.is_file():
         raise CheckpointNotFound(f"{path}: checkpoint not found")
     try:
@@ -55,7 +58,34 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first})") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    damaged = _failed_checksum(path)
+    if damaged:
+        raise CheckpointError(f"{path}: damaged: its entry {damaged} fails its checksum")
     return ckpt
+
+
+def _failed_checksum(path: Path) -> str | None:
+    """The first entry of a torch zip checkpoint whose CRC-32 does not match its bytes: torch
+    itself reads tensors without checking, so flipped bytes would load as other weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError):  # the legacy format has no checksums to check
+        return None
+
+
+def load_module(path: str | Path, map_location: str | torch.device = "cpu") -> IntroDetector:
+    """A checkpoint as an IntroDetector; a damaged, foreign or refused file is a
+    CheckpointError naming it (a hyper-parameter out of range included)."""
+    read_checkpoint(path)
+    try:
+        return IntroDetector.load_from_checkpoint(
+            path, map_location=map_location, weights_only=True
+        )
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its hyper-parameters are refused ({e})") from e
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: does not load as an IntroDetector ({e})") from e
 
 
 MODEL_RULES = {
