@@ -17,7 +17,7 @@ from functools import partial
 
 from benchmarks.hostile.assets import ALL_FORMATS, FORMATS, Assets
 from benchmarks.hostile.case import Case, Ctx
-from benchmarks.hostile.kills import ckpt_state, train_args, train_reference
+from benchmarks.hostile.kills import check_last_step, ckpt_state, train_args, train_reference
 from benchmarks.hostile.outcome import (
     EXPORT,
     EXTRACT,
@@ -191,13 +191,7 @@ def trains(ctx: Ctx, offsets: list[float]) -> Verdict:
     for p in folder.glob("*.ckpt"):
         if ckpt_state(p) is None:
             ck.fail(f"{p.name} does not load")
-    last = ckpt_state(folder / "last.ckpt")
-    if last is None:
-        ck.fail("no last.ckpt that loads")
-    else:
-        ck.ok(last["global_step"] == ref["global_step"],
-              f"last.ckpt at global_step {last['global_step']}, a single run ends at "
-              f"{ref['global_step']}")  # fmt: skip
+    check_last_step(ck, folder / "last.ckpt", ref, "afterwards")
     best = sorted(p.name for p in folder.glob("epoch*.ckpt"))
     if len(best) != 1:
         ck.fail(f"{len(best)} best checkpoints: {best[:4]}")

@@ -26,7 +26,7 @@ from pathlib import Path
 from benchmarks.hostile.assets import ALL_FORMATS, FORMATS, Assets
 from benchmarks.hostile.case import Case, Ctx
 from benchmarks.hostile.concurrent import extract_ref, predict_ref
-from benchmarks.hostile.kills import ckpt_state, train_args, train_reference
+from benchmarks.hostile.kills import check_last_step, ckpt_state, train_args, train_reference
 from benchmarks.hostile.outcome import (
     EXPORT,
     EXTRACT,
@@ -92,21 +92,43 @@ def fsize_limit(limit: int):
 
 
 def _on_full_disk(ck: Check, cmd: list[str], disk: Path, size_kb: int, free_kb: float,
-                  limit: int | None, timeout: int, after) -> Verdict:  # fmt: skip
-    """Run ``cmd`` under a file size limit (``limit``) or with ``disk`` a small, filled tmpfs,
-    then ``after(run, mounted)`` judges it while the tmpfs is still mounted."""
+                  limit: int | None, timeout: int, on_full, with_room) -> Verdict:  # fmt: skip
+    """Run ``cmd`` under a file size limit (``limit``) or with ``disk`` a small, filled tmpfs;
+    it must fit or fail cleanly, and ``on_full()`` judges what it left (the tmpfs still
+    mounted). Then the same command with room again must finish, and ``with_room(kept)``
+    judges it, ``kept`` being what ``on_full`` returned."""
     if limit is not None:
         disk.mkdir()
         r = ck.add(run(cmd, timeout=timeout, preexec=fsize_limit(limit),
                        prefix=f"prlimit --fsize={limit} -- "))  # fmt: skip
-        return after(r, None)
+        return _judged(ck, r, cmd, disk, None, timeout, on_full, with_room)
     try:
         with small_disk(disk, size_kb, free_kb):
-            return after(ck.add(run(cmd, timeout=timeout)), disk)
+            r = ck.add(run(cmd, timeout=timeout))
+            return _judged(ck, r, cmd, disk, disk, timeout, on_full, with_room)
     except NoTmpfs as e:
         from benchmarks.hostile.assets import AssetError
 
         raise AssetError(str(e)) from e
+
+
+def _judged(ck: Check, r: Run, cmd: list[str], disk: Path, mounted: Path | None, timeout: int,
+            on_full, with_room) -> Verdict:  # fmt: skip
+    if r.timed_out or r.traceback():
+        return verdict(ck, r)
+    if r.rc == 0:
+        ck.note("it all fitted: nothing failed")
+    else:
+        _failed_cleanly(ck, r, disk)
+    kept = on_full()
+    if mounted is not None:
+        free_space(mounted)
+    again = ck.add(run(cmd, timeout=timeout))
+    if again.timed_out or again.traceback():
+        return verdict(ck, again)
+    ck.exit(again, 0, "with space again")
+    with_room(kept)
+    return verdict(ck, r)
 
 
 def _failed_cleanly(ck: Check, r: Run, where: Path) -> None:
@@ -134,31 +156,18 @@ def extract_full(ctx: Ctx, size_kb: int, free_kb: float, default_log: bool = Fal
     out = disk / "shards"
     log = [] if default_log else [f"hydra.run.dir={ctx.dir / 'logs'}"]
     cmd = [*EXTRACT, f"input={videos}", f"out={out}", *log]
-    return _on_full_disk(
-        ck,
-        cmd,
-        disk,
-        size_kb,
-        free_kb,
-        limit,
-        150,
-        lambda r, m: _extract_after(ck, r, cmd, out, disk, ref, m),
-    )
+    return _on_full_disk(ck, cmd, disk, size_kb, free_kb, limit, 150,
+                         lambda: _extract_on_full(ck, out),
+                         lambda kept: _extract_with_room(ck, out, ref, kept))  # fmt: skip
 
 
-def _extract_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
-                   mounted: Path | None) -> Verdict:  # fmt: skip
-    if r.timed_out or r.traceback():
-        return verdict(ck, r)
-    if r.rc == 0:
-        ck.note("it all fitted: nothing failed")
-    else:
-        _failed_cleanly(ck, r, disk)
+def _extract_on_full(ck: Check, out: Path) -> dict[str, int]:
+    """The shards left whole on the full disk, and nothing half-written: episode -> mtime."""
+    from benchmarks.hostile.outcome import orphan_arrays
+
     found = shard_features(out)
     for ep, (_, arr) in found.items():
         ck.ok(arr is not None, f"on the full disk: shard {ep!r} marked complete but not whole")
-    from benchmarks.hostile.outcome import orphan_arrays
-
     orphans = orphan_arrays(out)
     ck.ok(
         not orphans,
@@ -170,15 +179,10 @@ def _extract_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
     if ids is not None and not ids <= set(found):
         ck.fail(f"on the full disk: the manifest lists shards that are not complete: "
                 f"{sorted(ids - set(found))[:3]}")  # fmt: skip
-    kept = {ep: (out / f"{ep}.npy").stat().st_mtime_ns for ep in found}
-    if mounted is not None:
-        free_space(mounted)
-        again = ck.add(run(cmd, timeout=150))
-    else:
-        again = ck.add(run(cmd, timeout=150))
-    if again.timed_out or again.traceback():
-        return verdict(ck, again)
-    ck.exit(again, 0, "with space again")
+    return {ep: (out / f"{ep}.npy").stat().st_mtime_ns for ep in found}
+
+
+def _extract_with_room(ck: Check, out: Path, ref: dict, kept: dict[str, int]) -> None:
     got = check_shards(ck, out, "with space again")
     compare_features(ck, got, ref, "with space again")
     redone = [
@@ -188,7 +192,6 @@ def _extract_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
     ]
     ck.ok(not redone, f"shards finished before the failure were made again: {redone[:3]}")
     ck.note(f"{len(kept)} of {len(ref)} shards were written before the failure")
-    return verdict(ck, r)
 
 
 # --- predict -------------------------------------------------------------------------------
@@ -208,40 +211,23 @@ def predict_full(ctx: Ctx, size_kb: int, free_kb: float, source: str = "shards",
     disk = ctx.dir / "disk"
     out = disk / "pred"
     cmd = [*PREDICT, *args, f"out={out}", f"hydra.run.dir={ctx.dir / 'logs'}"]
-    return _on_full_disk(
-        ck,
-        cmd,
-        disk,
-        size_kb,
-        free_kb,
-        limit,
-        150,
-        lambda r, m: _predict_after(ck, r, cmd, out, disk, ref, m, source),
-    )
+    return _on_full_disk(ck, cmd, disk, size_kb, free_kb, limit, 150,
+                         lambda: _predict_on_full(ck, out, source),
+                         lambda kept: _predict_with_room(ck, out, ref, kept))  # fmt: skip
 
 
-def _predict_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
-                   mounted: Path | None, source: str) -> Verdict:  # fmt: skip
-    if r.timed_out or r.traceback():
-        return verdict(ck, r)
-    if r.rc == 0:
-        ck.note("it all fitted: nothing failed")
-    else:
-        _failed_cleanly(ck, r, disk)
-    got = check_records(ck, out, FORMATS, "on the full disk")  # all formats or none, whole
-    before = {ep: rec.get("_path") for ep, rec in got.items()}
+def _predict_on_full(ck: Check, out: Path, source: str) -> int:
+    """Records left on the full disk have all their formats or none; their number."""
+    got = check_records(ck, out, FORMATS, "on the full disk")
     if source == "videos":
         check_shards_partial(ck, out / ".shards")
-    if mounted is not None:
-        free_space(mounted)
-    again = ck.add(run(cmd, timeout=150))
-    if again.timed_out or again.traceback():
-        return verdict(ck, again)
-    ck.exit(again, 0, "with space again")
+    return len(got)
+
+
+def _predict_with_room(ck: Check, out: Path, ref: dict, written: int) -> None:
     got = check_records(ck, out, FORMATS, "with space again")
     compare_records(ck, got, ref, "with space again")
-    ck.note(f"{len(before)} of {len(ref)} records were written before the failure")
-    return verdict(ck, r)
+    ck.note(f"{written} of {len(ref)} records were written before the failure")
 
 
 def check_shards_partial(ck: Check, shards: Path) -> None:
@@ -264,44 +250,19 @@ def train_full(ctx: Ctx, size_kb: int, free_kb: float, limit: int | None = None)
     out = disk / "run"
     args = [x for x in train_args(a, out) if not x.startswith("hydra.run.dir=")]
     cmd = [*TRAIN, *args, f"hydra.run.dir={ctx.dir / 'logs'}"]
-    return _on_full_disk(
-        ck,
-        cmd,
-        disk,
-        size_kb,
-        free_kb,
-        limit,
-        200,
-        lambda r, m: _train_after(ck, r, cmd, out, disk, ref, m),
-    )
+    return _on_full_disk(ck, cmd, disk, size_kb, free_kb, limit, 200,
+                         lambda: _train_on_full(ck, out),
+                         lambda kept: _train_with_room(ck, out, ref))  # fmt: skip
 
 
-def _train_after(ck: Check, r: Run, cmd, out: Path, disk: Path, ref: dict,
-                 mounted: Path | None) -> Verdict:  # fmt: skip
-    if r.timed_out or r.traceback():
-        return verdict(ck, r)
-    if r.rc == 0:
-        ck.note("it all fitted: nothing failed")
-    else:
-        _failed_cleanly(ck, r, disk)
-    folder = out / "checkpoints"
-    for p in folder.glob("*.ckpt"):
+def _train_on_full(ck: Check, out: Path) -> None:
+    for p in (out / "checkpoints").glob("*.ckpt"):
         ck.ok(ckpt_state(p) is not None, f"on the full disk: {p.name} left but does not load")
     ck.ok(not temp_files(out), "on the full disk: temp files left")
-    if mounted is not None:
-        free_space(mounted)
-    again = ck.add(run(cmd, timeout=200))
-    if again.timed_out or again.traceback():
-        return verdict(ck, again)
-    ck.exit(again, 0, "with space again")
-    state = ckpt_state(folder / "last.ckpt")
-    if state is None:
-        ck.fail("with space again: no last.ckpt that loads")
-    else:
-        ck.ok(state["global_step"] == ref["global_step"],
-              f"with space again: ended at global_step {state['global_step']}, an "
-              f"uninterrupted run at {ref['global_step']}")  # fmt: skip
-    return verdict(ck, r)
+
+
+def _train_with_room(ck: Check, out: Path, ref: dict) -> None:
+    check_last_step(ck, out / "checkpoints" / "last.ckpt", ref, "with space again")
 
 
 def export_full(ctx: Ctx, limit: int) -> Verdict:

@@ -178,6 +178,19 @@ def ckpt_state(path: Path) -> dict | None:
         return None
 
 
+def check_last_step(ck: Check, last: Path, ref: dict, where: str) -> dict | None:
+    """``last`` loads and ends at the uninterrupted run's global step; its state (None: it
+    does not load)."""
+    state = ckpt_state(last)
+    if state is None:
+        ck.fail(f"{where}: last.ckpt missing or does not load")
+    else:
+        ck.ok(state["global_step"] == ref["global_step"],
+              f"{where}: last.ckpt at global_step {state['global_step']}, the uninterrupted "
+              f"run at {ref['global_step']}")  # fmt: skip
+    return state
+
+
 def train_reference(a: Assets) -> dict:
     def build() -> dict:
         import shutil
@@ -222,13 +235,8 @@ def train_case(ctx: Ctx, trigger: str, lo: float, hi: float) -> Verdict:
     if again.timed_out or again.traceback():
         return verdict(ck, again)
     ck.exit(again, 0, "re-run")
-    state = ckpt_state(last)
-    if state is None:
-        ck.fail("after the re-run: last.ckpt missing or does not load")
-    else:
-        ck.ok(state["global_step"] == ref["global_step"],
-              f"resumed run ended at global_step {state['global_step']}, the uninterrupted "
-              f"run at {ref['global_step']}")  # fmt: skip
+    state = check_last_step(ck, last, ref, "after the re-run")
+    if state is not None:
         # docs/reliability.md: the recorded epoch is max_epochs - 1 or max_epochs
         ck.ok(
             state["epoch"] in (EPOCHS - 1, EPOCHS),
@@ -255,56 +263,39 @@ def train_case(ctx: Ctx, trigger: str, lo: float, hi: float) -> Verdict:
     return verdict(ck, again)
 
 
+_PROC = ("decoders=2", "processes=true")
+# (name prefix, how many, case, its arguments, cost): each kill at a random, seeded delay in
+# [lo, hi] after the trigger ("start": the command's start, start-up included; "first_shard",
+# "first_record", "last_ckpt", "validation": once that file appears)
+PLAN = [
+    ("extract_threads_t", 8, extract_case, dict(extra=(), trigger="start", lo=2.0, hi=7.5), 16),
+    ("extract_threads_s", 8, extract_case, dict(extra=(), trigger="first_shard", lo=0.0, hi=2.0),
+     16),
+    ("extract_processes_t", 5, extract_case, dict(extra=_PROC, trigger="start", lo=3.0, hi=8.0),
+     18),
+    ("extract_processes_s", 5, extract_case,
+     dict(extra=_PROC, trigger="first_shard", lo=0.0, hi=2.0), 18),
+    ("predict_shards_t", 5, predict_case, dict(source="shards", trigger="start", lo=3.0, hi=6.5),
+     16),
+    ("predict_shards_r", 5, predict_case,
+     dict(source="shards", trigger="first_record", lo=0.0, hi=0.3), 16),
+    ("predict_videos_t", 3, predict_case, dict(source="videos", trigger="start", lo=3.0, hi=8.0),
+     18),
+    ("predict_videos_s", 3, predict_case,
+     dict(source="videos", trigger="first_shard", lo=0.0, hi=2.0), 18),
+    ("predict_season_t", 3, predict_case, dict(source="season", trigger="start", lo=1.5, hi=3.6),
+     14),
+    ("predict_season_r", 3, predict_case,
+     dict(source="season", trigger="first_record", lo=0.0, hi=0.1), 14),
+    ("train_t", 4, train_case, dict(trigger="start", lo=5.0, hi=14.0), 20),
+    ("train_last", 4, train_case, dict(trigger="last_ckpt", lo=0.0, hi=3.0), 20),
+    ("train_val", 4, train_case, dict(trigger="validation", lo=0.0, hi=0.3), 20),
+]  # fmt: skip
+
+
 def cases(assets: Assets) -> list[Case]:
-    out: list[Case] = []
-
-    def add(name: str, fn, cost: float) -> None:
-        out.append(Case("kills", name, lambda ctx, fn=fn: fn(ctx), cost=cost))
-
-    proc = ("decoders=2", "processes=true")
-    for i in range(8):  # a random moment after start (start-up included)
-        add(f"extract_threads_t{i}", partial(extract_case, extra=(), trigger="start",
-                                             lo=2.0, hi=7.5), 16)  # fmt: skip
-    for i in range(8):  # a random delay after the first shard is complete
-        add(f"extract_threads_s{i}", partial(extract_case, extra=(), trigger="first_shard",
-                                             lo=0.0, hi=2.0), 16)  # fmt: skip
-    for i in range(5):
-        add(f"extract_processes_t{i}", partial(extract_case, extra=proc, trigger="start",
-                                               lo=3.0, hi=8.0), 18)  # fmt: skip
-    for i in range(5):
-        add(f"extract_processes_s{i}", partial(extract_case, extra=proc, trigger="first_shard",
-                                               lo=0.0, hi=2.0), 18)  # fmt: skip
-    for i in range(5):
-        add(f"predict_shards_t{i}", partial(predict_case, source="shards", trigger="start",
-                                            lo=3.0, hi=6.5), 16)  # fmt: skip
-    for i in range(5):
-        add(
-            f"predict_shards_r{i}",
-            partial(predict_case, source="shards", trigger="first_record", lo=0.0, hi=0.3),
-            16,
-        )
-    for i in range(3):
-        add(f"predict_videos_t{i}", partial(predict_case, source="videos", trigger="start",
-                                            lo=3.0, hi=8.0), 18)  # fmt: skip
-    for i in range(3):
-        add(
-            f"predict_videos_s{i}",
-            partial(predict_case, source="videos", trigger="first_shard", lo=0.0, hi=2.0),
-            18,
-        )
-    for i in range(3):
-        add(f"predict_season_t{i}", partial(predict_case, source="season", trigger="start",
-                                            lo=1.5, hi=3.6), 14)  # fmt: skip
-    for i in range(3):
-        add(
-            f"predict_season_r{i}",
-            partial(predict_case, source="season", trigger="first_record", lo=0.0, hi=0.1),
-            14,
-        )
-    for i in range(4):
-        add(f"train_t{i}", partial(train_case, trigger="start", lo=5.0, hi=14.0), 20)
-    for i in range(4):
-        add(f"train_last{i}", partial(train_case, trigger="last_ckpt", lo=0.0, hi=3.0), 20)
-    for i in range(4):
-        add(f"train_val{i}", partial(train_case, trigger="validation", lo=0.0, hi=0.3), 20)
-    return out
+    return [
+        Case("kills", f"{prefix}{i}", partial(case, **kw), cost=cost)
+        for prefix, n, case, kw, cost in PLAN
+        for i in range(n)
+    ]
