@@ -17,7 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from introdet.atomic import folder_lock
+from introdet.atomic import TEMP_SUFFIX, abandoned_temp_files, folder_lock
 from introdet.checks import FLAG, NULL, check_values, number, one_of, whole
 from introdet.cli import command
 from introdet.errors import CheckpointError, CheckpointMismatch, CheckpointNotFound, ConfigError
@@ -268,6 +268,9 @@ def train(cfg: DictConfig) -> float:
     a finished run is only reported (or tested again with retest=true)."""
     check_run(cfg)
     with folder_lock(cfg.paths.output_dir, "training"):  # one metrics history, one last.ckpt
+        # a checkpoint write killed before its rename (training/checkpoint_io.py)
+        for tmp in abandoned_temp_files(Path(cfg.paths.output_dir).rglob(f".*{TEMP_SUFFIX}")):
+            tmp.unlink(missing_ok=True)
         return _train(cfg)
 
 

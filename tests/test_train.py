@@ -152,12 +152,15 @@ def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(
     last = folder / "last.ckpt"
     if damage == "cut":
         last.write_bytes(last.read_bytes()[:500])  # killed while it was written
+        # and the temp file of a write killed before its rename (pid 2**22 + 1: none alive)
+        (folder / f".last.ckpt.{2**22 + 1}.abc.tmp").write_bytes(b"half")
     else:
         last.unlink()
         last.mkdir()
     train(compose_cfg("train", train_overrides(shards, labels, out, "trainer.max_epochs=2")))
     assert f"resuming from {good[0]}, the newest checkpoint that reads" in caplog.text
     assert torch.load(last, weights_only=True)["epoch"] == 2  # trained on; last.ckpt whole again
+    assert not list(folder.glob(".*.tmp"))
 
 
 def test_a_folder_with_files_in_last_checkpoints_place_is_refused(tmp_path, feature_set):
