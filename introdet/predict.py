@@ -30,6 +30,7 @@ from introdet.cli import command
 from introdet.config import check_nodes
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
 from introdet.detection.detector import Detector, file_digest, load_detector
+from introdet.detection.fusion import SeasonSources, season_findings
 from introdet.detection.postprocess import PostprocessConfig, Segment, as_config
 from introdet.detection.refine import RefineConfig, refine_episode
 from introdet.detection.scoring import (
@@ -38,11 +39,19 @@ from introdet.detection.scoring import (
     model_probabilities,
     recurrence_probabilities,
 )
-from introdet.detection.season import SeasonEpisode, decide, season_links
+from introdet.detection.season import (
+    SeasonConfig,
+    SeasonEpisode,
+)
 from introdet.device import resolve_device
 from introdet.errors import ConfigError, MediaError, OutputWriteError, RecordError
 from introdet.extract import Summary
-from introdet.features.fingerprints import EpisodePrints, PicturePrint
+from introdet.features.fingerprints import (
+    EpisodePrints,
+    PicturePrint,
+    episode_prints,
+    picture_print,
+)
 from introdet.features.print_store import PrintScan
 from introdet.features.shards import MANIFEST, ShardMeta, check_consistent, encoder_name
 from introdet.features.sources import PictureOf, load_episodes, load_prints, season_prints
@@ -62,6 +71,7 @@ from introdet.outputs.layout import Layout, common_root
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "model", "season", "recurrence")
+ENCODER = "none (season mode: sound)"  # a season-mode record's encoder: no image features
 INTRO_KEYS = ("start", "end", "score")  # a record's intro besides what refinement adds
 
 
@@ -72,7 +82,7 @@ class Episode:
     probs: np.ndarray | None = None  # [T]
     mode: str = "single"  # single | season | recurrence
     intro: Segment | None = None
-    encoder: str = "none (season mode: sound)"  # what made the features, for the record
+    encoder: str = ENCODER  # what made the features, for the record
     extra: dict = field(default_factory=dict)  # more fields of the episode's record
     season: SeasonEpisode | None = None  # season mode's findings, when its channels were used
     key: str = ""  # where its outputs go: its path relative to the input, without suffix
@@ -305,17 +315,21 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
         if len(members) == 1:
             log.warning("%s: the only episode of %r given: season mode needs its season "
                         "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
-        pictures = partial(_picture_of, members, picture)
-        links = season_links([p for _, p in members], pictures, scfg)
-        results = decide(links, [p.duration for _, p in members], scfg)
-        for (job, p), r in zip(members, results, strict=True):
+        sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
+                                partial(_resound, members, scfg), partial(_window, members))
+        findings = season_findings(sources, scfg)
+        for k, first in findings.identical.items():
+            why = f"the same content as {members[first][0].path}: decided as one episode"
+            summary.warned.append((str(members[k][0].path), why))
+        encoder = "none (season mode: sound and pictures)" if findings.pictured else ENCODER
+        for (job, p), r in zip(members, findings.results, strict=True):
             n = math.ceil(p.duration)
             meta = ShardMeta(job.episode, job.series, str(job.path), job.source_hash,
                              p.duration, n, 1.0, 0.0, {})  # fmt: skip
             probs = np.zeros(n)
             if r.intro is not None:
                 probs[int(r.intro.start) : math.ceil(r.intro.end)] = 1.0
-            e = Episode(meta, np.zeros((n, 0), np.float16), probs, "season", r.intro)
+            e = Episode(meta, np.zeros((n, 0), np.float16), probs, "season", r.intro, encoder)
             _season_record(e, r)
             episodes.append(e)
     fresh = set(summary.done)
@@ -332,6 +346,29 @@ def _picture_of(
 ) -> PicturePrint:
     """Pictures of episode k over the same stretch from 0:00 as its sound was heard."""
     return picture(*members[k])
+
+
+EDGE_FPS = 4.0  # pictures per second around a heard intro's edges
+
+
+def _window(
+    members: Sequence[tuple[VideoJob, EpisodePrints]], k: int, t0: float, t1: float
+) -> PicturePrint | None:
+    """Episode k's pictures from t0 to t1 s (None: its video is not there)."""
+    path = members[k][0].path
+    if not path.is_file():
+        return None
+    return picture_print(path, fps=EDGE_FPS, start=t0, max_seconds=t1 - t0)
+
+
+def _resound(
+    members: Sequence[tuple[VideoJob, EpisodePrints]], scfg: SeasonConfig, k: int, speed: float
+) -> EpisodePrints | None:
+    """Episode k's sound heard again at another speed (None: its video is not there)."""
+    path = members[k][0].path
+    if not path.is_file():
+        return None
+    return episode_prints(path, scfg.scan, scfg.scan_fraction, scfg.tail, speed)
 
 
 def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:

@@ -10,7 +10,8 @@ import itertools
 
 import pytest
 
-from introdet.detection.season import Link, SeasonConfig, decide, items_from_links, partners
+from introdet.detection.links import Link, partners
+from introdet.detection.season import SeasonConfig, decide, items_from_links
 from introdet.errors import ConfigError
 
 CFG = SeasonConfig()

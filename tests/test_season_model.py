@@ -250,7 +250,12 @@ def test_season_mode_on_a_shard_folder_hears_the_stored_prints(library, tmp_path
         assert predict(cfg) == 0
     for eid in truth["episodes"]:
         a, b = (json.loads(output(tmp_path / n, eid).read_text()) for n in ("videos", "shards"))
-        assert a["season"] == b["season"] and a["credits"] == b["credits"], eid
+        # the shards' pictures are the CLIP rows (1 fps, centre square), the videos' 2 fps:
+        # what was seen may differ by a sample
+        ra, rb = a["season"]["recurring"], b["season"]["recurring"]
+        assert [x[2:] for x in ra] == [x[2:] for x in rb], eid
+        assert np.allclose([x[:2] for x in ra], [x[:2] for x in rb], atol=0.5), eid
+        assert a["credits"] == b["credits"], eid
         assert (a["intro"] is None) == (b["intro"] is None), eid
         if a["intro"]:
             assert a["intro"]["start"] == pytest.approx(b["intro"]["start"], abs=0.05), eid

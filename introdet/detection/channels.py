@@ -2,8 +2,8 @@
 
 - ``off``: none (single-episode mode);
 - ``clip``: the recurrence of the CLIP features across the series (``recurrence.py``);
-- ``season``: what recurs in the sound (pictures where an episode has none) across the
-  season, and how season mode judged each recurring stretch (``season.py``).
+- ``season``: what recurs in the sound and the pictures across the season, and how season
+  mode judged each recurring stretch (``season.py``).
 
 Season channels (``N_SEASON``, float32 in [0, 1]), one row per feature row:
 
@@ -23,14 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from introdet.detection.fusion import SeasonSources, season_findings
 from introdet.detection.postprocess import Segment
 from introdet.detection.recurrence import N_CHANNELS
 from introdet.detection.season import (
     SeasonConfig,
     SeasonEpisode,
-    results_of,
-    season_items,
-    season_links,
 )
 from introdet.errors import ConfigError
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
@@ -91,18 +89,19 @@ def season_evidence(
     channels = [np.zeros((r.n, N_SEASON), np.float32) for r in rows]
     if n < 2:
         return SeasonEvidence(channels, [SeasonEpisode() for _ in prints])
-    durations = [p.duration for p in prints]
-    items = season_items(season_links(prints, picture_of, cfg), durations, cfg)
+    findings = season_findings(SeasonSources(prints, picture_of), cfg)
+    items = findings.items
     for x in channels:
         x[:, AVAILABLE] = 1.0
     for it in items:
-        col = 2 + SEASON_KINDS.index(it.kind)
+        kind = it.kind if it.kind in SEASON_KINDS else "other"  # a preview: as trained
+        col = 2 + SEASON_KINDS.index(kind)
         for ep, (s, e) in it.spans.items():
             cov = _coverage(s, e, rows[ep])
             x = channels[ep]
             x[:, col] = np.maximum(x[:, col], cov)
             x[:, SUPPORT] = np.maximum(x[:, SUPPORT], np.where(cov > 0, it.support / n, 0.0))
-    return SeasonEvidence(channels, results_of(items, durations, cfg))
+    return SeasonEvidence(channels, findings.results)
 
 
 def appended(feats: Sequence[np.ndarray], extra: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -170,39 +170,89 @@ def shared_segments(
     codes_a: np.ndarray, codes_b: np.ndarray, *, bits: int,
     skip_a: np.ndarray | None = None, skip_b: np.ndarray | None = None,
     max_ber: float = 0.3, window: int = 15, min_length: int = 50, max_gap: int = 10,
-    max_candidates: int = 12,
+    max_candidates: int = 12, join_gap: int = 0, join_ber: float = 0.42,
 ) -> list[Match]:  # fmt: skip
     """Stretches that A [Na] and B [Nb] share, longest first, at most one per stretch.
 
     ``bits``: code width (32 audio, 64 pictures); ``max_ber``: the mean bit error rate over
-    ``window`` codes below which codes match; ``min_length``/``max_gap`` in codes.
+    ``window`` codes below which codes match; ``min_length``/``max_gap`` in codes; stretches
+    at one offset are joined across gaps of up to ``join_gap`` codes whose mean error is at
+    most ``join_ber``.
     """
     use_a = _check(codes_a, skip_a, bits, "A")
     use_b = _check(codes_b, skip_b, bits, "B")
     found: list[Match] = []
+    piece = max(1, min_length // 2) if join_gap > 0 else min_length  # joined, then judged
     for d in candidate_offsets(codes_a, codes_b, bits, use_a, use_b, max_candidates):
         for dd in (d - 1, d, d + 1):
             found += _diagonal(codes_a, codes_b, dd, use_a, use_b, bits, max_ber, window,
-                               min_length, max_gap)  # fmt: skip
+                               piece, max_gap)  # fmt: skip
     found.sort(key=lambda m: m.length * (0.5 - m.ber), reverse=True)
     kept: list[Match] = []
     for m in found:
         if not any(_same(m, k) for k in kept):
             kept.append(m)
-    return sorted(kept, key=lambda m: m.length, reverse=True)
+    kept = _joined(kept, codes_a, codes_b, use_a, use_b, bits, join_gap, join_ber)
+    return sorted((m for m in kept if m.length >= min_length), key=lambda m: m.length,
+                  reverse=True)  # fmt: skip
+
+
+def _gap_error(
+    a: np.ndarray, b: np.ndarray, use_a: np.ndarray, use_b: np.ndarray, bits: int, d: int,
+    lo: int, hi: int,
+) -> float | None:  # fmt: skip
+    """Mean bit error rate of A[lo:hi] against B at offset d, over codes both can use (None:
+    there are none: a pause in both)."""
+    lo, hi = max(lo, -d, 0), min(hi, len(b) - d, len(a))
+    if hi <= lo:
+        return None
+    ia = np.arange(lo, hi)
+    ok = use_a[ia] & use_b[ia + d]
+    if not ok.any():
+        return None
+    return float(hamming(a[ia[ok]], b[ia[ok] + d]).mean() / bits)
+
+
+def _joined(
+    found: list[Match], a: np.ndarray, b: np.ndarray, use_a: np.ndarray, use_b: np.ndarray,
+    bits: int, max_gap: int, max_ber: float,
+) -> list[Match]:  # fmt: skip
+    """Matches at one offset (within a code) joined across gaps of at most ``max_gap`` codes
+    where the bits are noisy but still related (mean error at most ``max_ber``, well under
+    the 0.5 of unrelated codes) or silent in both: a theme whose bits a low mix, clipping or
+    dialogue over it blurs is one stretch, not four."""
+    if max_gap <= 0 or len(found) < 2:
+        return found
+    pending = sorted(found, key=lambda m: m.start_a)
+    out: list[Match] = []
+    for m in pending:
+        prev = next((p for p in reversed(out) if abs(p.offset - m.offset) <= 1), None)
+        gap = m.start_a - (prev.start_a + prev.length) if prev is not None else -1
+        if prev is not None and 0 <= gap <= max_gap:
+            err = _gap_error(a, b, use_a, use_b, bits, prev.offset, m.start_a - gap, m.start_a)
+            if err is None or err <= max_ber:
+                end = max(m.start_a + m.length, prev.start_a + prev.length)
+                n_prev, n_m = prev.length, m.length
+                ber = (prev.ber * n_prev + m.ber * n_m) / (n_prev + n_m)
+                out[out.index(prev)] = Match(prev.start_a, prev.start_b, end - prev.start_a, ber)
+                continue
+        out.append(m)
+    return out
 
 
 def match_audio(
     a: AudioPrint, b: AudioPrint, min_seconds: float = 5.0, max_ber: float = 0.3,
-    window_seconds: float = 1.5, max_gap_seconds: float = 1.0,
+    window_seconds: float = 1.5, max_gap_seconds: float = 1.0, join_seconds: float = 0.0,
 ) -> list[Match]:  # fmt: skip
-    """Stretches of sound two prints (of one hop) share, at least ``min_seconds`` long."""
-    if abs(a.hop - b.hop) > 1e-9:
+    """Stretches of sound two prints share, at least ``min_seconds`` long; pieces at one
+    offset are joined across noisy gaps of up to ``join_seconds``. Prints of two hops (one
+    made at another speed) align code by code: code k of each stands for the same moment."""
+    if abs(a.hop - b.hop) > 0.1 * a.hop:
         raise MatchingError(f"prints of different hops ({a.hop} s, {b.hop} s) cannot be aligned")
     return shared_segments(
         a.codes, b.codes, bits=32, skip_a=a.silent, skip_b=b.silent, max_ber=max_ber,
         window=max(1, round(window_seconds / a.hop)), min_length=round(min_seconds / a.hop),
-        max_gap=round(max_gap_seconds / a.hop),
+        max_gap=round(max_gap_seconds / a.hop), join_gap=round(join_seconds / a.hop),
     )  # fmt: skip
 
 
@@ -215,12 +265,13 @@ def audio_times(m: Match, a: AudioPrint, b: AudioPrint) -> tuple[float, float, f
 def match_pictures(
     hashes_a: np.ndarray, hashes_b: np.ndarray, flat_a: np.ndarray | None = None,
     flat_b: np.ndarray | None = None, min_length: int = 5, max_ber: float = 0.2,
-    window: int = 3, max_gap: int = 2,
+    window: int = 3, max_gap: int = 2, join_gap: int = 0,
 ) -> list[Match]:  # fmt: skip
-    """Stretches two per-second 64-bit picture hash sequences share (lengths in codes)."""
+    """Stretches two 64-bit picture hash sequences (one rate) share (lengths in codes)."""
     return shared_segments(
         hashes_a, hashes_b, bits=64, skip_a=flat_a, skip_b=flat_b, max_ber=max_ber,
-        window=window, min_length=min_length, max_gap=max_gap,
+        window=window, min_length=min_length, max_gap=max_gap, join_gap=join_gap,
+        join_ber=0.3,
     )  # fmt: skip
 
 

@@ -1,36 +1,42 @@
-"""Season mode without training: what recurs across a season's episodes, and which of it is
-the intro.
+"""Season mode without training: what recurs across a season's episodes, heard and seen, and
+which of it is the intro.
 
-Each episode is aligned with its partners (the nearest episodes in broadcast order) on a
-fingerprint: the stretches two episodes share are links between an occurrence in one and an
-occurrence in the other. Occurrences that overlap within an episode are one; linked
-occurrences form an *item*: one piece of sound (or picture) that recurs, such as the theme
-under the intro, a studio jingle, the end theme, or a line a recap quotes. Items are then
-classified season-wide:
+Each episode is aligned with its partners (the nearest episodes in broadcast order) on its
+sound and, where the sound leaves doubt or when asked, on its pictures
+(``detection/links.py``): the stretches two episodes share are links between an occurrence in
+one and an occurrence in the other. Occurrences that overlap within an episode are one; linked
+occurrences form an *item*: one piece of sound or picture that recurs, such as the theme under
+the intro, a title card, a studio jingle, the end theme, or a line a recap quotes. An item's
+extent in an episode fuses what was heard with what was seen there (``_fused``). Items are
+then classified season-wide:
 
-- credits: most occurrences end at the end of their episode, in its second half;
-- logo: short, at 0:00, and followed in the same episodes by another recurring item;
+- preview: shared by two consecutive episodes only, at the end of the earlier one and inside
+  the later one (a "next time on" after the credits);
+- credits: most occurrences end at the end of their episode (before its preview), in its
+  second half;
+- logo: short, at 0:00, and followed in the same episodes by another recurring item, or only
+  seen (a card without a jingle or a theme);
 - recap: shared by two consecutive episodes only, and in the earlier one it comes after that
   episode's intro (a "previously on" quotes the last episode's story, not its intro); the
   shots next to a recap shot, quoted from the same episode, are recap too;
-- intro: the remaining item an episode shares with the most others (ties: the longer), which
-  groups episodes by the opening they share when a season has two.
+- intro: the remaining item an episode shares with the most others (ties: the one heard and
+  seen, then the longer), which groups episodes by the opening they share when a season has
+  two.
 
 An episode whose only recurring stretches are of the other kinds has no intro.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from introdet.checks import check_node, number, whole
-from introdet.detection.matching import audio_times, match_audio, match_pictures
+from introdet.checks import check_node, number, one_of, whole
+from introdet.detection.links import Link
 from introdet.detection.postprocess import Segment
 from introdet.errors import ConfigError
-from introdet.features.fingerprints import EpisodePrints, PicturePrint
 
 SEASON_RULES = {
     "scan": number(0, 86400, lo_open=True),
@@ -43,6 +49,8 @@ SEASON_RULES = {
     "end_margin": number(0, 3600),
     "logo_max": number(0, 3600),
     "snap_start": number(0, 3600),
+    "join": number(0, 3600),
+    "pictures": one_of("auto", "always", "never"),
 }
 
 
@@ -65,6 +73,12 @@ class SeasonConfig:
     logo_max: float = 5.0  # an opening jingle or logo is at most this long
     snap_start: float = 1.0  # an intro starting this close to 0:00 starts at 0:00 (the first
     # sound frame is centred a little after the file's start)
+    join: float = 12.0  # pieces of one shared stretch at one offset are joined across gaps of
+    # up to this many seconds where the bits are noisy but related (a theme mixed low in the
+    # spectrum, clipped, or under dialogue matches in pieces)
+    # pictures: compared for every pair (always), for the episodes the sound leaves in doubt
+    # and their partners (auto: no heard intro, or no sound), or never
+    pictures: str = "auto"
 
     def __post_init__(self) -> None:
         check_node("recurring", self, SEASON_RULES)
@@ -75,24 +89,23 @@ class SeasonConfig:
             )
 
 
-@dataclass(frozen=True)
-class Link:
-    """Episodes ``a`` and ``b`` share [a_start, a_end) of a and [b_start, b_end) of b."""
-
-    a: int
-    b: int
-    a_start: float
-    a_end: float
-    b_start: float
-    b_end: float
-
-
 @dataclass
 class Item:
-    """One recurring stretch: its extent in each episode it occurs in."""
+    """One recurring stretch: its extent in each episode it occurs in, and the partners each
+    occurrence was heard (sound) or seen (pictures) in."""
 
     spans: dict[int, tuple[float, float]]
     kind: str = "other"  # intro | credits | logo | recap | other
+    by: dict[int, dict[str, set[int]]] = field(default_factory=dict)  # ep -> signal -> partners
+
+    def signals(self, ep: int) -> dict[str, int]:
+        """How many partners ``ep``'s occurrence was heard and seen in."""
+        by = self.by.get(ep, {})
+        return {"heard": len(by.get("sound", ())), "seen": len(by.get("picture", ()))}
+
+    def heard_and_seen(self) -> int:
+        """Signals (0-2) the item was found in anywhere."""
+        return len({sig for by in self.by.values() for sig, mates in by.items() if mates})
 
     @property
     def support(self) -> int:
@@ -109,20 +122,12 @@ class SeasonEpisode:
     evidence: dict = field(default_factory=dict)  # how the decision was made, for the record
 
 
-def partners(n: int, max_others: int) -> list[tuple[int, int]]:
-    """Pairs (i, j), i < j, of each episode with its ``max_others`` nearest in order."""
-    half = max(1, max_others // 2)
-    pairs = {(i, j) for i in range(n) for j in range(i + 1, min(n, i + half + 1))}
-    if n <= max_others + 1:  # a small season: everyone with everyone
-        pairs = {(i, j) for i in range(n) for j in range(i + 1, n)}
-    return sorted(pairs)
-
-
 def items_from_links(links: Sequence[Link], min_overlap: float = 0.5) -> list[Item]:
-    """Occurrences that overlap in one episode are one; linked occurrences are one item."""
-    nodes: list[tuple[int, float, float]] = []  # (episode, start, end)
+    """Occurrences that overlap in one episode are one; linked occurrences are one item. Its
+    extent in an episode fuses what was heard there with what was seen (``_fused``)."""
+    nodes: list[tuple[int, float, float, Link]] = []  # (episode, start, end, link)
     for k in links:
-        nodes += [(k.a, k.a_start, k.a_end), (k.b, k.b_start, k.b_end)]
+        nodes += [(k.a, k.a_start, k.a_end, k), (k.b, k.b_start, k.b_end, k)]
     parent = list(range(len(nodes)))
 
     def root(x: int) -> int:
@@ -137,8 +142,8 @@ def items_from_links(links: Sequence[Link], min_overlap: float = 0.5) -> list[It
     for i in range(0, len(nodes), 2):
         join(i, i + 1)
     by_episode: dict[int, list[int]] = {}
-    for i, (ep, _, _) in enumerate(nodes):
-        by_episode.setdefault(ep, []).append(i)
+    for i, node in enumerate(nodes):
+        by_episode.setdefault(node[0], []).append(i)
     for idx in by_episode.values():
         idx.sort(key=lambda i: nodes[i][1])
         for x, i in enumerate(idx):
@@ -149,10 +154,31 @@ def items_from_links(links: Sequence[Link], min_overlap: float = 0.5) -> list[It
                 shorter = min(nodes[i][2] - nodes[i][1], nodes[j][2] - nodes[j][1])
                 if overlap >= min_overlap * shorter:
                     join(i, j)
-    groups: dict[int, dict[int, list[tuple[float, float]]]] = {}
-    for i, (ep, s, e) in enumerate(nodes):
-        groups.setdefault(root(i), {}).setdefault(ep, []).append((s, e))
-    return [Item({ep: _extent(sp) for ep, sp in g.items()}) for g in groups.values()]
+    groups: dict[int, list[tuple[int, float, float, Link]]] = {}
+    for i, node in enumerate(nodes):
+        groups.setdefault(root(i), []).append(node)
+    return [_item(g) for g in groups.values()]
+
+
+def _item(nodes: list[tuple[int, float, float, Link]]) -> Item:
+    """One item from its occurrences: per episode, per signal, the extent and the partners.
+    What was seen around the edges of what was heard (``exact`` links) is preferred to what
+    the scan's pictures show."""
+    spans: dict[int, dict[str, list[tuple[float, float]]]] = {}
+    steps: dict[str, float] = {}
+    by: dict[int, dict[str, set[int]]] = {}
+    for ep, s, e, k in nodes:
+        kind = "edge" if k.exact else k.signal
+        spans.setdefault(ep, {}).setdefault(kind, []).append((s, e))
+        steps[kind] = max(steps.get(kind, 0.0), k.step)
+        by.setdefault(ep, {}).setdefault(k.signal, set()).add(k.b if ep == k.a else k.a)
+    fused = {}
+    for ep, sig in spans.items():
+        kind = "edge" if "edge" in sig else "picture"
+        heard, seen = sig.get("sound"), sig.get(kind)
+        fused[ep] = _fused(heard and _extent(heard), seen and _extent(seen),
+                           steps.get(kind, 0.0), kind == "edge")  # fmt: skip
+    return Item(fused, by=by)
 
 
 def _extent(spans: list[tuple[float, float]]) -> tuple[float, float]:
@@ -166,19 +192,51 @@ def _extent(spans: list[tuple[float, float]]) -> tuple[float, float]:
     return best
 
 
+def _fused(
+    heard: tuple[float, float] | None, seen: tuple[float, float] | None, step: float,
+    exact: bool = False,
+) -> tuple[float, float]:  # fmt: skip
+    """One occurrence's extent from the sound's (to ~0.05 s) and the pictures' (samples
+    ``step`` apart: a seen stretch begins within a step before its first matching sample and
+    ends within a step before its end, so its edges are taken in the middle of that step).
+    Where the two agree, the sound's edge is the finer. Pictures that match beyond the
+    sound's edge (dialogue over the theme's first seconds) set it; pictures that stop more
+    than a second inside it set it only when they were checked to show something else there
+    (``exact``: the cold open while the theme leads in over it, another dub), never because
+    text over the title or a fade's darkest frames broke the match. Frame refinement then
+    finds the cut."""
+    if seen is not None:
+        seen = (max(0.0, seen[0] - step / 2), seen[1] - step / 2)
+    if seen is None or heard is None:
+        return heard or seen
+    if min(heard[1], seen[1]) <= max(heard[0], seen[0]):  # apart: the longer
+        return heard if heard[1] - heard[0] >= seen[1] - seen[0] else seen
+    near, inside = step / 2 + 0.15, (1.0 if exact else float("inf"))
+    start = seen[0] if seen[0] < heard[0] - near or seen[0] > heard[0] + inside else heard[0]
+    end = seen[1] if seen[1] > heard[1] + near or seen[1] < heard[1] - inside else heard[1]
+    return (start, end)
+
+
 def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -> None:
     """Set each item's kind (see the module docstring), in place."""
+    ending = list(durations)  # where each episode's own story ends: before a preview
+    for it in items:
+        if _is_preview(it, durations, cfg):
+            it.kind = "preview"
+            first = min(it.spans)
+            ending[first] = min(ending[first], it.spans[first][0])
     for it in items:
         ends = [
-            durations[ep] - e <= cfg.end_margin and s >= durations[ep] / 2
+            ending[ep] - e <= cfg.end_margin and s >= durations[ep] / 2
             for ep, (s, e) in it.spans.items()
-        ]  # the end of the episode, and in its second half
-        if it.support >= 2 and np.mean(ends) > 0.5:
+        ]  # the end of the episode (before a preview), and in its second half
+        if it.kind == "other" and it.support >= 2 and np.mean(ends) > 0.5:
             it.kind = "credits"
     early = [it for it in items if it.kind == "other" and it.support >= 2]
     for it in early:
         at_zero = np.mean([s <= 1.0 for s, _ in it.spans.values()])
-        if at_zero >= 0.8 and it.length() <= cfg.logo_max and _followed(it, early):
+        silent = not any("sound" in by for by in it.by.values())  # a card, no jingle or theme
+        if at_zero >= 0.8 and it.length() <= cfg.logo_max and (silent or _followed(it, early)):
             it.kind = "logo"
     intros = _best_items(items, durations, cfg)
     for it in items:
@@ -187,6 +245,17 @@ def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -
     _spread_recaps(items)
     for it in {id(x): x for x in _best_items(items, durations, cfg).values()}.values():
         it.kind = "intro"
+
+
+def _is_preview(it: Item, durations: Sequence[float], cfg: SeasonConfig) -> bool:
+    """A "next time on" after the credits: clips shared with the next episode alone, at the
+    end of the earlier one and inside the story of the later one."""
+    if it.support != 2:
+        return False
+    first, second = sorted(it.spans)
+    (s1, e1), (_, e2) = it.spans[first], it.spans[second]
+    return (second == first + 1 and durations[first] - e1 <= cfg.end_margin
+            and s1 >= durations[first] / 2 and durations[second] - e2 > cfg.end_margin)  # fmt: skip
 
 
 def _spread_recaps(items: list[Item], gap: float = 3.0) -> None:
@@ -240,11 +309,16 @@ def _best_items(items: list[Item], durations: Sequence[float], cfg: SeasonConfig
         for ep, (s, e) in it.spans.items():
             if not cfg.min_intro <= e - s <= cfg.max_intro:
                 continue
-            key = (it.support, e - s)
             cur = best.get(ep)
-            if cur is None or key > (cur.support, cur.spans[ep][1] - cur.spans[ep][0]):
+            if cur is None or _rank(it, ep) > _rank(cur, ep):
                 best[ep] = it
     return best
+
+
+def _rank(it: Item, ep: int) -> tuple[int, int, float]:
+    """An intro candidate's claim: shared by more episodes, heard and seen, then longer."""
+    s, e = it.spans[ep]
+    return it.support, it.heard_and_seen(), e - s
 
 
 def season_items(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig):
@@ -259,8 +333,12 @@ def decide(links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig)
     return results_of(season_items(links, durations, cfg), durations, cfg)
 
 
-def results_of(items: Sequence[Item], durations: Sequence[float], cfg: SeasonConfig):
-    """Each episode's intro and credits (and the items it shares) from classified items."""
+def results_of(
+    items: Sequence[Item], durations: Sequence[float], cfg: SeasonConfig,
+    mates: Sequence[int] | None = None,
+) -> list[SeasonEpisode]:  # fmt: skip
+    """Each episode's intro and credits (and the items it shares) from classified items;
+    ``mates``: how many partners each episode was compared with, for the record."""
     out = [SeasonEpisode() for _ in durations]
     for ep, res in enumerate(out):
         mine = [it for it in items if ep in it.spans]
@@ -270,53 +348,27 @@ def results_of(items: Sequence[Item], durations: Sequence[float], cfg: SeasonCon
         )}  # fmt: skip
         intros = [it for it in mine if it.kind == "intro"]
         if intros:
-            it = max(intros, key=lambda x: (x.support, x.spans[ep][1] - x.spans[ep][0]))
+            it = max(intros, key=lambda x: _rank(x, ep))
             s, e = it.spans[ep]
             s = 0.0 if s <= cfg.snap_start else s
             res.intro = Segment(s, e, it.support / len(durations))
-        credits = [it for it in mine if it.kind == "credits"]
+            res.evidence["intro"] = _evidence(it, ep, mates)
+        credits = sorted((it for it in mine if it.kind == "credits"),
+                         key=lambda x: x.spans[ep][1])  # fmt: skip
         if credits:
-            it = max(credits, key=lambda x: x.spans[ep][1])
-            s, e = it.spans[ep]
-            res.credits = Segment(s, e, it.support / len(durations))
+            last = credits[-1]
+            s, e = last.spans[ep]
+            for it in reversed(credits[:-1]):  # one stretch, from its first recurring second
+                if it.spans[ep][1] >= s - cfg.join:
+                    s = min(s, it.spans[ep][0])
+            res.credits = Segment(s, e, last.support / len(durations))
+            res.evidence["credits"] = _evidence(last, ep, mates)
     return out
 
 
-def season_links(
-    prints: Sequence[EpisodePrints],
-    picture_of: Callable[[int], PicturePrint],
-    cfg: SeasonConfig,
-) -> list[Link]:
-    """The stretches each episode shares with its partners: in sound, and in pictures for a
-    pair where either episode has no sound (``picture_of(i)`` fingerprints episode i)."""
-    links, pictures = [], {}
-    for i, j in partners(len(prints), cfg.max_others):
-        a, b = prints[i], prints[j]
-        if a.audio is not None and b.audio is not None:
-            links += _sound_links(i, j, a, b, cfg)
-            continue
-        for k in (i, j):
-            if k not in pictures:
-                pictures[k] = picture_of(k)
-        pa, pb = pictures[i], pictures[j]
-        if pa.fps != pb.fps:  # hashes at other rates do not align frame by frame
-            continue
-        shortest = max(2, round(cfg.min_seconds * pa.fps))
-        for m in match_pictures(pa.hashes, pb.hashes, pa.flat, pb.flat, min_length=shortest):
-            sa, sb = pa.start + m.start_a / pa.fps, pb.start + m.start_b / pb.fps
-            n = m.length / pa.fps
-            links.append(Link(i, j, sa, sa + n, sb, sb + n))
-    return links
-
-
-def _sound_links(i: int, j: int, a: EpisodePrints, b: EpisodePrints, cfg) -> list[Link]:
-    """Links between the head and tail prints of two episodes (times on the files)."""
-    links = []
-    for x in (a.audio, a.tail):
-        for y in (b.audio, b.tail):
-            if x is None or y is None or not len(x) or not len(y):
-                continue
-            for m in match_audio(x, y, min_seconds=cfg.min_seconds):
-                sa, sb, length = audio_times(m, x, y)
-                links.append(Link(i, j, sa, sa + length, sb, sb + length))
-    return links
+def _evidence(it: Item, ep: int, mates: Sequence[int] | None) -> dict:
+    """What found an item in an episode: the partners it was heard in and seen in."""
+    out: dict = {**it.signals(ep), "episodes": it.support}
+    if mates is not None:
+        out["partners"] = mates[ep]
+    return out

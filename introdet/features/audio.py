@@ -174,14 +174,23 @@ def fingerprint(
 
 def audio_fingerprint(
     path: str | os.PathLike, max_seconds: float | None = None, hop: float = HOP,
-    window: float = WINDOW, start: float = 0.0,
+    window: float = WINDOW, start: float = 0.0, speed: float = 1.0,
 ) -> AudioPrint | None:  # fmt: skip
     """Decode ``path``'s first audio stream (at most ``max_seconds``) and fingerprint it.
 
+    ``speed`` > 1 hears a copy that plays that much fast (a PAL copy of a film: 25/23.976,
+    pitch and tempo) as the original sounds: its samples are taken ``speed`` times as densely
+    and heard at ``RATE``, which lowers the pitch and stretches the time back; the print's
+    times stay those of the file (its hop and window are ``speed`` times shorter there).
+
     Returns None for a file without audio; a track shorter than one window gives an empty print.
     """
-    decoded = decode_audio(path, max_seconds, start=start)
+    decoded = decode_audio(path, max_seconds, rate=round(RATE * speed), start=start)
     if decoded is None:
         return None
     samples, start = decoded
-    return fingerprint(samples, RATE, hop, window, start)
+    p = fingerprint(samples, RATE, hop, window, start)
+    if speed == 1.0:
+        return p
+    return AudioPrint(p.codes, p.silent, p.hop / speed, start + (p.start - start) / speed,
+                      p.window / speed)  # fmt: skip

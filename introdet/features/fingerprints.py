@@ -29,17 +29,20 @@ class EpisodePrints:
 
 
 def episode_prints(
-    path: str | Path, scan: float | None = None, fraction: float = 0.0, tail: float = 0.0
-) -> EpisodePrints:
+    path: str | Path, scan: float | None = None, fraction: float = 0.0, tail: float = 0.0,
+    speed: float = 1.0,
+) -> EpisodePrints:  # fmt: skip
     """The sound of one video: its first ``scan`` seconds (or ``fraction`` of it, if longer)
     and its last ``tail`` seconds; one print of the whole track where they meet, or with
-    ``scan=None``."""
+    ``scan=None``. ``speed``: heard as if played at 1/speed (see ``audio_fingerprint``)."""
     duration = probe(path).duration
     head = None if scan is None else max(scan, fraction * duration)
     if head is None or duration <= head + tail:
-        return EpisodePrints(duration, audio_fingerprint(path))
-    first = audio_fingerprint(path, max_seconds=head)
-    last = audio_fingerprint(path, start=duration - tail) if tail > 0 and first else None
+        return EpisodePrints(duration, audio_fingerprint(path, speed=speed))
+    first = audio_fingerprint(path, max_seconds=head, speed=speed)
+    last = None
+    if tail > 0 and first:
+        last = audio_fingerprint(path, start=duration - tail, speed=speed)
     return EpisodePrints(duration, first, last, head)
 
 
@@ -76,11 +79,13 @@ def picture_print(
     max_seconds: float | None = None,
     chunk: int = 256,
     crop: bool = False,
+    start: float = 0.0,
 ) -> PicturePrint:
-    """Picture hashes of ``path`` at ``fps``, for episodes whose sound cannot be compared;
-    ``crop``: of the centre square, as the CLIP frames of a shard are sampled."""
+    """Picture hashes of ``path`` at ``fps`` from ``start`` s; ``crop``: of the centre square,
+    as the CLIP frames of a shard are sampled."""
     hashes, flat, frames = [], [], []
-    sampled = frames_per_second(path, fps=fps, size=64, crop=crop, max_seconds=max_seconds)
+    sampled = frames_per_second(path, fps=fps, size=64, crop=crop, start=start,
+                                max_seconds=max_seconds)  # fmt: skip
     for _, frame in sampled:
         frames.append(frame)
         if len(frames) == chunk:  # bounded memory on long episodes
@@ -91,5 +96,5 @@ def picture_print(
         hashes.append(picture_hash(np.stack(frames)))
         flat.append(flat_frames(np.stack(frames)))
     if not hashes:
-        return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), fps)
-    return PicturePrint(np.concatenate(hashes), np.concatenate(flat), fps)
+        return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), fps, start)
+    return PicturePrint(np.concatenate(hashes), np.concatenate(flat), fps, start)

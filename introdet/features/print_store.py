@@ -153,23 +153,24 @@ def pictures_of(
 
 def cached_prints(
     folder: Path, episode: str, source_hash: str, scan: PrintScan
-) -> EpisodePrints | None:
-    """The sound prints season mode made of this file's content over this scan, if kept."""
+) -> tuple[EpisodePrints, PicturePrint | None] | None:
+    """The prints season mode made of this file's content over this scan, if kept: the
+    sound's, and the pictures' where they were compared."""
     meta = shard_file(folder, episode, ".json")
     try:
         entry = json.loads(meta.read_text(encoding="utf-8"))
         if entry["source_hash"] != source_hash or not is_current(entry["prints"], scan):
             return None
-        return read_prints(folder, episode, entry["prints"])[0]
+        return read_prints(folder, episode, entry["prints"])
     except (OSError, ValueError, KeyError, TypeError, ShardError):
         return None  # absent, stale or damaged: made again
 
 
 def keep_prints(
     folder: Path, episode: str, source: str, source_hash: str, prints: EpisodePrints,
-    scan: PrintScan,
+    scan: PrintScan, picture: PicturePrint | None = None,
 ) -> None:  # fmt: skip
     """Keep season mode's prints of one file (the ``.json``, written last, marks them whole)."""
-    record = write_prints(folder, episode, prints, None, scan)
+    record = write_prints(folder, episode, prints, picture, scan)
     entry = {"source": source, "source_hash": source_hash, "prints": record}
     atomic_write_text(shard_file(folder, episode, ".json"), json.dumps(entry, ensure_ascii=False))

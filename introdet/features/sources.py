@@ -210,8 +210,18 @@ def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], 
         if job.episode in made:
             _found(job, made[job.episode], found, summary)
         elif kept[job.episode] is not None:
-            _found(job, kept[job.episode], found, summary, fresh=False)
-    return found, summary, lambda job, prints: picture_print(job.path, max_seconds=prints.head)
+            _found(job, kept[job.episode][0], found, summary, fresh=False)
+    seen = {e: pair[1] for e, pair in kept.items() if pair is not None and pair[1] is not None}
+
+    def picture(job: VideoJob, prints: EpisodePrints) -> PicturePrint:
+        """The pictures over the scan, made once and kept beside the sound for re-runs."""
+        if job.episode not in seen:
+            seen[job.episode] = picture_print(job.path, max_seconds=prints.head)
+            keep_prints(cache, job.key, str(job.path), job.source_hash, prints, scan,
+                        seen[job.episode])  # fmt: skip
+        return seen[job.episode]
+
+    return found, summary, picture
 
 
 def _found(
@@ -219,7 +229,7 @@ def _found(
 ) -> None:
     """Count one episode's prints: made now (``fresh``), or kept from an earlier run."""
     if prints.audio is None:
-        summary.warned.append((str(job.path), "no audio track: no season evidence"))
+        summary.notes.append(f"{job.path}: no audio track: its pictures are compared")
     found.append((job, prints))
     if fresh:
         summary.done.append(job.episode)

@@ -43,7 +43,10 @@ VIDEO_SUFFIXES = {
     ".265",
     ".hevc",
 }
-_SEASON_DIR = re.compile(r"^(season|сезон|staffel|saison|s)\s*\d+$|^\d+\s*(season|сезон)$", re.I)
+# a season's folder, or the specials of a show (Season 0), which belong to it
+_SEASON_DIR = re.compile(
+    r"^(season|сезон|staffel|saison|s)\s*\d+$|^\d+\s*(season|сезон)$|^specials$", re.I
+)
 
 
 def find_videos(root: str | Path) -> list[Path]:

@@ -1,0 +1,173 @@
+"""Season mode's findings: a season's episodes heard and seen, then decided (``season.py``).
+
+Every pair of partners is heard (``links.py``). Pictures are compared where the sound leaves
+doubt, or for every pair when asked (``recurring.pictures``); around the edges of the intros
+heard in both episodes of a pair, a few seconds of pictures show where the title sequence
+begins and ends. Identical files (a copy, a hard link) are decided as one episode.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from introdet.detection.links import (
+    Link,
+    edge_link,
+    partners,
+    picture_links,
+    sound_links,
+    speed_search,
+)
+from introdet.detection.postprocess import Segment
+from introdet.detection.season import (
+    Item,
+    SeasonConfig,
+    SeasonEpisode,
+    classify,
+    items_from_links,
+    results_of,
+    season_items,
+)
+from introdet.features.fingerprints import EpisodePrints, PicturePrint
+
+
+@dataclass
+class SeasonSources:
+    """What season mode may look at, episode by episode (the season in broadcast order)."""
+
+    prints: Sequence[EpisodePrints]  # the sound, heard once
+    # episode k's pictures over its scan, on demand; None: none to see
+    pictures: Callable[[int], PicturePrint | None]
+    # episode k's sound as if played at 1/speed (a PAL copy), on demand; None: not possible
+    resound: Callable[[int, float], EpisodePrints | None] | None = None
+    # episode k's pictures from t0 to t1 s, sampled densely (edges); None: not possible
+    window: Callable[[int, float, float], PicturePrint | None] | None = None
+
+
+@dataclass
+class SeasonFindings:
+    items: list[Item]
+    results: list[SeasonEpisode]
+    pictured: int = 0  # episodes whose pictures were compared
+    identical: dict[int, int] = field(default_factory=dict)  # a copy -> the episode it copies
+
+
+def identical(prints: Sequence[EpisodePrints]) -> dict[int, int]:
+    """Episodes that are copies (or links) of an earlier one: the same duration and the same
+    sound, code for code: k -> the first of them."""
+    first: dict[tuple, int] = {}
+    same = {}
+    for k, p in enumerate(prints):
+        if p.audio is None or not len(p.audio):
+            continue  # nothing to tell a copy by
+        tail = p.tail.codes.tobytes() if p.tail is not None else b""
+        key = (round(p.duration, 3), p.audio.codes.tobytes(), tail)
+        if key in first:
+            same[k] = first[key]
+        else:
+            first[key] = k
+    return same
+
+
+def season_findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
+    """``_findings`` of the season, each set of identical episodes decided as one: a copy
+    compared with itself would share its whole length."""
+    same = identical(src.prints)
+    if not same:
+        return _findings(src, cfg)
+    keep = [k for k in range(len(src.prints)) if k not in same]
+    resound = src.resound and (lambda i, speed: src.resound(keep[i], speed))
+    window = src.window and (lambda i, t0, t1: src.window(keep[i], t0, t1))
+    sub = SeasonSources([src.prints[k] for k in keep], lambda i: src.pictures(keep[i]), resound,
+                        window)  # fmt: skip
+    found = _findings(sub, cfg)
+    where = {k: keep.index(same.get(k, k)) for k in range(len(src.prints))}  # k -> sub index
+    for it in found.items:
+        it.spans = {k: it.spans[i] for k, i in where.items() if i in it.spans}
+    results = [copy.deepcopy(found.results[where[k]]) for k in range(len(src.prints))]
+    return SeasonFindings(found.items, results, found.pictured, same)
+
+
+def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
+    """What recurs across a season, heard and seen, and each episode's intro and credits.
+
+    Every pair of partners is heard. Pictures are compared for every pair (``pictures=
+    always``), or, with ``auto``, where the sound leaves doubt: for every pair when most
+    episodes have no heard intro (title cards over sound that does not repeat), else for the
+    pairs of an episode without sound or without a heard intro, whose pictures may then join
+    it to what its partners were heard sharing (a re-recorded theme, another dub)."""
+    prints, n = src.prints, len(src.prints)
+    durations = [p.duration for p in prints]
+    pairs = partners(n, cfg.max_others)
+    mates = [sum(k in pair for pair in pairs) for k in range(n)]
+    links = []
+    for i, j in pairs:
+        if prints[i].audio is not None and prints[j].audio is not None:
+            links += sound_links(i, j, prints[i], prints[j], cfg.min_seconds, cfg.join)
+    speeds, again = speed_search(prints, pairs, links, src.resound, cfg.min_seconds, cfg.join)
+    links += again
+    heard = results_of(season_items(links, durations, cfg), durations, cfg)
+    doubt = {k for k, r in enumerate(heard) if prints[k].audio is None or r.intro is None}
+    everywhere = cfg.pictures == "always" or (cfg.pictures == "auto" and 2 * len(doubt) > n)
+    look = [(i, j) for i, j in pairs if everywhere or (
+        cfg.pictures == "auto" and (i in doubt or j in doubt))]  # fmt: skip
+    pictures: dict[int, PicturePrint | None] = {}
+    for i, j in look:
+        for k in (i, j):
+            if k not in pictures:
+                pictures[k] = src.pictures(k)
+        if pictures[i] is None or pictures[j] is None:
+            continue
+        links += picture_links(i, j, pictures[i], pictures[j], cfg.min_seconds,
+                               (speeds.get(i, 1.0), speeds.get(j, 1.0)))  # fmt: skip
+    if src.window is not None and cfg.pictures != "never":
+        links += _edge_links(src, links, heard, [p for p in pairs if not pictures.keys() >= set(p)])
+    items = items_from_links(links)
+    if not everywhere:  # pictures only join episodes to what was heard
+        items = [it for it in items if any("sound" in by for by in it.by.values())]
+    classify(items, durations, cfg)
+    seen = sum(p is not None for p in pictures.values())
+    return SeasonFindings(items, results_of(items, durations, cfg, mates), seen)
+
+
+EDGE_WINDOW = 4.0  # seconds of pictures looked at on each side of a heard intro's edges
+
+
+def _edge_links(
+    src: SeasonSources, links: Sequence[Link], heard: Sequence[SeasonEpisode],
+    pairs: Sequence[tuple[int, int]],
+) -> list[Link]:  # fmt: skip
+    """Picture links at the edges of the intros heard in both episodes of a pair: where the
+    title sequence's pictures begin and end, for pairs whose whole scans were not compared."""
+    windows: dict[int, tuple] = {}
+
+    def around(k: int) -> tuple:
+        if k not in windows:
+            w, seg = EDGE_WINDOW, heard[k].intro
+            windows[k] = tuple(src.window(k, max(0.0, t - w), t + w) for t in (seg.start, seg.end))
+        return windows[k]
+
+    found = []
+    for i, j in pairs:
+        a, b = heard[i].intro, heard[j].intro
+        if a is None or b is None:
+            continue
+        shared = [k for k in links if (k.a, k.b) == (i, j) and k.signal == "sound"
+                  and _halves(k.a_start, k.a_end, a) and _halves(k.b_start, k.b_end, b)]
+        if not shared:
+            continue
+        k = max(shared, key=lambda x: x.a_end - x.a_start)
+        d = k.b_start - k.a_start
+        if abs((k.b_end - k.b_start) - (k.a_end - k.a_start)) > 0.1:
+            continue  # another speed: the pictures would need it too
+        link = edge_link(i, j, d, (a.start, a.end), around(i), around(j))
+        if link is not None:
+            found.append(link)
+    return found
+
+
+def _halves(s: float, e: float, seg: Segment) -> bool:
+    """Whether [s, e) covers at least half of ``seg``."""
+    return min(e, seg.end) - max(s, seg.start) >= 0.5 * (seg.end - seg.start)

@@ -1,0 +1,212 @@
+"""Season mode heard and seen: pictures where the sound does not repeat, pictures at other
+rates, a PAL copy, a theme heard in pieces, edges the pictures correct, identical files.
+
+Sound comes from real encoded files (``tests/test_audio.py``'s waves) or from the
+fingerprinter over made signals; picture prints are made here as hash sequences whose shared
+stretches are known.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from introdet.detection.fusion import SeasonSources, season_findings
+from introdet.detection.links import Link, edge_link, on_grid, picture_links, sound_links
+from introdet.detection.season import SeasonConfig, decide, items_from_links
+from introdet.features.audio import AudioPrint, audio_fingerprint, fingerprint
+from introdet.features.fingerprints import EpisodePrints, PicturePrint
+from introdet.media.library import series_of
+from tests.test_audio import MAKE_RATE, dialogue_wave, episode_wave, theme_wave, write_audio
+
+CFG = SeasonConfig()
+
+
+def _random_sound(seconds: float, seed: int) -> AudioPrint:
+    """A print of sound that recurs nowhere: random codes every 0.05 s."""
+    codes = np.random.default_rng(seed).integers(0, 2**32, int(seconds / 0.05), dtype=np.uint64)
+    return AudioPrint(codes.astype(np.uint32), np.zeros(len(codes), bool), 0.05, 0.025)
+
+
+def _pictures(seconds: float, fps: float, seed: int, shared: dict[float, np.ndarray]):
+    """Hashes at ``fps`` of pictures of their own, except each ``shared`` sequence (one hash a
+    second of the shared pictures) placed from its start time on: PicturePrint."""
+    n = int(seconds * fps)
+    hashes = np.random.default_rng(seed).integers(0, 2**63, n, dtype=np.uint64)
+    t = np.arange(n) / fps
+    for at, seq in shared.items():
+        inside = (t >= at) & (t < at + len(seq))
+        hashes[inside] = seq[np.floor(t[inside] - at).astype(int)]
+    return PicturePrint(hashes, np.zeros(n, bool), fps)
+
+
+TITLE = np.random.default_rng(99).integers(0, 2**63, 12, dtype=np.uint64)  # a 12-s title
+
+
+def test_a_title_card_over_sound_that_does_not_repeat_is_found_in_the_pictures():
+    starts = [31.0, 47.0, 12.0, 66.0]
+    prints = [EpisodePrints(600.0, _random_sound(300, k)) for k in range(4)]
+    pics = [_pictures(300, 2.0, 10 + k, {s: TITLE}) for k, s in enumerate(starts)]
+    found = season_findings(SeasonSources(prints, lambda k: pics[k]), CFG)
+    for r, s in zip(found.results, starts, strict=True):
+        assert r.intro is not None
+        assert r.intro.start == pytest.approx(s, abs=0.3) and r.intro.end == pytest.approx(
+            s + 12, abs=0.3
+        )
+        assert r.evidence["intro"]["seen"] == 3 and r.evidence["intro"]["heard"] == 0
+    deaf = SeasonConfig(pictures="never")
+    never = season_findings(SeasonSources(prints, lambda k: pics[k]), deaf)
+    assert all(r.intro is None for r in never.results)
+
+
+def test_pictures_sampled_at_other_rates_are_aligned_by_time():
+    a = _pictures(200, 2.0, 1, {40.0: TITLE})
+    b = _pictures(200, 1.0, 2, {75.0: TITLE})  # a shard's rows: one a second
+    links = picture_links(0, 1, a, b, min_seconds=1.5)
+    assert len(links) == 1
+    k = links[0]
+    assert (k.a_start, k.b_start) == (pytest.approx(40.0, abs=1.0), pytest.approx(75.0, abs=1.0))
+    assert k.a_end - k.a_start == pytest.approx(12.0, abs=1.0)
+
+
+def test_on_grid_takes_the_nearest_picture_by_time_at_a_speed():
+    p = PicturePrint(np.arange(100, dtype=np.uint64), np.zeros(100, bool), 25.0)
+    fast = on_grid(p, 2.0, speed=25 / 24)  # a copy that plays 25/24 fast
+    assert fast.fps == pytest.approx(2.0 * 25 / 24)
+    assert fast.hashes[:4].tolist() == [0, 12, 24, 36]  # 0.48 s of its file per step
+
+
+def _episode_file(tmp_path: Path, name: str, before: float, speed: float = 1.0) -> Path:
+    wave = episode_wave(theme_wave(20.0, rate=MAKE_RATE), before, 30.0, seed=len(name) * 7,
+                        rate=MAKE_RATE)  # fmt: skip
+    if speed != 1.0:  # played faster: every sample sooner, every pitch higher
+        n = int(len(wave) / speed)
+        wave = np.interp(np.arange(n) * speed, np.arange(len(wave)), wave).astype(np.float32)
+    return write_audio(tmp_path / f"{name}.m4a", wave, rate=MAKE_RATE)
+
+
+def episode_prints(path: Path, speed: float = 1.0) -> EpisodePrints:
+    """The whole track's print (an audio-only file: no video to probe)."""
+    return EpisodePrints(70.0, audio_fingerprint(path, speed=speed))
+
+
+def test_a_pal_copy_matching_nowhere_is_heard_at_its_speed(tmp_path):
+    speed = 25 / (24000 / 1001)
+    paths = [_episode_file(tmp_path, "e1", 14.0), _episode_file(tmp_path, "e22", 25.0),
+             _episode_file(tmp_path, "e333", 18.0, speed)]  # fmt: skip
+    prints = [episode_prints(p) for p in paths]
+
+    def resound(k: int, s: float) -> EpisodePrints:
+        return episode_prints(paths[k], speed=s)
+
+    found = season_findings(SeasonSources(prints, lambda k: None, resound), CFG)
+    intros = [(r.intro.start, r.intro.end) if r.intro else None for r in found.results]
+    assert intros[0] == (pytest.approx(14.0, abs=0.2), pytest.approx(34.0, abs=0.2))
+    assert intros[2] == (pytest.approx(18.0 / speed, abs=0.2), pytest.approx(38.0 / speed, abs=0.2))
+    deaf = season_findings(SeasonSources(prints, lambda k: None), CFG)  # no second hearing
+    assert deaf.results[2].intro is None
+
+
+def test_a_theme_heard_in_pieces_at_one_offset_is_one_stretch():
+    rate = 11025
+    theme = theme_wave(30.0, seed=3, rate=rate)
+    talk = dialogue_wave(30.0, seed=5, rate=rate)
+    noisy = theme.copy()
+    for lo in (6, 14, 21):  # three loud lines of dialogue over the theme: noisy bits there
+        sl = slice(lo * rate, (lo + 2) * rate)
+        noisy[sl] = theme[sl] + 1.3 * talk[sl] / np.abs(talk[sl]).max()
+    a = EpisodePrints(60.0, fingerprint(np.concatenate([dialogue_wave(10, 1, rate), theme]), rate))
+    b = EpisodePrints(60.0, fingerprint(np.concatenate([dialogue_wave(4, 2, rate), noisy]), rate))
+    pieces = sound_links(0, 1, a, b, min_seconds=1.5, join=0.0)
+    whole = sound_links(0, 1, a, b, min_seconds=1.5, join=12.0)
+    assert len(pieces) >= 3  # the dialogue breaks the stretch
+    assert len(whole) == 1
+    assert whole[0].a_start == pytest.approx(10.0, abs=0.2)
+    assert whole[0].a_end == pytest.approx(40.0, abs=0.3)
+
+
+def test_where_sound_and_pictures_disagree_the_pictures_set_the_edge():
+    heard = Link(0, 1, 10.0, 40.0, 20.0, 50.0)
+    # dialogue over the theme's first 2.5 s: the pictures show the title from 7.5 s on
+    seen = Link(0, 1, 7.5, 40.5, 17.5, 50.5, "picture", 0.5)
+    (item,) = items_from_links([heard, seen])
+    assert item.spans[0] == (pytest.approx(7.25), pytest.approx(40.0))  # the sound's end agrees
+    assert item.signals(0) == {"heard": 1, "seen": 1}
+    # the theme leads in over the cold open: the edge pictures, checked to show the cold open
+    # before 11.5 s, set the start; the scan's pictures alone (text over the title?) do not
+    late = Link(0, 1, 11.5, 40.5, 21.5, 50.5, "picture", 0.5, exact=True)
+    (item,) = items_from_links([heard, late])
+    assert item.spans[0][0] == pytest.approx(11.25)
+    (item,) = items_from_links([heard, Link(0, 1, 11.5, 40.5, 21.5, 50.5, "picture", 0.5)])
+    assert item.spans[0][0] == 10.0
+    # pictures that stop a little early (a fade's darkest frames) leave the sound's end
+    faded = Link(0, 1, 10.0, 39.5, 20.0, 49.5, "picture", 0.5, exact=True)
+    (item,) = items_from_links([heard, faded])
+    assert item.spans[0] == (10.0, 40.0)
+
+
+def test_edge_pictures_show_where_the_title_sequence_begins():
+    fps, d = 4.0, 10.0
+    title = np.random.default_rng(5).integers(0, 2**63, 80, dtype=np.uint64)
+
+    def window(t0: float, seed: int, title_at: float) -> PicturePrint:
+        n = int(8 * fps)
+        h = np.random.default_rng(seed).integers(0, 2**63, n, dtype=np.uint64)
+        t = t0 + np.arange(n) / fps
+        on = t >= title_at
+        h[on] = title[np.round((t[on] - title_at) * fps).astype(int)]
+        return PicturePrint(h, np.zeros(n, bool), fps, t0)
+
+    # the sound says 12.0; the pictures of both episodes show the title from 9.5 s (19.5 s)
+    a, b = window(8.0, 1, 9.5), window(18.0, 2, 19.5)
+    link = edge_link(0, 1, d, (12.0, 40.0), (a, None), (b, None))
+    assert link is not None and link.signal == "picture"
+    assert link.a_start == pytest.approx(9.5) and link.a_end == 40.0
+    assert link.b_start == pytest.approx(19.5)
+    other = window(18.0, 3, 99.0)  # the partner's pictures are not the title: no link
+    assert edge_link(0, 1, d, (12.0, 40.0), (a, None), (other, None)) is None
+    # the sound says 8.5 (the theme leads in); the title pictures begin at 9.5: checked to
+    # show other pictures before, the start moves in
+    link = edge_link(0, 1, d, (8.5, 40.0), (a, None), (b, None))
+    assert link.a_start == pytest.approx(9.5) and link.exact
+    # text over the title's first second in one episode: not other pictures, no move
+    first_second = (np.arange(32) >= 6) & (np.arange(32) < 10)  # 19.5-20.5 s of b
+    texted = PicturePrint(b.hashes ^ np.where(first_second, np.uint64(0xFFFF), np.uint64(0)),
+                          b.flat, fps, b.start)  # fmt: skip  # 16 bits off: neither
+    link = edge_link(0, 1, d, (9.5, 40.0), (a, None), (texted, None))
+    assert link is None or link.a_start == pytest.approx(9.5)
+
+
+def test_identical_files_are_one_episode_not_an_intro_as_long_as_the_episode(tmp_path):
+    paths = [_episode_file(tmp_path, "e1", 14.0), _episode_file(tmp_path, "e22", 25.0)]
+    prints = [episode_prints(p) for p in paths]
+    prints.append(prints[1])  # a copy of e22 (or a hard link to it)
+    found = season_findings(SeasonSources(prints, lambda k: None), CFG)
+    assert found.identical == {2: 1}
+    for r in found.results[1:]:
+        assert (r.intro.start, r.intro.end) == (pytest.approx(25.0, abs=0.2),
+                                                pytest.approx(45.0, abs=0.2))  # fmt: skip
+
+
+def test_a_preview_after_the_credits_is_not_part_of_them():
+    durations = [1300.0, 1310.0, 1290.0]
+    links = []
+    for i in range(3):
+        for j in range(i + 1, 3):
+            links.append(Link(i, j, 60.0, 90.0, 60.0, 90.0))  # the intro
+            ci, cj = durations[i] - 60.0, durations[j] - 60.0  # credits, then a preview
+            links.append(Link(i, j, ci, ci + 40.0, cj, cj + 40.0))
+    links += [Link(0, 1, 1280.0, 1295.0, 700.0, 715.0), Link(1, 2, 1290.0, 1305.0, 400.0, 415.0)]
+    result = decide(links, durations, CFG)
+    for r, d in zip(result, durations, strict=True):
+        assert (r.credits.start, r.credits.end) == (d - 60.0, d - 20.0)
+    kinds = {k for *_, k, _ in result[0].evidence["recurring"]}
+    assert "preview" in kinds
+
+
+def test_a_specials_folder_belongs_to_its_show(tmp_path):
+    root = tmp_path / "tv"
+    assert series_of(root / "Harbor" / "Specials" / "Harbor S00E01.mkv", root) == "Harbor"
+    assert series_of(root / "Harbor" / "Season 0" / "x.mkv", root) == "Harbor"
