@@ -52,7 +52,7 @@ from introdet.features.fingerprints import (
     episode_prints,
     picture_print,
 )
-from introdet.features.print_store import PrintScan
+from introdet.features.print_store import PrintScan, resound_of
 from introdet.features.shards import MANIFEST, ShardMeta, check_consistent, encoder_name
 from introdet.features.sources import PictureOf, load_episodes, load_prints, season_prints
 from introdet.media.library import VideoJob
@@ -122,9 +122,10 @@ def season_channels(
     """Season channels of the episodes ``idx`` of one series; their findings go on them."""
     scfg = OmegaConf.to_object(cfg.recurring)
     metas = [episodes[i].meta for i in idx]
-    prints, picture_of = season_prints(metas, shard_dir, PrintScan.of(scfg))
+    scan = PrintScan.of(scfg)
+    prints, picture_of = season_prints(metas, shard_dir, scan)
     rows = [Rows(m.start, m.fps, len(episodes[i].feats)) for m, i in zip(metas, idx, strict=True)]
-    evidence = season_evidence(prints, picture_of, rows, scfg)
+    evidence = season_evidence(prints, picture_of, rows, scfg, resound_of(metas, scan))
     for i, r in zip(idx, evidence.results, strict=True):
         episodes[i].season = r
     return evidence.channels
@@ -348,7 +349,7 @@ def _picture_of(
     return picture(*members[k])
 
 
-EDGE_FPS = 4.0  # pictures per second around a heard intro's edges
+EDGE_FPS = 8.0  # pictures per second around an intro's edges
 
 
 def _window(
@@ -358,7 +359,8 @@ def _window(
     path = members[k][0].path
     if not path.is_file():
         return None
-    return picture_print(path, fps=EDGE_FPS, start=t0, max_seconds=t1 - t0)
+    return picture_print(path, fps=EDGE_FPS, start=t0, max_seconds=t1 - t0, skip_nonref=True,
+                         thumbs=True)  # fmt: skip
 
 
 def _resound(

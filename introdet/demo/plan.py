@@ -71,22 +71,33 @@ class SeriesDef:
     two_openings: bool = False  # the second half of the season has another opening
     text_over_intro: bool = False  # per-episode credit text drawn over the intro
     long_credits: bool = False  # end credits (and their theme) longer than the intro
+    # traps of introdet.demo.traps, which see each flag's meaning
+    no_recurring_sound: bool = False  # each episode's own dialogue under the intro
+    dub: bool = False  # two audio streams: a dub and the original
+    identical_copy: bool = False  # one episode twice in the folder, byte for byte
+    special: bool = False  # Season 1/ and Specials/ folders, one special with no intro
+    pal_copy: bool = False  # the last episode sped up to 25 fps, sound and all
+    rerecorded_theme: bool = False  # the last episodes play another recording of the theme
+    dialogue_over_theme: bool = False  # lines spoken over the theme's first seconds
+    preview: bool = False  # "next time on" after the credits, from the next episode
+    mixed_fps: tuple[Fraction, ...] = ()  # episode k written at mixed_fps[k % len]
 
 
 ROSTER = (
     SeriesDef("Harbor", "Harbor", "harbor", "mp4", "libx264", (320, 180), Fraction(25), "title",
-              False, logo=True, text_over_intro=True, long_credits=True),
+              False, logo=True, text_over_intro=True, long_credits=True, dub=True, special=True),
     SeriesDef("Американский вандал", "Американский вандал", "vandal", "mkv", "libx265",
               (320, 180), Fraction(24), "title", True, start_transition="fade_in",
-              lookalikes=True, cut_short=True),
+              lookalikes=True, cut_short=True, no_recurring_sound=True),
     SeriesDef("Northwind", "Northwind", "northwind", "webm", "libvpx-vp9", (320, 180),
-              Fraction(25), "opening", False, recap=True),
+              Fraction(25), "opening", False, recap=True, identical_copy=True),
     SeriesDef("Quarry", "Quarry", "quarry", "avi", "mpeg4", (384, 216), Fraction(24000, 1001),
               "title", False, end_transition="fade_black", recurring_set=True, intro_at_zero=True,
-              two_openings=True),
+              two_openings=True, pal_copy=True),
     SeriesDef("Saltmarsh", "Saltmarsh", "saltmarsh", "mp4", "libx264", (320, 180), Fraction(24),
-              "title", False),
-    SeriesDef("Lumen", "Lumen", "lumen", "avi", "mpeg4", (320, 180), Fraction(25), "title", True),
+              "title", False, rerecorded_theme=True, dialogue_over_theme=True, preview=True),
+    SeriesDef("Lumen", "Lumen", "lumen", "avi", "mpeg4", (320, 180), Fraction(25), "title", True,
+              mixed_fps=(Fraction(25), Fraction(24000, 1001), Fraction(30000, 1001))),
 )  # fmt: skip
 
 # one thread per encoder: the episodes already run two at a time on two cores
@@ -125,6 +136,8 @@ class Scene:
     fade_in: int = 0
     fade_out: int = 0
     sound: Sound = Sound()  # its audio; sample k/fps of the scene is sound at + offset + k
+    voice: Sound = Sound()  # a line spoken over its sound, in its first voice_n frames
+    voice_n: int = 0
     overlay_seed: tuple[int, ...] = ()  # credit text over the picture (intro), per episode
 
 
@@ -143,10 +156,20 @@ class Episode:
     opening: int = 0  # which of the series' openings it has
     gain: float = 1.0  # its loudness: every episode is mixed at its own level
     noise_seed: tuple[int, ...] = ()  # its room tone
+    season_dir: str = ""  # "Season 1/", "Specials/" or "" (the episode right in the series')
+    traps: list[str] = field(default_factory=list)  # its own styles beyond the series'
+    speed: Fraction = Fraction(1)  # written this much faster than planned (a PAL copy)
+    dub_first: bool | None = None  # None: one audio stream; else whether the dub comes first
+    copy_of: str = ""  # the id of the episode whose file this one is, byte for byte
 
     @property
     def path(self) -> str:
-        return f"videos/{self.series.folder}/{self.id}.{self.series.ext}"
+        return f"videos/{self.series.folder}/{self.season_dir}{self.id}.{self.series.ext}"
+
+    @property
+    def fps(self) -> Fraction:
+        """The frame rate written into its file."""
+        return self.series.fps * self.speed
 
     @property
     def n_frames(self) -> int:
@@ -221,18 +244,6 @@ def credit_scenes(sd: SeriesDef, prof: Profile, seed: int, si: int, number: int)
                   overlay_seed=(seed, si, 7, number))]  # fmt: skip
 
 
-def cut_short(intro: list[Scene], share: float = 0.6) -> list[Scene]:
-    """The first ``share`` of the intro, cut off abruptly (no fade at the cut)."""
-    keep = max(1, round(share * sum(s.n for s in intro)))
-    out = []
-    for s in intro:
-        if keep <= 0:
-            break
-        out.append(replace(s, n=min(s.n, keep), fade_out=s.fade_out if s.n <= keep else 0))
-        keep -= s.n
-    return out
-
-
 class _Filler:
     """Cuts a stretch of frames into fresh content scenes, with black gaps between some."""
 
@@ -271,7 +282,7 @@ class _Filler:
         return out
 
 
-def _plan_episode(
+def plan_episode(
     seed: int,
     si: int,
     sd: SeriesDef,
@@ -281,11 +292,13 @@ def _plan_episode(
     intro: list[Scene],
     previous: Episode | None,
 ) -> Episode:
+    from introdet.demo import traps  # it builds on this module's scenes
+
     rng = np.random.default_rng([seed, si, 10, number])
     fps = sd.fps
     filler = _Filler(rng, prof, fps, (seed, si, 11, number))
     head = _head(seed, si, sd, prof, rng, previous)
-    intro = _as_shown(sd, intro, (seed, si, 8, number), number)
+    intro = traps.as_shown(sd, intro, (seed, si), number, prof.episodes)
     credits = [(s, "credits") for s in credit_scenes(sd, prof, seed, si, number)]
     n_head = sum(s.n for s, _ in head)
     n_intro = sum(s.n for s in intro)
@@ -340,24 +353,20 @@ def _head(
             (Scene(n_logo, "logo", (seed, si, 4), (seed, si, 4), sound=jingle), "studio_logo")
         )
     if sd.recap and previous is not None:
-        head += [(s, "recap") for s in _recap(rng, prof, sd.fps, previous.content)]
+        head += [(s, "recap") for s in clips(rng, prof, sd.fps, previous.content)]
     return head
 
 
-def _as_shown(sd: SeriesDef, intro: list[Scene], overlay: tuple, number: int) -> list[Scene]:
-    """The intro as this episode shows it: cut short on even episodes, with text over it."""
-    if sd.cut_short and number % 2 == 0:
-        intro = cut_short(intro)
-    if sd.text_over_intro:
-        intro = [replace(s, overlay_seed=overlay) for s in intro]
-    return intro
-
-
-def _recap(
-    rng: np.random.Generator, prof: Profile, fps: Fraction, source: Sequence[Scene]
+def clips(
+    rng: np.random.Generator,
+    prof: Profile,
+    fps: Fraction,
+    source: Sequence[Scene],
+    seconds: float | None = None,
 ) -> list[Scene]:
-    """Shots cut from the previous episode's own scenes: recurring, but not intro."""
-    left = _frames(rng.uniform(*prof.recap), fps)
+    """Shots cut from another episode's own scenes (a recap of the previous one, a preview of
+    the next: ``seconds`` long, else a recap's length): recurring, but not intro."""
+    left = _frames(seconds if seconds is not None else rng.uniform(*prof.recap), fps)
     shots = []
     while left > 0:
         n = min(left, _frames(rng.uniform(0.75, 1.25) * prof.shot[0], fps))
@@ -408,29 +417,33 @@ def plan_library(seed: int = 0, size: str = "full") -> list[Episode]:
     n_none = round(len(roster) * prof.episodes / 6)
     picks = rng.choice(len(later), size=min(n_none, len(later)), replace=False)
     no_intro = {later[int(k)] for k in picks}
+    from introdet.demo import traps  # it builds on this module's scenes
+
     episodes = []
     for si, sd in enumerate(roster):
-        openings = [intro_scenes(sd, prof, seed, si, v) for v in range(1 + sd.two_openings)]
-        unseen = si == len(roster) - 1
-        previous = None
+        season = []
         for number in range(1, prof.episodes + 1):
-            variant = (number - 1) % len(openings)  # two openings: they alternate
-            intro = openings[variant]
-            ep = _plan_episode(
-                seed, si, sd, prof, number, (si, number) not in no_intro, intro, previous
-            )
-            ep.seen = not unseen
+            sd_e = traps.series_at(sd, number)  # mixed frame rates: planned at its own
+            variant = (number - 1) % (1 + sd.two_openings)  # two openings: they alternate
+            intro = intro_scenes(sd_e, prof, seed, si, variant)
+            previous = season[-1] if season else None
+            has_intro = (si, number) not in no_intro
+            ep = plan_episode(seed, si, sd_e, prof, number, has_intro, intro, previous)
+            ep.seen = si != len(roster) - 1
             ep.opening = variant
-            ep.split = "test" if unseen or number > prof.episodes - prof.n_test else "train"
+            ep.split = "test" if not ep.seen or number > prof.episodes - prof.n_test else "train"
             ep.name = _label_name(sd, number, rng)
-            episodes.append(ep)
-            previous = ep
+            season.append(ep)
+        episodes += season
+    for si, sd in enumerate(roster):  # after every name is drawn: the names stay as they were
+        mine = [ep for ep in episodes if ep.series.folder == sd.folder]
+        episodes += traps.season_traps(seed, si, sd, prof, mine, rng)
     return episodes
 
 
-def _label_name(sd: SeriesDef, number: int, rng: np.random.Generator) -> str:
+def _label_name(sd: SeriesDef, number: int, rng: np.random.Generator, season: int = 1) -> str:
     series = sd.name
     if sd.lookalikes and number % 2 == 0:
         series = series.translate(_LATIN_LOOKALIKE)
     fmt = _NAME_FORMATS[int(rng.integers(len(_NAME_FORMATS)))]
-    return fmt.format(series=series, season=1, episode=number)
+    return fmt.format(series=series, season=season, episode=number)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -170,18 +170,33 @@ def render_scene(scene: Scene, look: Look, w: int, h: int, fps: Fraction) -> Ite
         yield frame
 
 
-def episode_audio(ep: Episode, rate: int) -> np.ndarray:
-    """The episode's soundtrack at ``rate`` Hz, as long as its frames. float32 [S]"""
+def episode_audio(ep: Episode, rate: int, dub: bool = False) -> np.ndarray:
+    """The episode's soundtrack at ``rate`` Hz, as long as its frames. float32 [S]
+
+    ``dub``: the dubbed track, where other voices (other seeds) speak every line over the same
+    music. A PAL copy (``speed`` > 1) is drawn at ``rate / speed`` samples a planned second and
+    played at ``rate``: every sound is a function of time, so this is the planned soundtrack
+    resampled without loss, faster and higher by ``speed``, as a sped-up broadcast is."""
+    fps, at = ep.series.fps, rate / float(ep.speed)  # planned frames, samples a planned second
     parts, k = [], 0
     for scene, _ in ep.scenes:
-        chunk = sound.render(scene.sound, scene.offset, scene.n, ep.series.fps, rate)
+        chunk = sound.render(_voiced(scene.sound, dub), scene.offset, scene.n, fps, at)
+        if scene.voice_n:  # a line spoken over the scene's first frames
+            line = sound.render(_voiced(scene.voice, dub), scene.offset, scene.voice_n, fps, at)
+            m = min(len(line), len(chunk))
+            chunk[:m] += line[:m]
         # the sound's sample grid starts at its own frame 0: re-cut on the file's grid
-        a = round(k / ep.series.fps * rate)
-        b = round((k + scene.n) / ep.series.fps * rate)
+        a = round(k / fps * at)
+        b = round((k + scene.n) / fps * at)
         parts.append(np.resize(chunk, b - a) if len(chunk) != b - a else chunk)
         k += scene.n
     wave = np.concatenate(parts) + sound.room_tone(ep.noise_seed, sum(len(x) for x in parts))
     return np.clip(wave * ep.gain, -1.0, 1.0).astype(np.float32)
+
+
+def _voiced(s: sound.Sound, dub: bool) -> sound.Sound:
+    """The sound as the dub has it: lines in other voices, the music and jingle untouched."""
+    return replace(s, seed=(*s.seed, 90)) if dub and s.kind == "dialogue" else s
 
 
 def render_episode(ep: Episode) -> Iterator[np.ndarray]:

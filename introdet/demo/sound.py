@@ -13,6 +13,10 @@ dialogue a "previously on" recap quotes from the previous episode. Kinds:
 - ``jingle``: three bell notes;
 - ``silence``: digital silence (black gaps).
 
+A theme re-recorded for later episodes keeps its melody but not its recording: a sound's
+``arrangement`` seed (empty: the original) draws other instrument colours, other hi-hat noise
+and a tempo about 3 % off, so its waveform no longer matches the original's.
+
 ``room_tone`` adds a faint per-episode noise floor, and each episode has its own loudness.
 """
 
@@ -32,6 +36,7 @@ class Sound:
     kind: str = "silence"
     seed: tuple[int, ...] = ()
     at: int = 0  # frames into the sound where the scene starts
+    arrangement: tuple[int, ...] = ()  # music only: another recording of the same melody
 
 
 def render(sound: Sound, start: int, n: int, fps: Fraction, rate: int) -> np.ndarray:
@@ -46,7 +51,9 @@ def render(sound: Sound, start: int, n: int, fps: Fraction, rate: int) -> np.nda
     t = np.arange(a, b, dtype=np.float64) / rate  # [S] seconds into the sound
     if sound.kind == "silence" or len(t) == 0:
         return np.zeros(len(t), np.float32)
-    make = {"theme": _music, "end_theme": _music, "dialogue": _speech, "jingle": _jingle}
+    if sound.kind in ("theme", "end_theme"):
+        return _music(sound.seed, t, sound.arrangement).astype(np.float32)
+    make = {"dialogue": _speech, "jingle": _jingle}
     return make[sound.kind](sound.seed, t).astype(np.float32)
 
 
@@ -71,15 +78,23 @@ def _tone(t: np.ndarray, freq: float, length: float, harmonics: tuple[float, ...
     return env * wave
 
 
-def _music(seed: tuple[int, ...], t: np.ndarray) -> np.ndarray:
+def _music(seed: tuple[int, ...], t: np.ndarray, arrangement: tuple[int, ...] = ()) -> np.ndarray:
+    """The melody and bass come from ``seed``; an ``arrangement`` changes only how they are
+    played (tempo, instrument colours, hi-hat), as a re-recorded theme does."""
     rng = np.random.default_rng([*seed, 1])
     beat = 60.0 / rng.uniform(96, 150)
+    lead, bass = (1.0, 0.5, 0.25, 0.12), (1.0, 0.3)
+    if arrangement:
+        arr = np.random.default_rng([*arrangement, 6])
+        beat /= 1.0 + arr.choice([-1, 1]) * arr.uniform(0.025, 0.035)  # about 3 % other tempo
+        lead = (1.0, *arr.uniform(0.05, 0.8, 3).round(3))
+        bass = (1.0, *arr.uniform(0.1, 0.7, 2).round(3))
     on, ln, pitch, phrase = _notes(rng, beat, int(rng.integers(8, 14)), 64, 88)
     b_on, b_ln, b_pitch, b_phrase = _notes(rng, 2 * beat, 4, 40, 52)
     out = np.zeros_like(t)
     for onsets, lengths, pitches, period, harm, gain in (
-        (on, ln, pitch, phrase, (1.0, 0.5, 0.25, 0.12), 0.16),
-        (b_on, b_ln, b_pitch, b_phrase, (1.0, 0.3), 0.14),
+        (on, ln, pitch, phrase, lead, 0.16),
+        (b_on, b_ln, b_pitch, b_phrase, bass, 0.14),
     ):
         local = np.mod(t, period)  # the phrase repeats
         for o, n_len, p in zip(onsets, lengths, pitches, strict=True):
@@ -87,7 +102,7 @@ def _music(seed: tuple[int, ...], t: np.ndarray) -> np.ndarray:
             if near.any():
                 freq = 440.0 * 2 ** ((p - 69) / 12)
                 out[near] += gain * _tone(local[near] - o, freq, n_len, harm)
-    return out + _hihat(seed, t, beat)
+    return out + _hihat((*seed, *arrangement), t, beat)
 
 
 def _hihat(seed: tuple[int, ...], t: np.ndarray, beat: float) -> np.ndarray:

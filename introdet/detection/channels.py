@@ -83,13 +83,14 @@ def season_evidence(
     picture_of: Callable[[int], PicturePrint],
     rows: Sequence[Rows],
     cfg: SeasonConfig,
+    resound: Callable[[int, float], EpisodePrints | None] | None = None,
 ) -> SeasonEvidence:
     """Season channels and season mode's results for ONE season's episodes (broadcast order)."""
     n = len(prints)
     channels = [np.zeros((r.n, N_SEASON), np.float32) for r in rows]
     if n < 2:
         return SeasonEvidence(channels, [SeasonEpisode() for _ in prints])
-    findings = season_findings(SeasonSources(prints, picture_of), cfg)
+    findings = season_findings(SeasonSources(prints, picture_of, resound), cfg)
     items = findings.items
     for x in channels:
         x[:, AVAILABLE] = 1.0

@@ -9,6 +9,7 @@ begins and ends. Identical files (a copy, a hard link) are decided as one episod
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -106,8 +107,7 @@ def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
     for i, j in pairs:
         if prints[i].audio is not None and prints[j].audio is not None:
             links += sound_links(i, j, prints[i], prints[j], cfg.min_seconds, cfg.join)
-    speeds, again = speed_search(prints, pairs, links, src.resound, cfg.min_seconds, cfg.join)
-    links += again
+    speeds, links = speed_search(prints, pairs, links, src.resound, cfg.min_seconds, cfg.join)
     heard = results_of(season_items(links, durations, cfg), durations, cfg)
     doubt = {k for k, r in enumerate(heard) if prints[k].audio is None or r.intro is None}
     everywhere = cfg.pictures == "always" or (cfg.pictures == "auto" and 2 * len(doubt) > n)
@@ -122,50 +122,67 @@ def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
             continue
         links += picture_links(i, j, pictures[i], pictures[j], cfg.min_seconds,
                                (speeds.get(i, 1.0), speeds.get(j, 1.0)))  # fmt: skip
+    items = _classified(links, durations, cfg, everywhere)
     if src.window is not None and cfg.pictures != "never":
-        links += _edge_links(src, links, heard, [p for p in pairs if not pictures.keys() >= set(p)])
-    items = items_from_links(links)
-    if not everywhere:  # pictures only join episodes to what was heard
-        items = [it for it in items if any("sound" in by for by in it.by.values())]
-    classify(items, durations, cfg)
+        first = results_of(items, durations, cfg)
+        edges = _edge_links(src, links, first, pairs)
+        if edges:
+            items = _classified(links + edges, durations, cfg, everywhere)
     seen = sum(p is not None for p in pictures.values())
     return SeasonFindings(items, results_of(items, durations, cfg, mates), seen)
 
 
-EDGE_WINDOW = 4.0  # seconds of pictures looked at on each side of a heard intro's edges
+def _classified(
+    links: Sequence[Link], durations: Sequence[float], cfg: SeasonConfig, seen_alone: bool
+) -> list[Item]:
+    """The season's items, each of its kind; without ``seen_alone``, pictures only join
+    episodes to what was heard."""
+    items = items_from_links(links)
+    if not seen_alone:
+        items = [it for it in items if any("sound" in by for by in it.by.values())]
+    classify(items, durations, cfg)
+    return items
+
+
+EDGE_WINDOW = 4.0  # seconds of pictures looked at on each side of an intro's edges
 
 
 def _edge_links(
-    src: SeasonSources, links: Sequence[Link], heard: Sequence[SeasonEpisode],
+    src: SeasonSources, links: Sequence[Link], found: Sequence[SeasonEpisode],
     pairs: Sequence[tuple[int, int]],
 ) -> list[Link]:  # fmt: skip
-    """Picture links at the edges of the intros heard in both episodes of a pair: where the
-    title sequence's pictures begin and end, for pairs whose whole scans were not compared."""
-    windows: dict[int, tuple] = {}
+    """Picture links at the edges of the intro, and at the start of the credits, that both
+    episodes of a pair were found to share: where their pictures begin (and the intro's
+    end), sampled densely (the scan's pictures are 0.5 s apart, and a pan or a fast cut
+    looks different half a second on). The credits end with the episode or its preview, and
+    their pictures may only move their start earlier: their names differ by episode."""
+    windows: dict[tuple[int, str], tuple] = {}
 
-    def around(k: int) -> tuple:
-        if k not in windows:
-            w, seg = EDGE_WINDOW, heard[k].intro
-            windows[k] = tuple(src.window(k, max(0.0, t - w), t + w) for t in (seg.start, seg.end))
-        return windows[k]
+    def around(k: int, kind: str) -> tuple:
+        if (k, kind) not in windows:
+            w, seg = EDGE_WINDOW, getattr(found[k], kind)
+            edges = (seg.start, seg.end) if kind == "intro" else (seg.start,)
+            got = [src.window(k, max(0.0, t - w), t + w) for t in edges]
+            windows[k, kind] = (*got, None)[:2]
+        return windows[k, kind]
 
-    found = []
-    for i, j in pairs:
-        a, b = heard[i].intro, heard[j].intro
+    edges = []
+    for (i, j), kind in itertools.product(pairs, ("intro", "credits")):
+        a, b = getattr(found[i], kind), getattr(found[j], kind)
         if a is None or b is None:
             continue
-        shared = [k for k in links if (k.a, k.b) == (i, j) and k.signal == "sound"
-                  and _halves(k.a_start, k.a_end, a) and _halves(k.b_start, k.b_end, b)]
+        shared = [k for k in links if (k.a, k.b) == (i, j) and _halves(k.a_start, k.a_end, a)
+                  and _halves(k.b_start, k.b_end, b)]  # fmt: skip
         if not shared:
             continue
-        k = max(shared, key=lambda x: x.a_end - x.a_start)
-        d = k.b_start - k.a_start
+        k = max(shared, key=lambda x: (x.signal == "sound", x.a_end - x.a_start))
         if abs((k.b_end - k.b_start) - (k.a_end - k.a_start)) > 0.1:
             continue  # another speed: the pictures would need it too
-        link = edge_link(i, j, d, (a.start, a.end), around(i), around(j))
+        link = edge_link(i, j, k.b_start - k.a_start, (a.start, a.end), around(i, kind),
+                         around(j, kind), search=k.step, inward=kind == "intro")  # fmt: skip
         if link is not None:
-            found.append(link)
-    return found
+            edges.append(link)
+    return edges
 
 
 def _halves(s: float, e: float, seg: Segment) -> bool:

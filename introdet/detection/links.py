@@ -10,18 +10,19 @@ nowhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from introdet.detection.matching import match_audio, match_pictures
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
-from introdet.features.picture import hamming
+from introdet.features.picture import cosine, hamming
 
 FILM, PAL = 24000 / 1001, 25.0
 SPEEDS = (PAL / FILM, FILM / PAL)  # a PAL copy of a film-rate season, and the other way
 PICTURE_FPS = 2.0  # the grid pictures are compared on when their rates differ
+SPED = 0.2  # seconds: how close the edges of sound heard at another speed are (pitched back)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Link:
     b_start: float
     b_end: float
     signal: str = "sound"  # sound | picture
-    step: float = 0.0  # seconds between the samples that set its edges (pictures)
+    step: float = 0.0  # how far its edges may be off: pictures' sample step, SPED
     exact: bool = False  # pictures around a heard stretch's edges, checked on both sides
 
 
@@ -72,7 +73,8 @@ def on_grid(p: PicturePrint, fps: float, speed: float = 1.0) -> PicturePrint:
     span = len(p.hashes) / p.fps
     times = np.arange(int(np.floor(span * fps * speed))) / (fps * speed)  # [K] from p.start
     idx = np.clip(np.round(times * p.fps).astype(np.int64), 0, len(p.hashes) - 1)
-    return PicturePrint(p.hashes[idx], p.flat[idx], fps * speed, p.start)
+    thumbs = None if p.thumbs is None else p.thumbs[idx]
+    return PicturePrint(p.hashes[idx], p.flat[idx], fps * speed, p.start, thumbs)
 
 
 def picture_links(
@@ -94,14 +96,27 @@ def picture_links(
     return links
 
 
-def linked(links: Iterable[Link], signal: str) -> dict[int, set[int]]:
-    """For each episode, the partners it shares a stretch with in ``signal``."""
-    out: dict[int, set[int]] = {}
-    for k in links:
-        if k.signal == signal:
-            out.setdefault(k.a, set()).add(k.b)
-            out.setdefault(k.b, set()).add(k.a)
-    return out
+def _drifts(links: Sequence[Link]) -> bool:
+    """Whether a pair's links are pieces whose offset drifts as one speed would (a PAL copy
+    heard at normal speed matches in short pieces, each a little later than the last)."""
+    ordered = sorted(links, key=lambda k: k.a_start)
+    for x, y in zip(ordered, ordered[1:], strict=False):
+        if y.a_start - x.a_end > 3.0:
+            continue  # apart: two stretches (the intro, the credits), not pieces of one
+        gap = y.a_start - x.a_start
+        slope = ((y.b_start - y.a_start) - (x.b_start - x.a_start)) / gap if gap > 0 else 0.0
+        if 0.02 <= abs(slope) <= 0.07:
+            return True
+    return False
+
+
+def _plain(links: Sequence[Link], k: int) -> set[int]:
+    """The partners episode k shares sound with at one speed (not drifting pieces)."""
+    by: dict[int, list[Link]] = {}
+    for x in links:
+        if x.signal == "sound" and k in (x.a, x.b):
+            by.setdefault(x.b if x.a == k else x.a, []).append(x)
+    return {j for j, got in by.items() if not _drifts(got)}
 
 
 def speed_search(
@@ -112,35 +127,61 @@ def speed_search(
     min_seconds: float,
     join: float,
 ) -> tuple[dict[int, float], list[Link]]:
-    """Episodes whose sound matches no partner while the others' does, heard again at each
-    of ``SPEEDS`` (``resound(k, speed)``: episode k's prints as if played at 1/speed): the
-    speed that links it best, and those links."""
-    heard = linked(links, "sound")
-    if resound is None or not heard:
-        return {}, []
-    speeds, found = {}, []
-    for k, p in enumerate(prints):
-        if p.audio is None or k in heard:
-            continue
-        mates = [j for pair in pairs if k in pair for j in pair if j != k and j in heard]
-        best: list[Link] = []
+    """Episodes whose sound matches no partner at one speed while the others' does, heard
+    again at each of ``SPEEDS`` (``resound(k, speed)``: episode k's prints as if played at
+    1/speed). Returns the speed of each episode it links better at, and the season's sound
+    links with that episode's replaced. Where no two episodes match at one speed, the last
+    one is tried (a season of two, one a PAL copy)."""
+    if resound is None:
+        return {}, list(links)
+    plain = {k: _plain(links, k) for k in range(len(prints))}
+    lonely = [k for k, p in enumerate(prints) if p.audio is not None and not plain[k]]
+    if not any(plain.values()):
+        lonely = lonely[-1:]
+    lonely += [k for k in _off_rate(prints) if k not in lonely]
+    speeds, out = {}, list(links)
+    for k in lonely:
+        mates = [j for pair in pairs if k in pair for j in pair
+                 if j != k and (plain[j] or not any(plain.values()))
+                 and prints[j].audio is not None]  # fmt: skip
+        mine = [x for x in out if x.signal == "sound" and k in (x.a, x.b)]
+        best, length = mine, sum(x.a_end - x.a_start for x in mine if not _drifting_pair(mine, x))
         for speed in SPEEDS:
             again = resound(k, speed)
             if again is None:
                 break
             got = []
             for j in mates:
-                i0, j0 = min(k, j), max(k, j)
                 a, b = (again, prints[j]) if k < j else (prints[j], again)
-                got += sound_links(i0, j0, a, b, min_seconds, join)
-            if len(got) > len(best):
-                best, speeds[k] = got, speed
-        found += best
-    return speeds, found
+                got += [replace(x, step=SPED) for x in
+                        sound_links(min(k, j), max(k, j), a, b, min_seconds, join)]  # fmt: skip
+            total = sum(x.a_end - x.a_start for x in got)
+            if total > length:
+                best, length, speeds[k] = got, total, speed
+        if k in speeds:
+            out = [x for x in out if x not in mine] + best
+    return speeds, out
+
+
+def _off_rate(prints: Sequence[EpisodePrints]) -> list[int]:
+    """Episodes whose video runs at one of ``SPEEDS`` times the season's usual frame rate
+    (a PAL copy at 25 fps among 23.976-fps episodes): heard again whatever they matched."""
+    rates = [round(p.fps, 2) for p in prints if p.fps]
+    if not rates:
+        return []
+    usual = max(set(rates), key=lambda r: (rates.count(r), -r))  # a tie: the film's rate
+    return [k for k, p in enumerate(prints) if p.audio is not None and p.fps and
+            any(abs(p.fps / usual - s) < 0.003 for s in SPEEDS)]  # fmt: skip
+
+
+def _drifting_pair(mine: Sequence[Link], x: Link) -> bool:
+    """Whether link ``x`` is one of drifting pieces of its pair."""
+    return _drifts([y for y in mine if (y.a, y.b) == (x.a, x.b)])
 
 
 EDGE_BITS = 12  # of 64: two samples of one picture (another encode, text over it) stay under
 OTHER_BITS = 22  # of 64: two unrelated pictures differ in about 32 bits, rarely in fewer
+SAME_COSINE, OTHER_COSINE = 0.95, 0.6  # of thumbnails: one picture; surely not one
 
 
 def _distance(a: PicturePrint, b: PicturePrint, d: float) -> np.ndarray:
@@ -153,6 +194,10 @@ def _distance(a: PicturePrint, b: PicturePrint, d: float) -> np.ndarray:
     inside = (k >= 0) & (k < len(b.hashes))
     k = np.clip(k, 0, len(b.hashes) - 1)
     bits = hamming(a.hashes, b.hashes[k])
+    if a.thumbs is not None and b.thumbs is not None:  # smooth pictures: the hash is noise
+        cos = cosine(a.thumbs, b.thumbs[k])
+        bits = np.where(cos >= SAME_COSINE, np.minimum(bits, EDGE_BITS), bits)
+        bits = np.where(cos > OTHER_COSINE, np.minimum(bits, OTHER_BITS - 1), bits)
     return np.where(inside & ~a.flat & ~b.flat[k], bits, -1)
 
 
@@ -176,7 +221,7 @@ def _other(bits: np.ndarray) -> bool:
     return len(seen) > 0 and float(np.mean(seen >= OTHER_BITS)) >= 0.75
 
 
-def _seen_edge(bits: np.ndarray, at: int, rising: bool) -> int | None:
+def _seen_edge(bits: np.ndarray, at: int, rising: bool, inward: bool = True) -> int | None:
     """The sample where the pictures' match begins (``rising``) or its last sample, near
     sample ``at`` of the sound's edge: the run of matches found first inside the heard
     stretch, followed outward; None: no match inside, or a match that starts inside for no
@@ -188,31 +233,60 @@ def _seen_edge(bits: np.ndarray, at: int, rising: bool) -> int | None:
     inner = int(inside[0] if rising else inside[-1])
     edge = _run_to(ok, inner, -1 if rising else 1)
     between = bits[at:edge] if rising else bits[edge + 1 : at + 1]
-    if len(between) > 1 and not _other(between):
+    if len(between) > 1 and not (inward and _other(between)):
         return None  # the title with text over it, a fade: the sound's edge stands
     return edge
+
+
+def _offset(
+    a: tuple[PicturePrint | None, PicturePrint | None],
+    b: tuple[PicturePrint | None, PicturePrint | None],
+    d: float, span: tuple[float, float], search: float,
+) -> float:  # fmt: skip
+    """The offset within ``search`` s of ``d`` at which the pictures of ``a``'s windows inside
+    ``span`` match ``b``'s best (an offset found on pictures 0.5 s apart is only that close)."""
+    if search <= 0:
+        return d
+    step = min((1 / w.fps for w in (*a, *b) if w is not None and len(w.hashes)), default=0.0)
+    if step == 0.0:
+        return d
+    best, score = d, -1
+    for dd in sorted(d + np.arange(-search, search + step / 2, step), key=lambda x: abs(x - d)):
+        n = 0
+        for wa, wb in zip(a, b, strict=True):
+            if wa is None or wb is None or not len(wa.hashes):
+                continue
+            t = wa.start + np.arange(len(wa.hashes)) / wa.fps
+            bits = _distance(wa, wb, dd)
+            n += int(np.sum((bits >= 0) & (bits <= EDGE_BITS) & (t >= span[0]) & (t < span[1])))
+        if n > score:
+            best, score = dd, n
+    return best
 
 
 def edge_link(
     i: int, j: int, d: float, heard: tuple[float, float],
     windows_i: tuple[PicturePrint | None, PicturePrint | None],
-    windows_j: tuple[PicturePrint | None, PicturePrint | None],
+    windows_j: tuple[PicturePrint | None, PicturePrint | None], search: float = 0.0,
+    inward: bool = True,
 ) -> Link | None:  # fmt: skip
-    """What the pictures around the edges of a heard occurrence ``heard`` of episode i show,
-    where j has it ``d`` s later: from where they begin to match to where they stop, as a
-    picture link; an edge the pictures do not show keeps the sound's. None: they show
-    neither edge."""
+    """What the pictures around the edges of an occurrence ``heard`` of episode i show, where
+    j has it ``d`` s later (to within ``search`` s): from where they begin to match to where
+    they stop, as a picture link; an edge the pictures do not show keeps the one given, and
+    without ``inward`` so does one they would move inside it (credits whose names differ
+    from episode to episode look like other pictures). None: they show neither edge."""
     start, end = heard
     step = 0.0
     (si, ei), (sj, ej) = windows_i, windows_j
+    d = _offset(windows_i, windows_j, d, heard, search)
     if si is not None and sj is not None and len(si.hashes):
         at = int(np.clip(np.ceil((start - si.start) * si.fps), 0, len(si.hashes) - 1))
-        first = _seen_edge(_distance(si, sj, d), at, rising=True)
+        first = _seen_edge(_distance(si, sj, d), at, rising=True, inward=inward)
         if first is not None:
             start, step = si.start + first / si.fps, 1 / si.fps
     if ei is not None and ej is not None and len(ei.hashes):
         at = int(np.clip(np.floor((end - ei.start) * ei.fps) - 1, 0, len(ei.hashes) - 1))
-        last = _seen_edge(_distance(ei, ej, d), at, rising=False)
+        last = _seen_edge(_distance(ei, ej, d), at, rising=False, inward=inward)
         if last is not None:
             end, step = ei.start + (last + 1) / ei.fps, 1 / ei.fps
     if step == 0.0:

@@ -103,7 +103,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
     """Mean of x [L] over a centred window, shrunk at the ends: float64 [L]."""
-    kernel = np.ones(max(1, window))
+    kernel = np.ones(max(1, min(window, len(x))))  # "same" would return the longer of the two
     return np.convolve(x, kernel, "same") / np.convolve(np.ones(len(x)), kernel, "same")
 
 

@@ -168,25 +168,29 @@ def _item(nodes: list[tuple[int, float, float, Link]]) -> Item:
     steps: dict[str, float] = {}
     by: dict[int, dict[str, set[int]]] = {}
     for ep, s, e, k in nodes:
-        kind = "edge" if k.exact else k.signal
+        kind = "edge" if k.exact else "sped" if k.signal == "sound" and k.step else k.signal
         spans.setdefault(ep, {}).setdefault(kind, []).append((s, e))
         steps[kind] = max(steps.get(kind, 0.0), k.step)
         by.setdefault(ep, {}).setdefault(k.signal, set()).add(k.b if ep == k.a else k.a)
     fused = {}
     for ep, sig in spans.items():
         kind = "edge" if "edge" in sig else "picture"
-        heard, seen = sig.get("sound"), sig.get(kind)
+        heard, seen = sig.get("sound") or sig.get("sped"), sig.get(kind)  # the finer first
         fused[ep] = _fused(heard and _extent(heard), seen and _extent(seen),
                            steps.get(kind, 0.0), kind == "edge")  # fmt: skip
     return Item(fused, by=by)
 
 
+CHAIN_GAP = 2.0  # seconds: spans of one item in one episode this close are one stretch
+
+
 def _extent(spans: list[tuple[float, float]]) -> tuple[float, float]:
-    """The longest chain of overlapping spans, as one span."""
+    """The longest chain of spans that overlap or nearly touch (a music whose bars repeat
+    matches in pieces at several offsets), as one span."""
     spans = sorted(spans)
     best, cur = spans[0], spans[0]
     for s, e in spans[1:]:
-        cur = (cur[0], max(cur[1], e)) if s <= cur[1] else (s, e)
+        cur = (cur[0], max(cur[1], e)) if s <= cur[1] + CHAIN_GAP else (s, e)
         if cur[1] - cur[0] > best[1] - best[0]:
             best = cur
     return best

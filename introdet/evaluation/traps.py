@@ -1,9 +1,12 @@
 """Intros and credits against a truth file that also names each series' traps (the demo's).
 
 For each prediction folder: the share of episodes whose intro is right (both boundaries within
-1 s, or none where there is none) per series style (cold open, studio logo, recap, intro at
-0:00, cut-short intro, two openings, text over the intro, long credits, no intro), how often
-credits are found, and how often the credits, a recap or a logo were reported as the intro.
+1 s, or none where there is none) per style, a row for each name found in the truth rows'
+``style`` lists (cold open, studio logo, recap, intro at 0:00, cut-short intro, two openings,
+text over the intro, long credits; an intro with no recurring sound, a re-recorded theme, a PAL
+copy, mixed frame rates, a dub, an identical copy, a special, dialogue over the theme, a "next
+time on" preview; and no intro), how often credits are found, and how often the credits, a
+recap or a logo were reported as the intro.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from introdet.features.audio import AudioPrint, audio_fingerprint
-from introdet.features.picture import flat_frames, picture_hash
+from introdet.features.picture import flat_frames, picture_hash, thumbnails
 from introdet.media.probe import probe
 from introdet.media.sampling import frames_per_second
 from introdet.media.workers import run_ahead
@@ -26,6 +26,7 @@ class EpisodePrints:
     audio: AudioPrint | None  # the scan from 0:00 (the whole episode if short); None: no audio
     tail: AudioPrint | None = None  # the last seconds, where credits are, if not in ``audio``
     head: float | None = None  # seconds from 0:00 that ``audio`` covers; None: all of it
+    fps: float | None = None  # the video's frame rate (a PAL copy of a film-rate season: 25)
 
 
 def episode_prints(
@@ -35,15 +36,16 @@ def episode_prints(
     """The sound of one video: its first ``scan`` seconds (or ``fraction`` of it, if longer)
     and its last ``tail`` seconds; one print of the whole track where they meet, or with
     ``scan=None``. ``speed``: heard as if played at 1/speed (see ``audio_fingerprint``)."""
-    duration = probe(path).duration
+    info = probe(path)
+    duration = info.duration
     head = None if scan is None else max(scan, fraction * duration)
     if head is None or duration <= head + tail:
-        return EpisodePrints(duration, audio_fingerprint(path, speed=speed))
+        return EpisodePrints(duration, audio_fingerprint(path, speed=speed), fps=info.fps)
     first = audio_fingerprint(path, max_seconds=head, speed=speed)
     last = None
     if tail > 0 and first:
         last = audio_fingerprint(path, start=duration - tail, speed=speed)
-    return EpisodePrints(duration, first, last, head)
+    return EpisodePrints(duration, first, last, head, info.fps)
 
 
 def prints_ahead(
@@ -66,11 +68,18 @@ class PicturePrint:
     flat: np.ndarray  # bool [N]: pictures too plain to tell apart (black, one colour)
     fps: float
     start: float = 0.0
+    # float16 [N, 144] 16x9 thumbnails (``picture.thumbnails``), where kept: a smooth picture
+    # (a gradient, a blurred pan) leaves most of the hash's coefficients near their median,
+    # its bits to chance; the thumbnails' cosine still tells the same picture from another
+    thumbs: np.ndarray | None = None
 
     @classmethod
-    def of_frames(cls, frames: np.ndarray, fps: float, start: float = 0.0) -> PicturePrint:
+    def of_frames(
+        cls, frames: np.ndarray, fps: float, start: float = 0.0, thumbs: bool = False
+    ) -> PicturePrint:
         """The print of frames [N, H, W, 3] uint8 sampled at ``start + k / fps`` s."""
-        return cls(picture_hash(frames), flat_frames(frames), fps, start)
+        small = thumbnails(frames) if thumbs else None
+        return cls(picture_hash(frames), flat_frames(frames), fps, start, small)
 
 
 def picture_print(
@@ -80,21 +89,25 @@ def picture_print(
     chunk: int = 256,
     crop: bool = False,
     start: float = 0.0,
+    skip_nonref: bool = False,
+    thumbs: bool = False,
 ) -> PicturePrint:
     """Picture hashes of ``path`` at ``fps`` from ``start`` s; ``crop``: of the centre square,
-    as the CLIP frames of a shard are sampled."""
-    hashes, flat, frames = [], [], []
+    as the CLIP frames of a shard are sampled; ``skip_nonref``: from reference frames only
+    (``frames_per_second``: several times faster, a sample up to a few frames early);
+    ``thumbs``: keep the thumbnails too."""
+    parts, frames = [], []
     sampled = frames_per_second(path, fps=fps, size=64, crop=crop, start=start,
-                                max_seconds=max_seconds)  # fmt: skip
+                                max_seconds=max_seconds, skip_nonref=skip_nonref)  # fmt: skip
     for _, frame in sampled:
         frames.append(frame)
         if len(frames) == chunk:  # bounded memory on long episodes
-            hashes.append(picture_hash(np.stack(frames)))
-            flat.append(flat_frames(np.stack(frames)))
+            parts.append(PicturePrint.of_frames(np.stack(frames), fps, start, thumbs))
             frames = []
     if frames:
-        hashes.append(picture_hash(np.stack(frames)))
-        flat.append(flat_frames(np.stack(frames)))
-    if not hashes:
+        parts.append(PicturePrint.of_frames(np.stack(frames), fps, start, thumbs))
+    if not parts:
         return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), fps, start)
-    return PicturePrint(np.concatenate(hashes), np.concatenate(flat), fps, start)
+    small = np.concatenate([p.thumbs for p in parts]) if thumbs else None
+    return PicturePrint(np.concatenate([p.hashes for p in parts]),
+                        np.concatenate([p.flat for p in parts]), fps, start, small)  # fmt: skip

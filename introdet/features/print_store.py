@@ -26,10 +26,15 @@ import numpy as np
 from introdet.atomic import atomic_write_bytes, atomic_write_text
 from introdet.errors import ShardError
 from introdet.features.audio import AudioPrint
-from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
+from introdet.features.fingerprints import (
+    EpisodePrints,
+    PicturePrint,
+    episode_prints,
+    picture_print,
+)
 from introdet.features.shards import ShardMeta, shard_file
 
-PRINTS_VERSION = 1
+PRINTS_VERSION = 2  # 2: temporal band bits from 50 Hz (1: Haitsma-Kalker, 300-3000 Hz)
 SUFFIX = ".prints.npz"
 
 
@@ -73,7 +78,7 @@ def write_prints(
 ) -> dict:
     """Write the arrays; return the record for the episode's ``extra["prints"]``."""
     arrays: dict[str, np.ndarray] = {}
-    info = {**scan.record(), "duration": prints.duration, "head": prints.head}
+    info = {**scan.record(), "duration": prints.duration, "head": prints.head, "fps": prints.fps}
     _audio_fields("audio", prints.audio, arrays, info)
     _audio_fields("tail_audio", prints.tail, arrays, info)
     if picture is None:
@@ -118,7 +123,7 @@ def read_prints(
             raise ShardError(f"{path}: fingerprint {name} incomplete ({e})") from e
 
     prints = EpisodePrints(record["duration"], audio("audio"), audio("tail_audio"),
-                           record.get("head"))  # fmt: skip
+                           record.get("head"), record.get("fps"))  # fmt: skip
     pic = record.get("picture")
     if pic is None or "picture_hashes" not in arrays:
         return prints, None
@@ -149,6 +154,20 @@ def pictures_of(
         return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), m.fps, m.start)
 
     return picture_of
+
+
+def resound_of(
+    metas: Sequence[ShardMeta], scan: PrintScan
+) -> Callable[[int, float], EpisodePrints | None]:
+    """Episode k's sound heard again at another speed, from its video (None: not there)."""
+
+    def resound(k: int, speed: float) -> EpisodePrints | None:
+        source = Path(metas[k].source)
+        if not source.is_file():
+            return None
+        return episode_prints(source, scan.scan, scan.fraction, scan.tail, speed)
+
+    return resound
 
 
 def cached_prints(

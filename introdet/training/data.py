@@ -38,7 +38,7 @@ from introdet.detection.scoring import group_by_series
 from introdet.detection.season import SeasonConfig
 from introdet.detection.windows import tile_starts, window_starts
 from introdet.errors import AnnotationError, ConfigError
-from introdet.features.print_store import shard_prints
+from introdet.features.print_store import PrintScan, resound_of, shard_prints
 from introdet.features.shards import ShardMeta, check_consistent, load_features, read_manifest
 from introdet.features.sources import regroup
 from introdet.training.annotations import (
@@ -313,7 +313,8 @@ class IntroDataModule(L.LightningDataModule):
             group = [metas[names[i]] for i in idx]
             prints, picture_of = shard_prints(hp.shard_dir, group)
             rows = [Rows(m.start, m.fps, m.n_seconds) for m in group]
-            found = season_evidence(prints, picture_of, rows, cfg).channels
+            resound = resound_of(group, PrintScan.of(cfg))
+            found = season_evidence(prints, picture_of, rows, cfg, resound).channels
             n_rows = [None if hp.max_seconds is None else int(hp.max_seconds * m.fps)
                       for m in group]  # fmt: skip
             self._season |= {m.episode: x[:n] for m, x, n in zip(group, found, n_rows, strict=True)}

@@ -1,0 +1,179 @@
+"""Traps that real seasons set, planned on top of ``plan``'s episodes (still no pixels).
+
+A detector that matches what recurs across a season's files meets, in real libraries:
+
+- a series whose intro has no recurring sound (``no_recurring_sound``): its title sequence shows
+  the same pictures every episode, but under them each episode's own dialogue, not a theme;
+- a theme re-recorded for the last episodes (``rerecorded_theme``): the same pictures and melody,
+  another recording (other instrument colours, about 3 % other tempo);
+- a PAL copy (``pal_copy``): a 23.976-fps episode written at 25 fps with every frame kept, so its
+  sound plays 4.27 % faster, pitch and all, as a European broadcast does;
+- mixed frame rates in one season (``mixed_fps``): the same seconds of scenes, other frame grids;
+- a dub beside the original sound (``dub``): two audio streams, the dub first in some episodes,
+  the default stream the dub's wherever it is; the music is the same in both, the voices not;
+- the same file twice in a season folder (``identical_copy``), a re-download kept beside the
+  first: both are marked, and the copy's truth is the original's;
+- a special in ``Specials/`` beside ``Season 1/`` (``special``): no intro, the series' end credits;
+- lines spoken over the theme's first seconds (``dialogue_over_theme``);
+- a "next time on" preview after the end credits (``preview``), cut from the next episode's own
+  scenes: recurring, but neither intro nor credits.
+
+Each is a flag of the series (``SeriesDef``); the styles of a truth row are the series' flags
+plus the episode's own ``traps`` (the episodes a trap touches, where it touches only some).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+from itertools import pairwise
+
+import numpy as np
+
+from introdet.demo.plan import (
+    Episode,
+    Profile,
+    Scene,
+    SeriesDef,
+    _frames,
+    _label_name,
+    clips,
+    plan_episode,
+)
+from introdet.demo.sound import Sound
+from introdet.errors import LibraryError
+
+PAL = Fraction(25)
+VOICE_OVER = 2.5  # seconds of dialogue over the start of the theme
+SERIES_STYLES = ("no_recurring_sound", "dub", "dialogue_over_theme", "mixed_fps")
+
+
+def series_at(sd: SeriesDef, number: int) -> SeriesDef:
+    """The series as episode ``number`` is planned and written: a mixed-rate season cycles its
+    rates, so every scene keeps its length in seconds on another frame grid."""
+    if not sd.mixed_fps:
+        return sd
+    return replace(sd, fps=sd.mixed_fps[(number - 1) % len(sd.mixed_fps)])
+
+
+def rerecorded(sd: SeriesDef, number: int, n_episodes: int) -> bool:
+    """Whether episode ``number`` plays the re-recorded theme: the last 40 % of the season, at
+    least one episode, never the first (which sets the original)."""
+    n = max(1, round(0.4 * n_episodes))
+    return sd.rerecorded_theme and number > max(1, n_episodes - n)
+
+
+def cut_short(intro: list[Scene], share: float = 0.6) -> list[Scene]:
+    """The first ``share`` of the intro, cut off abruptly (no fade at the cut)."""
+    keep = max(1, round(share * sum(s.n for s in intro)))
+    out = []
+    for s in intro:
+        if keep <= 0:
+            break
+        out.append(replace(s, n=min(s.n, keep), fade_out=s.fade_out if s.n <= keep else 0))
+        keep -= s.n
+    return out
+
+
+def as_shown(
+    sd: SeriesDef, intro: list[Scene], key: tuple[int, int], number: int, n_episodes: int
+) -> list[Scene]:
+    """The series' intro as episode ``number`` shows it (``key``: seed and series index): cut
+    short on even episodes, with credit text over it, over this episode's own dialogue instead
+    of the theme, with a re-recorded theme, or with lines spoken over the theme's start."""
+    if sd.cut_short and number % 2 == 0:
+        intro = cut_short(intro)
+    if sd.text_over_intro:
+        intro = [replace(s, overlay_seed=(*key, 8, number)) for s in intro]
+    if sd.no_recurring_sound:  # the same pictures, the episode's own lines under them
+        own = (*key, 14, number)
+        intro = [replace(s, sound=Sound("dialogue", own, s.sound.at)) for s in intro]
+    elif rerecorded(sd, number, n_episodes):
+        intro = [replace(s, sound=replace(s.sound, arrangement=(*key, 16))) for s in intro]
+    if sd.dialogue_over_theme:
+        voice = Sound("dialogue", (*key, 15, number))
+        intro = _voice_over(intro, voice, _frames(VOICE_OVER, sd.fps))
+    return intro
+
+
+def _voice_over(intro: list[Scene], voice: Sound, n: int) -> list[Scene]:
+    """``voice`` spoken over the first ``n`` frames of the intro, across its cuts."""
+    out, done = [], 0
+    for s in intro:
+        k = min(s.n, n - done)
+        out.append(replace(s, voice=replace(voice, at=done), voice_n=k) if k > 0 else s)
+        done += max(k, 0)
+    return out
+
+
+def season_traps(
+    seed: int,
+    si: int,
+    sd: SeriesDef,
+    prof: Profile,
+    season: list[Episode],
+    rng: np.random.Generator,
+) -> list[Episode]:
+    """Set the series' traps on its planned ``season`` (in place); return the files it adds (a
+    special, a copy). ``rng`` draws the label names of the added files."""
+    has_intro = {ep.id: any(tag == "intro" for _, tag in ep.scenes) for ep in season}
+    for ep in season:
+        if sd.dub:  # odd episodes: the dub first; the dub is the default stream in all
+            ep.dub_first = ep.number % 2 == 1
+        if rerecorded(sd, ep.number, prof.episodes) and has_intro[ep.id]:
+            ep.traps.append("rerecorded_theme")
+    if sd.pal_copy:
+        _pal(season[-1])
+    if sd.preview:
+        _previews(seed, si, prof, season)
+    added = []
+    if sd.special:
+        for ep in season:
+            ep.season_dir = "Season 1/"
+        added.append(_special(seed, si, sd, prof, season[0], rng))
+    if sd.identical_copy:
+        original = season[0]  # a first episode always shows its intro
+        original.traps.append("identical_copy")
+        added.append(
+            replace(original, id=f"{original.id} (1)", copy_of=original.id,
+                    traps=list(original.traps))
+        )  # fmt: skip
+    return added
+
+
+def _pal(ep: Episode) -> None:
+    """Write every planned frame at 25 fps: the file, sound included, plays 25/fps faster."""
+    if ep.series.fps == PAL:
+        raise LibraryError(f"{ep.series.name}: a PAL copy needs a series not already at 25 fps")
+    ep.speed = PAL / ep.series.fps
+    ep.traps.append("pal_copy")
+
+
+def _previews(seed: int, si: int, prof: Profile, season: list[Episode]) -> None:
+    """ "Next time on" after each episode's credits but the last: shots of the next episode's
+    own scenes, 10-15 s in the full library (as much shorter as its recaps in the small ones).
+    The credits end where the preview starts."""
+    for ep, nxt in pairwise(season):
+        if nxt.series.fps != ep.series.fps or not nxt.content:
+            continue  # a shot is counted in frames of its own rate
+        rng = np.random.default_rng([seed, si, 18, ep.number])
+        lo = prof.recap[0]
+        shots = clips(rng, prof, ep.series.fps, nxt.content, rng.uniform(lo, 1.5 * lo))
+        ep.scenes += [(s, "preview") for s in shots]
+        ep.traps.append("preview")
+
+
+def _special(
+    seed: int, si: int, sd: SeriesDef, prof: Profile, first: Episode, rng: np.random.Generator
+) -> Episode:
+    """Season 0's first episode in ``Specials/``: the studio logo if the series has one, a story
+    of its own, no intro, then the series' end credits (their layout and end theme)."""
+    ep = plan_episode(seed, si, sd, prof, 0, False, [], None)
+    ep.id = f"{sd.slug}_s00e01"
+    ep.season_dir = "Specials/"
+    ep.seen = first.seen
+    ep.split = "test"  # nothing to learn from, something to get right
+    ep.name = _label_name(sd, 1, rng, season=0)
+    ep.dub_first = first.dub_first
+    ep.traps.append("special")
+    return ep
