@@ -36,8 +36,9 @@ GONE = (
 
 
 def make_review_library(out: Path) -> dict:
-    """4 series x 2 episodes, 20-25 s each (H.264 MP4, HEVC MKV, VP9 WebM, MPEG-4 AVI) under
-    ``out/lib/videos``, season-mode records under ``out/pred/season`` (none for quarry_s01e02)
+    """4 series x 2 episodes, 20-25 s each (H.264 MP4, HEVC MKV, VP9 WebM, MPEG-4 AVI), a
+    special and a copy under ``out/lib/videos``, season-mode records under ``out/pred/season``
+    (none for quarry_s01e02, the special or the copy)
     and single-mode ones under ``out/pred/single``. Returns the library's truth."""
     truth = make_library(out / "lib", seed=0, size="tiny")
     videos = out / "lib" / "videos"
@@ -136,12 +137,14 @@ def test_help(capsys):
         assert word in text, word
 
 
-def test_episodes_sorted_by_doubt_with_reasons(client):
+def test_episodes_sorted_by_doubt_with_reasons(client, library):
     rows = client.get("/api/episodes").json()["episodes"]
     ids = [r["id"] for r in rows]
-    assert len(ids) == 8
-    assert ids[0] == "quarry_s01e02" and rows[0]["reasons"] == ["no prediction record"]
-    assert ids[1] == "vandal_s01e01" and "low score 0.31" in rows[1]["reasons"]
+    assert sorted(ids) == sorted(library[1]["episodes"])  # every video of the library
+    unrecorded = {"quarry_s01e02", "harbor_s00e01", "northwind_s01e01 (1)"}  # a special, a copy
+    assert set(ids[:3]) == unrecorded
+    assert all(r["reasons"] == ["no prediction record"] for r in rows[:3])
+    assert ids[3] == "vandal_s01e01" and "low score 0.31" in rows[3]["reasons"]
     why = {r["id"]: "; ".join(r["reasons"]) for r in rows}
     assert "season recurrence says 8.0–14.0 s" in why["northwind_s01e01"]
     assert "single says 12.0–18.0 s" in why["harbor_s01e01"]

@@ -144,7 +144,9 @@ def _classified(
     return items
 
 
-EDGE_WINDOW = 4.0  # seconds of pictures looked at on each side of an intro's edges
+# seconds of pictures looked at around an edge: outside it (dialogue over the theme's first
+# 2.5 s), and inside it (the title pictures 1-1.5 s after a theme that leads in)
+EDGE_OUTSIDE, EDGE_INSIDE = 3.5, 2.0
 
 
 def _edge_links(
@@ -160,10 +162,12 @@ def _edge_links(
 
     def around(k: int, kind: str) -> tuple:
         if (k, kind) not in windows:
-            w, seg = EDGE_WINDOW, getattr(found[k], kind)
-            edges = (seg.start, seg.end) if kind == "intro" else (seg.start,)
-            got = [src.window(k, max(0.0, t - w), t + w) for t in edges]
-            windows[k, kind] = (*got, None)[:2]
+            seg = getattr(found[k], kind)
+            start = src.window(k, max(0.0, seg.start - EDGE_OUTSIDE), seg.start + EDGE_INSIDE)
+            end = None
+            if kind == "intro":
+                end = src.window(k, max(0.0, seg.end - EDGE_INSIDE), seg.end + EDGE_OUTSIDE)
+            windows[k, kind] = (start, end)
         return windows[k, kind]
 
     edges = []
@@ -178,8 +182,10 @@ def _edge_links(
         k = max(shared, key=lambda x: (x.signal == "sound", x.a_end - x.a_start))
         if abs((k.b_end - k.b_start) - (k.a_end - k.a_start)) > 0.1:
             continue  # another speed: the pictures would need it too
-        link = edge_link(i, j, k.b_start - k.a_start, (a.start, a.end), around(i, kind),
-                         around(j, kind), search=k.step, inward=kind == "intro")  # fmt: skip
+        d = k.b_start - k.a_start
+        link = edge_link(i, j, d, (a.start, a.end), around(i, kind), around(j, kind),
+                         search=k.step, inward=kind == "intro",
+                         theirs=(b.start - d, b.end - d))  # fmt: skip
         if link is not None:
             edges.append(link)
     return edges

@@ -221,13 +221,17 @@ def _other(bits: np.ndarray) -> bool:
     return len(seen) > 0 and float(np.mean(seen >= OTHER_BITS)) >= 0.75
 
 
-def _seen_edge(bits: np.ndarray, at: int, rising: bool, inward: bool = True) -> int | None:
+def _seen_edge(
+    bits: np.ndarray, at: int, rising: bool, inward: bool = True, look: int | None = None
+) -> int | None:  # fmt: skip
     """The sample where the pictures' match begins (``rising``) or its last sample, near
-    sample ``at`` of the sound's edge: the run of matches found first inside the heard
-    stretch, followed outward; None: no match inside, or a match that starts inside for no
-    reason the pictures show."""
+    sample ``at`` of the edge given: the run of matches found first inside the stretch (from
+    sample ``look`` on, or back: where the partner's edge falls, if further out), followed
+    outward; None: no match inside, or a match that starts inside ``at`` for no reason the
+    pictures show."""
+    look = at if look is None else look
     ok = (bits >= 0) & (bits <= EDGE_BITS)
-    inside = np.flatnonzero(ok[at:]) + at if rising else np.flatnonzero(ok[: at + 1])
+    inside = np.flatnonzero(ok[look:]) + look if rising else np.flatnonzero(ok[: look + 1])
     if len(inside) == 0:
         return None
     inner = int(inside[0] if rising else inside[-1])
@@ -268,25 +272,34 @@ def edge_link(
     i: int, j: int, d: float, heard: tuple[float, float],
     windows_i: tuple[PicturePrint | None, PicturePrint | None],
     windows_j: tuple[PicturePrint | None, PicturePrint | None], search: float = 0.0,
-    inward: bool = True,
+    inward: bool = True, theirs: tuple[float, float] | None = None,
 ) -> Link | None:  # fmt: skip
     """What the pictures around the edges of an occurrence ``heard`` of episode i show, where
     j has it ``d`` s later (to within ``search`` s): from where they begin to match to where
     they stop, as a picture link; an edge the pictures do not show keeps the one given, and
     without ``inward`` so does one they would move inside it (credits whose names differ
-    from episode to episode look like other pictures). None: they show neither edge."""
+    from episode to episode look like other pictures). ``theirs``: j's own edges, on i's
+    timeline (its window is around them). None: the pictures show neither edge."""
     start, end = heard
+    look_start, look_end = theirs if theirs is not None else heard
     step = 0.0
     (si, ei), (sj, ej) = windows_i, windows_j
     d = _offset(windows_i, windows_j, d, heard, search)
+
+    def index(w: PicturePrint, t: float, rising: bool) -> int:
+        k = np.ceil((t - w.start) * w.fps) if rising else np.floor((t - w.start) * w.fps) - 1
+        return int(np.clip(k, 0, len(w.hashes) - 1))
+
     if si is not None and sj is not None and len(si.hashes):
-        at = int(np.clip(np.ceil((start - si.start) * si.fps), 0, len(si.hashes) - 1))
-        first = _seen_edge(_distance(si, sj, d), at, rising=True, inward=inward)
+        at = index(si, start, True)
+        look = min(at, index(si, look_start, True))
+        first = _seen_edge(_distance(si, sj, d), at, True, inward, look)
         if first is not None:
             start, step = si.start + first / si.fps, 1 / si.fps
     if ei is not None and ej is not None and len(ei.hashes):
-        at = int(np.clip(np.floor((end - ei.start) * ei.fps) - 1, 0, len(ei.hashes) - 1))
-        last = _seen_edge(_distance(ei, ej, d), at, rising=False, inward=inward)
+        at = index(ei, end, False)
+        look = max(at, index(ei, look_end, False))
+        last = _seen_edge(_distance(ei, ej, d), at, False, inward, look)
         if last is not None:
             end, step = ei.start + (last + 1) / ei.fps, 1 / ei.fps
     if step == 0.0:
