@@ -232,3 +232,41 @@ def test_smooth_pictures_whose_hash_is_noise_match_on_their_thumbnails():
     assert link is not None and link.a_start == pytest.approx(12.5)
     bare = [PicturePrint(w.hashes, w.flat, fps, w.start) for w in (a, b)]  # hashes only
     assert edge_link(0, 1, 30.0, (14.0, 30.0), (bare[0], None), (bare[1], None)) is None
+
+
+def _theme_sound(seconds: float, seed: int, theme_at: float | None) -> AudioPrint:
+    """Codes of sound that recurs nowhere, with the season's 20-s theme from ``theme_at``."""
+    p = _random_sound(seconds, seed)
+    if theme_at is not None:
+        theme = np.random.default_rng(77).integers(0, 2**32, 400, dtype=np.uint64)
+        k = int(round((theme_at - p.start) / p.hop))
+        p.codes[k : k + 400] = theme.astype(np.uint32)
+    return p
+
+
+def test_a_set_every_episode_visits_seen_alone_is_no_intro():
+    # two of five episodes share a heard intro; the others have none; every episode visits
+    # one set (the same background) at its own time: pictures alone show it recurring
+    themes = [30.0, 45.0, None, None, None]
+    sets = [100.0, 150.0, 80.0, 120.0, 60.0]
+    prints = [EpisodePrints(600.0, _theme_sound(300, k, t)) for k, t in enumerate(themes)]
+    room = np.random.default_rng(5).integers(0, 2**63, 8, dtype=np.uint64)  # an 8-s set
+    pics = [_pictures(300, 2.0, 20 + k, {s: room}) for k, s in enumerate(sets)]
+    found = season_findings(SeasonSources(prints, lambda k: pics[k]), CFG)
+    intros = [r.intro and (round(r.intro.start), round(r.intro.end)) for r in found.results]
+    assert intros == [(30, 50), (45, 65), None, None, None]
+
+
+def test_two_shots_that_look_alike_briefly_are_no_title_card():
+    prints = [EpisodePrints(600.0, _random_sound(300, k)) for k in range(4)]
+    brief = np.random.default_rng(6).integers(0, 2**63, 2, dtype=np.uint64)  # 2 s, 2 episodes
+    shared = [{31.0: TITLE, 90.0: brief}, {47.0: TITLE, 20.0: brief}, {12.0: TITLE},
+              {66.0: TITLE}]  # fmt: skip
+    pics = [_pictures(300, 2.0, 30 + k, sh) for k, sh in enumerate(shared)]
+    found = season_findings(SeasonSources(prints, lambda k: pics[k]), CFG)
+    assert [round(r.intro.start) for r in found.results] == [31, 47, 12, 66]
+    # alone, in two episodes that are not next to each other (no recap): no intro anywhere
+    pics = [_pictures(300, 2.0, 30 + k, {90.0 - 35 * k: brief} if k in (0, 2) else {})
+            for k in range(4)]  # fmt: skip
+    found = season_findings(SeasonSources(prints, lambda k: pics[k]), CFG)
+    assert all(r.intro is None for r in found.results)

@@ -95,10 +95,11 @@ def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
     """What recurs across a season, heard and seen, and each episode's intro and credits.
 
     Every pair of partners is heard. Pictures are compared for every pair (``pictures=
-    always``), or, with ``auto``, where the sound leaves doubt: for every pair when most
-    episodes have no heard intro (title cards over sound that does not repeat), else for the
-    pairs of an episode without sound or without a heard intro, whose pictures may then join
-    it to what its partners were heard sharing (a re-recorded theme, another dub)."""
+    always``), or, with ``auto``, where the sound leaves doubt: for every pair when no
+    episode has a heard intro (title cards over sound that does not repeat), else for the
+    pairs of an episode without sound or without a heard intro, whose pictures may then only
+    join it to what its partners were heard sharing (a re-recorded theme, another dub): a set
+    that every episode visits, seen alone, is no intro."""
     prints, n = src.prints, len(src.prints)
     durations = [p.duration for p in prints]
     pairs = partners(n, cfg.max_others)
@@ -110,7 +111,9 @@ def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
     speeds, links = speed_search(prints, pairs, links, src.resound, cfg.min_seconds, cfg.join)
     heard = results_of(season_items(links, durations, cfg), durations, cfg)
     doubt = {k for k, r in enumerate(heard) if prints[k].audio is None or r.intro is None}
-    everywhere = cfg.pictures == "always" or (cfg.pictures == "auto" and 2 * len(doubt) > n)
+    # no intro heard anywhere: the opening is a picture (title cards over sound that does not
+    # repeat); one heard somewhere: the episodes without are mostly episodes without one
+    everywhere = cfg.pictures == "always" or (cfg.pictures == "auto" and len(doubt) == n)
     look = [(i, j) for i, j in pairs if everywhere or (
         cfg.pictures == "auto" and (i in doubt or j in doubt))]  # fmt: skip
     pictures: dict[int, PicturePrint | None] = {}
@@ -139,7 +142,7 @@ def _classified(
     episodes to what was heard."""
     items = items_from_links(links)
     if not seen_alone:
-        items = [it for it in items if any("sound" in by for by in it.by.values())]
+        items = [it for it in items if it.heard()]
     classify(items, durations, cfg)
     return items
 

@@ -103,6 +103,10 @@ class Item:
         by = self.by.get(ep, {})
         return {"heard": len(by.get("sound", ())), "seen": len(by.get("picture", ()))}
 
+    def heard(self) -> bool:
+        """Whether any occurrence was heard."""
+        return any(by.get("sound") for by in self.by.values())
+
     def heard_and_seen(self) -> int:
         """Signals (0-2) the item was found in anywhere."""
         return len({sig for by in self.by.values() for sig, mates in by.items() if mates})
@@ -239,7 +243,7 @@ def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -
     early = [it for it in items if it.kind == "other" and it.support >= 2]
     for it in early:
         at_zero = np.mean([s <= 1.0 for s, _ in it.spans.values()])
-        silent = not any("sound" in by for by in it.by.values())  # a card, no jingle or theme
+        silent = not it.heard()  # a card without a jingle or a theme
         if at_zero >= 0.8 and it.length() <= cfg.logo_max and (silent or _followed(it, early)):
             it.kind = "logo"
     intros = _best_items(items, durations, cfg)
@@ -305,10 +309,16 @@ def _is_recap(it: Item, intros: dict[int, Item]) -> bool:
 
 
 def _best_items(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -> dict:
-    """For each episode, the intro candidate it shares with the most others (then longest)."""
+    """For each episode, the intro candidate it shares with the most others (then longest).
+    Two shots that merely look alike for a second or two are not a title card: an item only
+    seen is a candidate when three episodes (or the whole season) share it, or when it lasts
+    twice ``min_seconds``."""
     best: dict[int, Item] = {}
     for it in items:
         if it.kind not in ("other", "intro") or it.support < 2:
+            continue
+        widely = it.support >= min(3, len(durations))
+        if not it.heard() and not widely and it.length() < 2 * cfg.min_seconds:
             continue
         for ep, (s, e) in it.spans.items():
             if not cfg.min_intro <= e - s <= cfg.max_intro:
