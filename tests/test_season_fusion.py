@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from introdet.detection.edges import edge_link
 from introdet.detection.fusion import SeasonSources, season_findings
-from introdet.detection.links import Link, edge_link, on_grid, picture_links, sound_links
+from introdet.detection.links import Link, on_grid, picture_links, sound_links
 from introdet.detection.season import SeasonConfig, decide, items_from_links
 from introdet.features.audio import AudioPrint, audio_fingerprint, fingerprint
 from introdet.features.fingerprints import EpisodePrints, PicturePrint

@@ -1,9 +1,10 @@
 """Season mode's findings: a season's episodes heard and seen, then decided (``season.py``).
 
 Every pair of partners is heard (``links.py``). Pictures are compared where the sound leaves
-doubt, or for every pair when asked (``recurring.pictures``); around the edges of the intros
-heard in both episodes of a pair, a few seconds of pictures show where the title sequence
-begins and ends. Identical files (a copy, a hard link) are decided as one episode.
+doubt, or for every pair when asked (``recurring.pictures``); around the edges of the intro
+and the start of the credits that both episodes of a pair share, a few seconds of pictures
+show where they begin and end. Identical files (a copy, a hard link) are decided as one
+episode.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from introdet.detection.edges import edge_link
 from introdet.detection.links import (
     Link,
-    edge_link,
     partners,
     picture_links,
     sound_links,
@@ -51,7 +52,7 @@ class SeasonSources:
 class SeasonFindings:
     items: list[Item]
     results: list[SeasonEpisode]
-    pictured: int = 0  # episodes whose pictures were compared
+    pictured: int = 0  # episodes whose pictures were looked at (the scan's or at edges)
     identical: dict[int, int] = field(default_factory=dict)  # a copy -> the episode it copies
 
 
@@ -126,13 +127,13 @@ def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
         links += picture_links(i, j, pictures[i], pictures[j], cfg.min_seconds,
                                (speeds.get(i, 1.0), speeds.get(j, 1.0)))  # fmt: skip
     items = _classified(links, durations, cfg, everywhere)
+    seen = {k for k, p in pictures.items() if p is not None}
     if src.window is not None and cfg.pictures != "never":
-        first = results_of(items, durations, cfg)
-        edges = _edge_links(src, links, first, pairs)
+        edges, looked = _edge_links(src, links, results_of(items, durations, cfg), pairs)
+        seen |= looked
         if edges:
             items = _classified(links + edges, durations, cfg, everywhere)
-    seen = sum(p is not None for p in pictures.values())
-    return SeasonFindings(items, results_of(items, durations, cfg, mates), seen)
+    return SeasonFindings(items, results_of(items, durations, cfg, mates), len(seen))
 
 
 def _classified(
@@ -155,12 +156,13 @@ EDGE_OUTSIDE, EDGE_INSIDE = 3.5, 2.0
 def _edge_links(
     src: SeasonSources, links: Sequence[Link], found: Sequence[SeasonEpisode],
     pairs: Sequence[tuple[int, int]],
-) -> list[Link]:  # fmt: skip
+) -> tuple[list[Link], set[int]]:  # fmt: skip
     """Picture links at the edges of the intro, and at the start of the credits, that both
     episodes of a pair were found to share: where their pictures begin (and the intro's
     end), sampled densely (the scan's pictures are 0.5 s apart, and a pan or a fast cut
     looks different half a second on). The credits end with the episode or its preview, and
-    their pictures may only move their start earlier: their names differ by episode."""
+    their pictures may only move their start earlier: their names differ by episode. Also
+    returns the episodes whose pictures were looked at."""
     windows: dict[tuple[int, str], tuple] = {}
 
     def around(k: int, kind: str) -> tuple:
@@ -191,7 +193,7 @@ def _edge_links(
                          theirs=(b.start - d, b.end - d))  # fmt: skip
         if link is not None:
             edges.append(link)
-    return edges
+    return edges, {k for (k, _), got in windows.items() if any(w is not None for w in got)}
 
 
 def _halves(s: float, e: float, seg: Segment) -> bool:
