@@ -271,3 +271,21 @@ def test_two_shots_that_look_alike_briefly_are_no_title_card():
             for k in range(4)]  # fmt: skip
     found = season_findings(SeasonSources(prints, lambda k: pics[k]), CFG)
     assert all(r.intro is None for r in found.results)
+
+
+def test_an_episode_with_a_re_recorded_theme_joins_the_intro_by_its_pictures():
+    # episodes 0-2 play the theme; episode 3 another recording of it (no code in common),
+    # under the same title pictures
+    starts = [30.0, 45.0, 20.0, 60.0]
+    prints = [EpisodePrints(600.0, _theme_sound(300, k, t)) for k, t in enumerate(starts[:3])]
+    prints.append(EpisodePrints(600.0, _random_sound(300, 3)))
+    title = np.random.default_rng(9).integers(0, 2**63, 20, dtype=np.uint64)  # 20 s of title
+    pics = [_pictures(300, 2.0, 50 + k, {s: title}) for k, s in enumerate(starts)]
+    pictures = pics.__getitem__
+    found = season_findings(SeasonSources(prints, pictures), CFG)
+    intros = [r.intro and (round(r.intro.start), round(r.intro.end)) for r in found.results]
+    assert intros == [(30, 50), (45, 65), (20, 40), (60, 80)]
+    assert found.results[3].evidence["intro"] == {"heard": 0, "seen": 3, "episodes": 4,
+                                                  "partners": 3}  # fmt: skip
+    deaf = season_findings(SeasonSources(prints, pictures), SeasonConfig(pictures="never"))
+    assert deaf.results[3].intro is None
