@@ -131,11 +131,14 @@ def test_a_theme_heard_in_pieces_at_one_offset_is_one_stretch():
 
 def test_where_sound_and_pictures_disagree_the_pictures_set_the_edge():
     heard = Link(0, 1, 10.0, 40.0, 20.0, 50.0)
-    # dialogue over the theme's first 2.5 s: the pictures show the title from 7.5 s on
-    seen = Link(0, 1, 7.5, 40.5, 17.5, 50.5, "picture", 0.5)
+    # dialogue over the theme's first 2.5 s: the edge pictures show the title from 7.5 s on
+    seen = Link(0, 1, 7.5, 40.5, 17.5, 50.5, "picture", 0.5, exact=True)
     (item,) = items_from_links([heard, seen])
     assert item.spans[0] == (pytest.approx(7.25), pytest.approx(40.0))  # the sound's end agrees
     assert item.signals(0) == {"heard": 1, "seen": 1}
+    # the scan's pictures, half a second apart, move no heard edge
+    (item,) = items_from_links([heard, Link(0, 1, 7.5, 40.5, 17.5, 50.5, "picture", 0.5)])
+    assert item.spans[0] == (10.0, 40.0)
     # the theme leads in over the cold open: the edge pictures, checked to show the cold open
     # before 11.5 s, set the start; the scan's pictures alone (text over the title?) do not
     late = Link(0, 1, 11.5, 40.5, 21.5, 50.5, "picture", 0.5, exact=True)

@@ -207,19 +207,22 @@ def _fused(
     """One occurrence's extent from the sound's (to ~0.05 s) and the pictures' (samples
     ``step`` apart: a seen stretch begins within a step before its first matching sample and
     ends within a step before its end, so its edges are taken in the middle of that step).
-    Where the two agree, the sound's edge is the finer. Pictures that match beyond the
-    sound's edge (dialogue over the theme's first seconds) set it; pictures that stop more
-    than a second inside it set it only when they were checked to show something else there
-    (``exact``: the cold open while the theme leads in over it, another dub), never because
-    text over the title or a fade's darkest frames broke the match. Frame refinement then
-    finds the cut."""
+    Where the two agree, the sound's edge is the finer. Only pictures sampled densely around
+    the edge (``exact``: ``edges.py``) move a heard edge: outward where they match beyond it
+    (dialogue over the theme's first seconds), inward by more than a second where they were
+    checked to show something else there (the cold open while the theme leads in over it,
+    another dub), never because text over the title or a fade's darkest frames broke the
+    match. The scan's pictures, half a second apart, only stand where nothing was heard.
+    Frame refinement then finds the cut."""
     if seen is not None:
         seen = (max(0.0, seen[0] - step / 2), seen[1] - step / 2)
     if seen is None or heard is None:
         return heard or seen
     if min(heard[1], seen[1]) <= max(heard[0], seen[0]):  # apart: the longer
         return heard if heard[1] - heard[0] >= seen[1] - seen[0] else seen
-    near, inside = step / 2 + 0.15, (1.0 if exact else float("inf"))
+    if not exact:
+        return heard
+    near, inside = step / 2 + 0.15, 1.0
     start = seen[0] if seen[0] < heard[0] - near or seen[0] > heard[0] + inside else heard[0]
     end = seen[1] if seen[1] > heard[1] + near or seen[1] < heard[1] - inside else heard[1]
     return (start, end)
