@@ -357,10 +357,8 @@ def _window(
 ) -> PicturePrint | None:
     """Episode k's pictures from t0 to t1 s (None: its video is not there)."""
     path = members[k][0].path
-    if not path.is_file():
-        return None
     return picture_print(path, fps=EDGE_FPS, start=t0, max_seconds=t1 - t0, skip_nonref=True,
-                         thumbs=True)  # fmt: skip
+                         thumbs=True) if path.is_file() else None  # fmt: skip
 
 
 def _resound(
@@ -368,9 +366,8 @@ def _resound(
 ) -> EpisodePrints | None:
     """Episode k's sound heard again at another speed (None: its video is not there)."""
     path = members[k][0].path
-    if not path.is_file():
-        return None
-    return episode_prints(path, scfg.scan, scfg.scan_fraction, scfg.tail, speed)
+    scan = (scfg.scan, scfg.scan_fraction, scfg.tail)
+    return episode_prints(path, *scan, speed) if path.is_file() else None
 
 
 def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:

@@ -199,14 +199,7 @@ def build(s: Series, k: int, size: Size, cv, seed: int, with_preview=True) -> Pl
         b.show(3.0, pic.episode_card(cv, rng))
     length = max(rng.uniform(*size.content), size.shortest - b.now - credits_len)
     spans = [content(b, cv, rng, length, dub)]
-    c0 = b.frame
-    b.show(credits_len, pic.credits_roll(cv, np.random.default_rng([base, 2000]), credits_len))
-    c1 = b.frame
-    b.hear(
-        b.seconds_of(c0),
-        theme_cue("theme", music.theme_for(base + 1, slow=True), b.seconds_of(c1 - c0)),
-        0.8,
-    )
+    c0, c1 = _end_credits(b, cv, base, credits_len)
     styles = [s.trap]
     if "preview" in s.extras and with_preview:
         _preview(b, build(s, k + 1, size, cv, seed, with_preview=False), rng)
@@ -241,6 +234,16 @@ def build(s: Series, k: int, size: Size, cv, seed: int, with_preview=True) -> Pl
     return _finish(plan, b, rng, spans)
 
 
+def _end_credits(b: Builder, cv, base: int, seconds: float) -> tuple[int, int]:
+    """The show's credits roll over its slow end theme, from now: their first and end frame."""
+    c0 = b.frame
+    b.show(seconds, pic.credits_roll(cv, np.random.default_rng([base, 2000]), seconds))
+    c1 = b.frame
+    theme = theme_cue("theme", music.theme_for(base + 1, slow=True), b.seconds_of(c1 - c0))
+    b.hear(b.seconds_of(c0), theme, 0.8)
+    return c0, c1
+
+
 def build_special(s: Series, size: Size, cv, seed: int) -> Plan:
     """A special: no intro, the show's end credits (and its end theme)."""
     base = series_base(s, seed)
@@ -251,14 +254,7 @@ def build_special(s: Series, size: Size, cv, seed: int) -> Plan:
     b = Builder(s.fps)
     length = max(rng.uniform(*size.cold) + rng.uniform(*size.content), size.shortest - credits_len)
     spans = [content(b, cv, rng, length, False)]
-    c0 = b.frame
-    b.show(credits_len, pic.credits_roll(cv, np.random.default_rng([base, 2000]), credits_len))
-    c1 = b.frame
-    b.hear(
-        b.seconds_of(c0),
-        theme_cue("theme", music.theme_for(base + 1, slow=True), b.seconds_of(c1 - c0)),
-        0.8,
-    )
+    c0, c1 = _end_credits(b, cv, base, credits_len)
     plan = Plan(
         s.name,
         f"{s.name} S00E01",
