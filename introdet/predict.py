@@ -40,7 +40,6 @@ from introdet.detection.scoring import (
     recurrence_probabilities,
 )
 from introdet.detection.season import (
-    SeasonConfig,
     SeasonEpisode,
 )
 from introdet.device import resolve_device
@@ -49,7 +48,6 @@ from introdet.extract import Summary
 from introdet.features.fingerprints import (
     EpisodePrints,
     PicturePrint,
-    episode_prints,
     picture_print,
 )
 from introdet.features.print_store import PrintScan, resound_of
@@ -125,7 +123,8 @@ def season_channels(
     scan = PrintScan.of(scfg)
     prints, picture_of = season_prints(metas, shard_dir, scan)
     rows = [Rows(m.start, m.fps, len(episodes[i].feats)) for m, i in zip(metas, idx, strict=True)]
-    evidence = season_evidence(prints, picture_of, rows, scfg, resound_of(metas, scan))
+    resound = resound_of([m.source for m in metas], scan)
+    evidence = season_evidence(prints, picture_of, rows, scfg, resound)
     for i, r in zip(idx, evidence.results, strict=True):
         episodes[i].season = r
     return evidence.channels
@@ -316,8 +315,9 @@ def season_episodes(cfg: DictConfig) -> tuple[list[Episode], Summary]:
         if len(members) == 1:
             log.warning("%s: the only episode of %r given: season mode needs its season "
                         "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
+        resound = resound_of([job.path for job, _ in members], PrintScan.of(scfg))
         sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
-                                partial(_resound, members, scfg), partial(_window, members))
+                                resound, partial(_window, members))  # fmt: skip
         findings = season_findings(sources, scfg)
         for k, first in findings.identical.items():
             why = f"the same content as {members[first][0].path}: decided as one episode"
@@ -359,15 +359,6 @@ def _window(
     path = members[k][0].path
     return picture_print(path, fps=EDGE_FPS, start=t0, max_seconds=t1 - t0, skip_nonref=True,
                          thumbs=True) if path.is_file() else None  # fmt: skip
-
-
-def _resound(
-    members: Sequence[tuple[VideoJob, EpisodePrints]], scfg: SeasonConfig, k: int, speed: float
-) -> EpisodePrints | None:
-    """Episode k's sound heard again at another speed (None: its video is not there)."""
-    path = members[k][0].path
-    scan = (scfg.scan, scfg.scan_fraction, scfg.tail)
-    return episode_prints(path, *scan, speed) if path.is_file() else None
 
 
 def scored_episodes(cfg: DictConfig, method: str, out: Path) -> tuple[list[Episode], Summary]:

@@ -95,7 +95,7 @@ class Item:
     occurrence was heard (sound) or seen (pictures) in."""
 
     spans: dict[int, tuple[float, float]]
-    kind: str = "other"  # intro | credits | logo | recap | other
+    kind: str = "other"  # intro | credits | logo | recap | preview | other
     by: dict[int, dict[str, set[int]]] = field(default_factory=dict)  # ep -> signal -> partners
 
     def signals(self, ep: int) -> dict[str, int]:

@@ -3,13 +3,14 @@
 ``decode_audio`` demuxes only the first audio stream (no video is decoded) and resamples it to
 mono ``RATE`` Hz. ``fingerprint`` cuts the signal into Hann-windowed frames every ``hop``
 seconds, sums the power spectrum into ``N_BANDS`` log-spaced bands between ``F_LO`` and ``F_HI``
-and keeps, per frame pair, one sign bit per band: whether its energy rose from one frame to the
-next::
+and keeps, per frame pair, one sign bit per band: whether its log energy rose more from one
+frame to the next than the frame's median band did::
 
-    bit[n, m] = L[n, m] - L[n-1, m] > 0
+    rise[n, m] = L[n, m] - L[n-1, m];   bit[n, m] = rise[n, m] > median_m(rise[n, :])
 
 A fixed gain and a fixed equaliser cancel in each difference (what codecs, resampling and each
-episode's loudness do), and so does the colour that clipping or a low mix gives a theme: its
+episode's loudness do), the median takes away a gain that changes from frame to frame (a fade,
+a decaying chord), and so goes the colour that clipping or a low mix gives a theme: its
 notes and beats still rise and fall in every band at the same moments. Haitsma-Kalker's bits
 (adjacent bands' differences, minus the same a frame earlier, over 300-3000 Hz) lost a theme
 whose energy sits low in the spectrum, or clipped, in pieces; bands from 50 Hz keep the bass

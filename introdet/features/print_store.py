@@ -157,12 +157,13 @@ def pictures_of(
 
 
 def resound_of(
-    metas: Sequence[ShardMeta], scan: PrintScan
+    sources: Sequence[str | Path], scan: PrintScan
 ) -> Callable[[int, float], EpisodePrints | None]:
-    """Episode k's sound heard again at another speed, from its video (None: not there)."""
+    """Episode k's sound heard again at another speed, from its video ``sources[k]`` (None:
+    the video is not there)."""
 
     def resound(k: int, speed: float) -> EpisodePrints | None:
-        source = Path(metas[k].source)
+        source = Path(sources[k])
         if not source.is_file():
             return None
         return episode_prints(source, scan.scan, scan.fraction, scan.tail, speed)
