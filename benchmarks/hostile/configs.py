@@ -1,5 +1,5 @@
 """Kind 7, config values: every numeric key of extract, predict (``postprocess.*``,
-``sampler.*``, ``refine.*``, ``coarse.*``, ``recurring.*``), train (``data.*``, ``model.*``,
+``sampler.*``, ``refine.*``, ``coarse.*``, ``season.*``), train (``data.*``, ``model.*``,
 ``trainer.*``) and export_onnx set to zero, negative, huge, NaN, infinity, a string, or an unknown
 enum value (format, method, runtime, device, recurrence); ``device=cuda`` where there is no CUDA.
 
@@ -50,12 +50,12 @@ EXTRACT_CASES = [
     ("sampler.threads=100000", EITHER), ("sampler.decode=bogus", BAD),
     ("encoder.device=cuda", BAD), ("encoder.batch_size=0", BAD),
     ("encoder.precision=bogus", BAD),
-    ("recurring.scan=0", BAD), ("recurring.tail=-1", BAD),
+    ("season.scan=0", BAD), ("season.tail=-1", BAD),
 ]  # fmt: skip
 PREDICT_CASES = [
     ("stride=0", BAD), ("stride=abc", BAD), ("batch_size=0", BAD),
     ("batch_size=abc", BAD), ("batch_size=1e12", EITHER), ("batch_size=nan", BAD),
-    ("max_others=0", BAD), ("method=bogus", BAD), ("runtime=bogus", BAD), ("device=cuda", BAD),
+    ("clip_others=0", BAD), ("method=bogus", BAD), ("runtime=bogus", BAD), ("device=cuda", BAD),
     ("formats=[bogus]", BAD), ("formats=json", BAD),
     ("edl_action=7", BAD), ("chapters=bogus", BAD), ("decoders=-1", BAD),
     ("sidecars=flase", BAD),
@@ -69,9 +69,9 @@ PREDICT_CASES = [
     ("refine.min_jump=nan", BAD), ("refine.black_level=-1", BAD),
     (("coarse.enabled=true", "coarse.step=-1"), BAD, "coarse.step"),
     (("coarse.enabled=true", "coarse.max_gap=nan"), BAD, "coarse.max_gap"),
-    (("method=season", "recurring.min_seconds=0"), BAD, "min_seconds"),
-    (("method=season", "recurring.max_intro=0"), BAD, "max_intro"),
-    (("method=season", "recurring.logo_max=nan"), BAD, "logo_max"),
+    (("method=season", "season.min_seconds=0"), BAD, "min_seconds"),
+    (("method=season", "season.max_intro=0"), BAD, "max_intro"),
+    (("method=season", "season.logo_max=nan"), BAD, "logo_max"),
 ]  # fmt: skip
 TRAIN_CASES = [
     ("data.window=0", BAD), ("data.window=abc", BAD), ("data.window=nan", BAD),

@@ -1,11 +1,12 @@
 """The hostile corpus of issue #17, run through the real commands: a table of outcomes.
 
-``python benchmarks/hostile.py [--work /tmp/hostile] [--kinds inputs,kills,...] [--jobs 2]
-[--seed 0]`` generates every case into the work folder, runs the commands (``extract``,
-``predict``, ``train``, ``validate``, ``export_onnx``) as subprocesses with timeouts, classifies
-each case as exactly one of handled / traceback / hang / lost, stale or wrong / unsafe
-(``benchmarks/hostile/outcome.py``), prints the table in the issue's layout and one line per
-case that was not handled, and writes every case's record to ``<work>/hostile.json``.
+``python -m benchmarks.hostile [--work /tmp/hostile] [--kinds inputs,kills,...] [--jobs 2]
+[--seed 0]``, run from the checkout's root, generates every case into the work folder, runs the
+commands (``extract``, ``predict``, ``train``, ``validate``, ``export_onnx``) as subprocesses
+with timeouts, classifies each case as exactly one of handled / traceback / hang / lost, stale or
+wrong / unsafe (``benchmarks/hostile/outcome.py``), prints the table in the issue's layout and
+one line per case that was not handled, and writes every case's record to
+``<work>/hostile.json``.
 
 Kinds (one module each in ``benchmarks/hostile/``): inputs, kills, concurrent, diskfull,
 labels, checkpoints, configs. Disk-full cases mount small tmpfs folders (root); without
@@ -24,9 +25,6 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: benchmarks.* from the checkout, not this folder
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -122,7 +120,9 @@ def _tree() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.hostile", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/hostile"), help="work folder")
     ap.add_argument("--kinds", default=",".join(KINDS), help=f"subset of {','.join(KINDS)}")
     ap.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     pool.shutdown(wait=True)
     wall = time.monotonic() - t0
     results.sort(key=lambda r: (KINDS.index(r["kind"]), r["name"]))
-    command = shown([sys.executable, str(Path(__file__).resolve()), *(argv or sys.argv[1:])])
+    command = shown([sys.executable, "-m", "benchmarks.hostile", *(argv or sys.argv[1:])])
     report = {
         "command": command,
         "tree_start": tree_start,
