@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from introdet.detection.matching import audio_times, match_audio, match_pictures, refine_audio
+from introdet.detection.matching import audio_times, match_audio, match_pictures
 from introdet.features.audio import RATE, decode_audio, fingerprint
 from introdet.features.picture import flat_frames, picture_hash
 from tests.test_audio import dialogue_wave, episode_wave, theme_wave, write_audio
@@ -69,7 +69,6 @@ def audio(seasons: int = 4, episodes: int = 4, overlay_db: float | None = None) 
     for hop, window in VARIANTS:
         prints = [fingerprint(x[3], RATE, hop, window, x[4]) for x in eps]
         errs, lens, bers, found, false, spent = [], [], [], 0, 0, 0.0
-        fine, fine_lens = [], []
         for (i, x), (j, y) in itertools.combinations(enumerate(eps), 2):
             t0 = time.perf_counter()
             matches = match_audio(prints[i], prints[j])
@@ -80,12 +79,10 @@ def audio(seasons: int = 4, episodes: int = 4, overlay_db: float | None = None) 
             if not matches:
                 continue
             found += 1
-            sa, sb, length = audio_times(matches[0], prints[i], prints[j])
+            sa, ea, sb, _ = audio_times(matches[0], prints[i], prints[j])
+            length = ea - sa
             errs += [sa - x[1], sb - y[1]]
             lens.append(abs(length - x[2]))
-            ra, rb, rl = refine_audio((x[3], x[4]), (y[3], y[4]), sa, sb, length)
-            fine += [abs(ra - x[1]), abs(rb - y[1])]
-            fine_lens.append(abs(rl - x[2]))
             bers.append(matches[0].ber)
         same = sum(x[0] == y[0] for x, y in itertools.combinations(eps, 2))
         bias, e = np.mean(errs), np.abs(errs)
@@ -95,11 +92,6 @@ def audio(seasons: int = 4, episodes: int = 4, overlay_db: float | None = None) 
               f"{max(lens):.3f}         "
               f"{np.mean(bers):.3f}   {false}"
               f"      {1000 * spent / n_pairs:.1f}")  # fmt: skip
-        f = np.array(fine)
-        print(
-            f"  refine_audio: start |err| {np.median(f):.3f}/{np.quantile(f, 0.9):.3f}/"
-            f"{f.max():.3f}  <=0.1s {np.mean(f <= 0.1):.2f}  len|err| max {max(fine_lens):.3f}"
-        )
 
 
 def sample_frames(path: Path, fps: float) -> np.ndarray:
@@ -175,12 +167,10 @@ def timing() -> None:
     for _ in range(3):
         found = match_audio(a, b)
     t2 = time.perf_counter()
-    shared = [tuple(round(x, 2) for x in audio_times(m, a, b)) for m in found]
-    fine = refine_audio((wave_a, 0.0), (wave_b, 0.0), *audio_times(found[0], a, b))
-    t3 = time.perf_counter()
+    shared = [(round(sa, 2), round(sb, 2), round(ea - sa, 2))
+              for sa, ea, sb, _ in (audio_times(m, a, b) for m in found)]  # fmt: skip
     print(f"{len(a)} x {len(b)} codes (hop {a.hop:.4f} s): printing both {t1 - t0:.2f} s, "
           f"matching {(t2 - t1) / 3 * 1000:.0f} ms; shared (start A, start B, length): {shared}"
-          f", refined in {(t3 - t2) * 1000:.0f} ms: {tuple(round(x, 3) for x in fine)}"
           " (truth: 95.0, 240.0, 60.0)")  # fmt: skip
 
 

@@ -331,7 +331,7 @@ def _clip(heard, e: dict, start: float, end: float) -> np.ndarray:
     return heard(e["path"])[round(start * RATE) : round(end * RATE)]
 
 
-def _corr(a: np.ndarray, b: np.ndarray, lag: int = 16) -> float:
+def corr(a: np.ndarray, b: np.ndarray, lag: int = 16) -> float:
     """Correlation at the best shift within +-``lag`` samples (2 ms): Matroska stamps packets
     to the millisecond, so the same audio can land a fraction of a millisecond apart."""
     n = min(len(a), len(b)) - 2 * lag
@@ -376,11 +376,11 @@ def test_the_soundtrack_repeats_where_the_plan_repeats(library, heard):
         n = min(ia["end"] - ia["start"], ib["end"] - ib["start"])
         theme_a = _clip(heard, a, ia["start"], ia["start"] + n)
         theme_b = _clip(heard, b, ib["start"], ib["start"] + n)
-        assert _corr(theme_a, theme_b) > 0.95
+        assert corr(theme_a, theme_b) > 0.95
         # the dialogue just after the intro is each episode's own
         after_a = _clip(heard, a, ia["end"] + 0.5, ia["end"] + 2.5)
         after_b = _clip(heard, b, ib["end"] + 0.5, ib["end"] + 2.5)
-        assert abs(_corr(after_a, after_b)) < 0.3
+        assert abs(corr(after_a, after_b)) < 0.3
     by_series = defaultdict(list)
     for e in eps.values():
         if "pal_copy" not in e["style"]:  # its end theme is sped up
@@ -392,7 +392,7 @@ def test_the_soundtrack_repeats_where_the_plan_repeats(library, heard):
         assert c1["end"] == pytest.approx(group[0]["duration"], abs=0.05)
         n = min(c1["end"] - c1["start"], c2["end"] - c2["start"]) - 0.2
         assert (
-            _corr(
+            corr(
                 _clip(heard, group[0], c1["start"], c1["start"] + n),
                 _clip(heard, group[1], c2["start"], c2["start"] + n),
             )
@@ -414,7 +414,7 @@ def test_recap_repeats_lines_and_the_jingle_recurs(library, heard):
     logos = [(e, d) for e in eps.values() for d in e["distractors"] if d["kind"] == "studio_logo"]
     (e1, d1), (e2, d2) = logos[:2]
     assert (
-        _corr(
+        corr(
             _clip(heard, e1, d1["start"], d1["end"] - 0.1), _clip(heard, e2, d2["start"], d2["end"])
         )
         > 0.95
@@ -468,7 +468,7 @@ def test_series_styles_set_their_traps(library, decoded, heard):
     fa, fb = decoded(a["path"])[1], decoded(b["path"])[1]
     assert diff(fa[ia["start_frame"] + 2], fb[ib["start_frame"] + 2]) > OTHER
     n = min(ia["end"] - ia["start"], ib["end"] - ib["start"])
-    assert abs(_corr(_clip(heard, a, ia["start"], ia["start"] + n),
+    assert abs(corr(_clip(heard, a, ia["start"], ia["start"] + n),
                      _clip(heard, b, ib["start"], ib["start"] + n))) < 0.3  # fmt: skip
     vandal = sorted((k, e) for k, e in eps.items() if "cut_short" in e["style"] and e["intro"])
     (_, full), (_, short) = vandal[:2]

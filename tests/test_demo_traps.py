@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 from introdet.demo import render, sound
-from introdet.demo.make_library import _encode, frame_times, make_library
-from introdet.demo.plan import plan_library
-from introdet.demo.traps import VOICE_OVER
+from introdet.demo.library_plan import plan_library
+from introdet.demo.make_library import encode_episode, frame_times, make_library
+from introdet.demo.plan import VOICE_OVER
 from introdet.detection.postprocess import Segment
 from introdet.evaluation.traps import format_traps, trap_report
 from introdet.outputs.export import episode_record
-from tests.test_demo import OTHER, SAME, _corr, diff
+from tests.test_demo import OTHER, SAME, corr, diff
 
 RATE = 8000
 NTSC_FILM = Fraction(24000, 1001)
@@ -88,11 +88,11 @@ def test_an_intro_without_recurring_sound_shows_the_same_pictures(library):
     seconds = n / a["fps"]
     wa, wb = audio(out / a["path"]), audio(out / b["path"])
     under_a, under_b = clip(wa, ia["start"], seconds), clip(wb, ib["start"], seconds)
-    assert abs(_corr(under_a, under_b)) < 0.3  # each episode's own lines, no theme
+    assert abs(corr(under_a, under_b)) < 0.3  # each episode's own lines, no theme
     assert np.sqrt(np.mean(under_a**2)) > 0.005  # but not silence
     ca, cb = a["credits"], b["credits"]  # the end credits keep their theme
     n = min(ca["end"] - ca["start"], cb["end"] - cb["start"]) - 0.2
-    assert _corr(clip(wa, ca["start"], n), clip(wb, cb["start"], n)) > 0.95
+    assert corr(clip(wa, ca["start"], n), clip(wb, cb["start"], n)) > 0.95
 
 
 def test_a_pal_copy_is_25_fps_with_every_frame_and_sound_425_percent_fast(library):
@@ -121,9 +121,9 @@ def test_a_pal_copy_is_25_fps_with_every_frame_and_sound_425_percent_fast(librar
     def played(factor: float) -> np.ndarray:  # the PAL sound slowed down by ``factor``
         return np.interp(c["start"] + (t - c["start"]) / factor, np.arange(len(sped)) / RATE, sped)
 
-    assert _corr(played(float(speed)), theme) > 0.9  # 4.27 % fast: put back, it matches
-    assert _corr(played(1.0), theme) < 0.5
-    assert _corr(played(float(speed) * 1.01), theme) < 0.5
+    assert corr(played(float(speed)), theme) > 0.9  # 4.27 % fast: put back, it matches
+    assert corr(played(1.0), theme) < 0.5
+    assert corr(played(float(speed) * 1.01), theme) < 0.5
     assert len(sped) / RATE == pytest.approx(pal["duration"], abs=0.1)
 
 
@@ -160,7 +160,7 @@ def test_a_special_in_specials_has_no_intro_but_the_series_credits(library):
     assert diff(fa, fb) < OTHER
     n = min(a["end"] - a["start"], b["end"] - b["start"]) - 0.2
     sa, sb = audio(path), audio(out / other["path"])
-    assert _corr(clip(sa, a["start"], n), clip(sb, b["start"], n)) > 0.95
+    assert corr(clip(sa, a["start"], n), clip(sb, b["start"], n)) > 0.95
 
 
 def test_a_dub_and_the_original_share_the_music_not_the_voices(library):
@@ -181,9 +181,9 @@ def test_a_dub_and_the_original_share_the_music_not_the_voices(library):
         dub_wave, orig = audio(out / e["path"], dub), audio(out / e["path"], 1 - dub)
         i = e["intro"]
         seconds = i["end"] - i["start"]
-        theme = _corr(clip(dub_wave, i["start"], seconds), clip(orig, i["start"], seconds))
+        theme = corr(clip(dub_wave, i["start"], seconds), clip(orig, i["start"], seconds))
         assert theme > 0.95
-        lines = _corr(clip(dub_wave, i["end"] + 0.5, 2.0), clip(orig, i["end"] + 0.5, 2.0))
+        lines = corr(clip(dub_wave, i["end"] + 0.5, 2.0), clip(orig, i["end"] + 0.5, 2.0))
         assert abs(lines) < 0.3
     assert firsts == {True, False}  # the dub first in some episodes, second in others
 
@@ -218,7 +218,7 @@ def test_a_mixed_rate_episode_is_written_at_its_own_rate(tmp_path):
     ep = next(ep for ep in plan_library(0, "full") if ep.fps == Fraction(30000, 1001))
     short = [(s, tag) for s, tag in ep.scenes if tag in ("intro", "credits")]
     small = replace(ep, frame=(160, 90), scenes=short)
-    times = _encode(small, str(tmp_path))
+    times = encode_episode(small, str(tmp_path))
     with av.open(str(tmp_path / small.path)) as c:
         assert c.streams.video[0].average_rate == Fraction(30000, 1001)
     assert len(times) == small.n_frames

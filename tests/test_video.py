@@ -492,7 +492,7 @@ def test_over_long_gops_stream_with_the_same_frames(
     expected = {
         d: list(frames_per_second(gops[key], size=None, decode=d)) for d in ("needed", "keyframes")
     }
-    monkeypatch.setattr(packets._Plan, "MAX_GOP_PACKETS", 5)  # every GOP here is longer: streamed
+    monkeypatch.setattr(packets.Plan, "MAX_GOP_PACKETS", 5)  # every GOP here is longer: streamed
     for decode, want in expected.items():
         got = list(frames_per_second(gops[key], size=None, decode=decode))
         assert len(got) == len(want) == 12

@@ -41,7 +41,9 @@ from omegaconf import DictConfig
 from introdet.atomic import atomic_write_text
 from introdet.cli import command
 from introdet.demo import render
-from introdet.demo.plan import CODEC_OPTIONS, PROFILES, Episode, Profile, plan_library
+from introdet.demo.library_plan import plan_library
+from introdet.demo.plan import Episode
+from introdet.demo.series import CODEC_OPTIONS, PROFILES, Profile
 from introdet.demo.traps import SERIES_STYLES
 from introdet.demo.videofile import write_video
 from introdet.errors import ConfigError, LibraryError
@@ -56,7 +58,7 @@ ORIGINAL = {"language": "eng", "title": "Original", "default": False, "dub": Fal
 # --- files ---------------------------------------------------------------------------------
 
 
-def _encode(ep: Episode, out: str) -> list[float]:
+def encode_episode(ep: Episode, out: str) -> list[float]:
     """Write one episode (temp name, then rename); return its frames' pts in seconds."""
     sd = ep.series
     final = Path(out) / ep.path
@@ -308,7 +310,7 @@ def make_library(out: str | Path, seed: int = 0, size: str = "full") -> dict:
         key=lambda ep: -ep.n_frames * ep.frame[0] * ep.frame[1],
     )
     with ProcessPoolExecutor(WORKERS) as pool:
-        futures = {ep.id: pool.submit(_encode, ep, str(out)) for ep in jobs}
+        futures = {ep.id: pool.submit(encode_episode, ep, str(out)) for ep in jobs}
         times = {k: f.result() for k, f in futures.items()}
     for ep in episodes:
         if ep.copy_of:

@@ -1,8 +1,11 @@
-"""The demo library's plan: series, profiles and each episode as a chain of seeded scenes.
+"""The demo library's plan of an episode: a chain of seeded scenes, no pixels.
 
-No pixels here: ``plan_library`` decides what every episode shows and when (the intro of a
-series from the series' seeds only, so it is identical in every episode; everything else from
-the episode's seeds, except the recurring non-intro material recorded as distractors).
+``plan_episode`` decides what an episode shows and when: the intro of a series from the
+series' seeds only, so it is identical in every episode but for the traps it is shown with
+(``as_shown``: cut short, credit text over it, another sound under it); everything else from
+the episode's seeds, except the recurring non-intro material recorded as distractors.
+``introdet.demo.library_plan`` plans the whole library, and ``introdet.demo.traps`` sets the
+traps of whole seasons on top of these episodes.
 """
 
 from __future__ import annotations
@@ -14,107 +17,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from introdet.demo.series import Profile, SeriesDef, frame_count
 from introdet.demo.sound import Sound
-from introdet.errors import LibraryError
 
 FADE_FRAMES = 12
-
-# --- what to make --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Profile:
-    n_series: int  # the last one is the unseen series (test only)
-    episodes: int  # per series
-    duration: tuple[float, float]  # seconds per episode
-    early: tuple[float, float]  # intro start after the prefix, series without a cold open
-    cold_open: tuple[float, float]
-    title: tuple[float, float]  # title-card intro length
-    opening: tuple[float, float]  # long opening sequence length
-    recap: tuple[float, float]
-    shot: tuple[float, float]  # content scene length: a cut every so many seconds
-    n_test: int  # test episodes per seen series
-    n_slips: tuple[int, int]
-    credits: tuple[float, float]  # end credits length (a long-credits series: x 2.5)
-    frame: tuple[int, int] | None = None  # every series at this size (tests)
-
-
-PROFILES = {
-    "full": Profile(6, 5, (120, 140), (2, 15), (60, 150), (3, 15), (30, 60), (10, 20), (2, 6), 2,
-                    (2, 4), (8, 14)),
-    "ci": Profile(4, 3, (45, 60), (2, 8), (15, 25), (3, 8), (12, 18), (5, 8), (2, 5), 1, (2, 2),
-                  (5, 7)),
-    "tiny": Profile(4, 2, (20, 24), (2, 5), (6, 8), (3, 4), (6, 7), (3, 4), (1.5, 3), 1, (2, 2),
-                    (3, 4), frame=(160, 90)),
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SeriesDef:
-    name: str  # as typed in the labels' "name" field
-    folder: str
-    slug: str  # episode id prefix
-    ext: str
-    codec: str
-    frame: tuple[int, int]  # width, height
-    fps: Fraction
-    intro: str  # "title" (a few title-card shots) | "opening" (a long animated sequence)
-    cold_open: bool
-    start_transition: str = "cut"  # | "fade_in"
-    end_transition: str = "cut"  # | "fade_black"
-    logo: bool = False  # studio logo at 0:00, before the intro
-    recap: bool = False  # "previously on" at the start, from the previous episode
-    recurring_set: bool = False  # one scene per episode on the same background
-    lookalikes: bool = False  # some names typed with Latin look-alike letters
-    intro_at_zero: bool = False  # the intro opens the episode at 0:00
-    cut_short: bool = False  # even episodes play only the first part of the intro
-    two_openings: bool = False  # the second half of the season has another opening
-    text_over_intro: bool = False  # per-episode credit text drawn over the intro
-    long_credits: bool = False  # end credits (and their theme) longer than the intro
-    # traps of introdet.demo.traps, which see each flag's meaning
-    no_recurring_sound: bool = False  # each episode's own dialogue under the intro
-    dub: bool = False  # two audio streams: a dub and the original
-    identical_copy: bool = False  # one episode twice in the folder, byte for byte
-    special: bool = False  # Season 1/ and Specials/ folders, one special with no intro
-    pal_copy: bool = False  # the last episode sped up to 25 fps, sound and all
-    rerecorded_theme: bool = False  # the last episodes play another recording of the theme
-    dialogue_over_theme: bool = False  # lines spoken over the theme's first seconds
-    preview: bool = False  # "next time on" after the credits, from the next episode
-    mixed_fps: tuple[Fraction, ...] = ()  # episode k written at mixed_fps[k % len]
-
-
-ROSTER = (
-    SeriesDef("Harbor", "Harbor", "harbor", "mp4", "libx264", (320, 180), Fraction(25), "title",
-              False, logo=True, text_over_intro=True, long_credits=True, dub=True, special=True),
-    SeriesDef("Американский вандал", "Американский вандал", "vandal", "mkv", "libx265",
-              (320, 180), Fraction(24), "title", True, start_transition="fade_in",
-              lookalikes=True, cut_short=True, no_recurring_sound=True),
-    SeriesDef("Northwind", "Northwind", "northwind", "webm", "libvpx-vp9", (320, 180),
-              Fraction(25), "opening", False, recap=True, identical_copy=True),
-    SeriesDef("Quarry", "Quarry", "quarry", "avi", "mpeg4", (384, 216), Fraction(24000, 1001),
-              "title", False, end_transition="fade_black", recurring_set=True, intro_at_zero=True,
-              two_openings=True, pal_copy=True),
-    SeriesDef("Saltmarsh", "Saltmarsh", "saltmarsh", "mp4", "libx264", (320, 180), Fraction(24),
-              "title", False, rerecorded_theme=True, dialogue_over_theme=True, preview=True),
-    SeriesDef("Lumen", "Lumen", "lumen", "avi", "mpeg4", (320, 180), Fraction(25), "title", True,
-              mixed_fps=(Fraction(25), Fraction(24000, 1001), Fraction(30000, 1001))),
-)  # fmt: skip
-
-# one thread per encoder: the episodes already run two at a time on two cores
-CODEC_OPTIONS = {
-    "libx264": {"preset": "ultrafast", "threads": "1"},
-    "libx265": {"preset": "ultrafast", "x265-params": "log-level=error:pools=1:frame-threads=1"},
-    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "threads": "1", "crf": "36", "b": "0"},
-    "mpeg4": {"threads": "1", "b": "700k"},
-}
-_LATIN_LOOKALIKE = str.maketrans("аерс", "aepc")  # Cyrillic -> the Latin letters typed instead
-_NAME_FORMATS = (
-    "{series}. {season} сезон, {episode} серия",
-    "{series}, {season} сезон {episode} серия",
-    "{series} {season} сезон, {episode} серия",
-    "{series}. {season} сезон. {episode} серия",
-)
-
+VOICE_OVER = 2.5  # seconds of dialogue over the start of the theme
 
 # --- the plan: scenes with seeds, no pixels ------------------------------------------------
 
@@ -176,10 +83,6 @@ class Episode:
         return sum(s.n for s, _ in self.scenes)
 
 
-def _frames(seconds: float, fps: Fraction) -> int:
-    return max(1, round(seconds * float(fps)))
-
-
 def _whole_second(i: int, fps: Fraction) -> bool:
     # write_video stamps frame i at round(1000 * i / fps) ms
     return round(i * 1000 / float(fps)) % 1000 == 0
@@ -211,13 +114,13 @@ def intro_scenes(sd: SeriesDef, prof: Profile, seed: int, si: int, variant: int 
     key = (seed, si) if variant == 0 else (seed, si, 50 + variant)
     rng = np.random.default_rng([*key, 1])
     span = prof.opening if sd.intro == "opening" else prof.title
-    total = _frames(rng.uniform(*span), sd.fps)
+    total = frame_count(rng.uniform(*span), sd.fps)
     if sd.intro == "opening":
         cuts = []
         while total - sum(cuts) > 0:
-            cuts.append(min(_frames(rng.uniform(2, 4.5), sd.fps), total - sum(cuts)))
+            cuts.append(min(frame_count(rng.uniform(2, 4.5), sd.fps), total - sum(cuts)))
     else:
-        n_shots = int(rng.integers(1, 4)) if total >= _frames(4.5, sd.fps) else 1
+        n_shots = int(rng.integers(1, 4)) if total >= frame_count(4.5, sd.fps) else 1
         cuts = list(np.diff(np.linspace(0, total, n_shots + 1).round().astype(int)))
     if cuts[-1] < 2 * FADE_FRAMES and len(cuts) > 1:  # a fade must fit inside one shot
         cuts[-2] += cuts.pop()
@@ -238,10 +141,63 @@ def credit_scenes(sd: SeriesDef, prof: Profile, seed: int, si: int, number: int)
     """End credits: the series' layout and end theme, this episode's names scrolling."""
     rng = np.random.default_rng([seed, si, 6])
     seconds = rng.uniform(*prof.credits) * (2.5 if sd.long_credits else 1.0)
-    n = _frames(seconds, sd.fps)
+    n = frame_count(seconds, sd.fps)
     sound = Sound("end_theme", (seed, si, 30))
     return [Scene(n, "credits", (seed, si, 6), (seed, si, 6), sound=sound,
                   overlay_seed=(seed, si, 7, number))]  # fmt: skip
+
+
+# --- the intro as each episode shows it (the traps of introdet.demo.traps in its intro) ---
+
+
+def rerecorded(sd: SeriesDef, number: int, n_episodes: int) -> bool:
+    """Whether episode ``number`` plays the re-recorded theme: the last 40 % of the season, at
+    least one episode, never the first (which sets the original)."""
+    n = max(1, round(0.4 * n_episodes))
+    return sd.rerecorded_theme and number > max(1, n_episodes - n)
+
+
+def cut_short(intro: list[Scene], share: float = 0.6) -> list[Scene]:
+    """The first ``share`` of the intro, cut off abruptly (no fade at the cut)."""
+    keep = max(1, round(share * sum(s.n for s in intro)))
+    out = []
+    for s in intro:
+        if keep <= 0:
+            break
+        out.append(replace(s, n=min(s.n, keep), fade_out=s.fade_out if s.n <= keep else 0))
+        keep -= s.n
+    return out
+
+
+def as_shown(
+    sd: SeriesDef, intro: list[Scene], key: tuple[int, int], number: int, n_episodes: int
+) -> list[Scene]:
+    """The series' intro as episode ``number`` shows it (``key``: seed and series index): cut
+    short on even episodes, with credit text over it, over this episode's own dialogue instead
+    of the theme, with a re-recorded theme, or with lines spoken over the theme's start."""
+    if sd.cut_short and number % 2 == 0:
+        intro = cut_short(intro)
+    if sd.text_over_intro:
+        intro = [replace(s, overlay_seed=(*key, 8, number)) for s in intro]
+    if sd.no_recurring_sound:  # the same pictures, the episode's own lines under them
+        own = (*key, 14, number)
+        intro = [replace(s, sound=Sound("dialogue", own, s.sound.at)) for s in intro]
+    elif rerecorded(sd, number, n_episodes):
+        intro = [replace(s, sound=replace(s.sound, arrangement=(*key, 16))) for s in intro]
+    if sd.dialogue_over_theme:
+        voice = Sound("dialogue", (*key, 15, number))
+        intro = _voice_over(intro, voice, frame_count(VOICE_OVER, sd.fps))
+    return intro
+
+
+def _voice_over(intro: list[Scene], voice: Sound, n: int) -> list[Scene]:
+    """``voice`` spoken over the first ``n`` frames of the intro, across its cuts."""
+    out, done = [], 0
+    for s in intro:
+        k = min(s.n, n - done)
+        out.append(replace(s, voice=replace(voice, at=done), voice_n=k) if k > 0 else s)
+        done += max(k, 0)
+    return out
 
 
 class _Filler:
@@ -261,8 +217,8 @@ class _Filler:
         return s
 
     def fill(self, n: int, n_black: int = 0) -> list[tuple[Scene, str | None]]:
-        lo, hi = (_frames(t, self.fps) for t in self.prof.shot)
-        black_max = _frames(2.0, self.fps)
+        lo, hi = (frame_count(t, self.fps) for t in self.prof.shot)
+        black_max = frame_count(2.0, self.fps)
         out: list[tuple[Scene, str | None]] = []
         left = n
         while left > 0:
@@ -271,7 +227,7 @@ class _Filler:
                 break
             room = left > hi + black_max + lo
             if n_black and out and out[-1][1] is None and room and self.rng.random() < 0.4:
-                b = _frames(self.rng.uniform(0.5, 2.0), self.fps)
+                b = frame_count(self.rng.uniform(0.5, 2.0), self.fps)
                 out.append((Scene(b, "black"), "black"))
                 left -= b
                 n_black -= 1
@@ -292,27 +248,25 @@ def plan_episode(
     intro: list[Scene],
     previous: Episode | None,
 ) -> Episode:
-    from introdet.demo import traps  # it builds on this module's scenes
-
     rng = np.random.default_rng([seed, si, 10, number])
     fps = sd.fps
     filler = _Filler(rng, prof, fps, (seed, si, 11, number))
     head = _head(seed, si, sd, prof, rng, previous)
-    intro = traps.as_shown(sd, intro, (seed, si), number, prof.episodes)
+    intro = as_shown(sd, intro, (seed, si), number, prof.episodes)
     credits = [(s, "credits") for s in credit_scenes(sd, prof, seed, si, number)]
     n_head = sum(s.n for s, _ in head)
     n_intro = sum(s.n for s in intro)
     n_credits = sum(s.n for s, _ in credits)
-    tail_min = 2 * _frames(prof.shot[1], fps) + n_credits
-    duration = _frames(rng.uniform(*prof.duration), fps)
+    tail_min = 2 * frame_count(prof.shot[1], fps) + n_credits
+    duration = frame_count(rng.uniform(*prof.duration), fps)
     if sd.intro_at_zero:
         pre = 0
     elif sd.cold_open:
         lo, hi = prof.cold_open
         hi = max(lo, min(hi, (duration - n_head - n_intro - tail_min) / float(fps)))
-        pre = _frames(rng.uniform(lo, hi), fps)
+        pre = frame_count(rng.uniform(lo, hi), fps)
     else:
-        pre = _frames(rng.uniform(*prof.early), fps)
+        pre = frame_count(rng.uniform(*prof.early), fps)
     start = n_head + pre
     # a frame boundary inside a second, never a whole second, at both ends of the intro
     while start and (_whole_second(start, fps) or _whole_second(start + n_intro, fps)):
@@ -347,7 +301,7 @@ def _head(
     """What opens the episode before its own story: a studio logo, a "previously on" recap."""
     head: list[tuple[Scene, str | None]] = []
     if sd.logo:
-        n_logo = _frames(np.random.default_rng([seed, si, 4]).uniform(2, 3), sd.fps)
+        n_logo = frame_count(np.random.default_rng([seed, si, 4]).uniform(2, 3), sd.fps)
         jingle = Sound("jingle", (seed, si, 4))
         head.append(
             (Scene(n_logo, "logo", (seed, si, 4), (seed, si, 4), sound=jingle), "studio_logo")
@@ -366,11 +320,11 @@ def clips(
 ) -> list[Scene]:
     """Shots cut from another episode's own scenes (a recap of the previous one, a preview of
     the next: ``seconds`` long, else a recap's length): recurring, but not intro."""
-    left = _frames(seconds if seconds is not None else rng.uniform(*prof.recap), fps)
+    left = frame_count(seconds if seconds is not None else rng.uniform(*prof.recap), fps)
     shots = []
     while left > 0:
-        n = min(left, _frames(rng.uniform(0.75, 1.25) * prof.shot[0], fps))
-        if left - n < _frames(0.5 * prof.shot[0], fps):
+        n = min(left, frame_count(rng.uniform(0.75, 1.25) * prof.shot[0], fps))
+        if left - n < frame_count(0.5 * prof.shot[0], fps):
             n = left  # no sliver of a shot at the end
         fits = [s for s in source if s.n >= n] or [max(source, key=lambda s: s.n)]
         src = fits[int(rng.integers(len(fits)))]
@@ -397,53 +351,3 @@ def _place_set(
     scene = body[i][0]
     body[i] = (filler.scene(scene.n, bg_seed=set_seed), "recurring_set")
     filler.made = [s for s in filler.made if s is not scene]  # a recap must not quote it
-
-
-def plan_library(seed: int = 0, size: str = "full") -> list[Episode]:
-    """Every episode's scene list, split and label name, without rendering a pixel."""
-    if size not in PROFILES:
-        raise LibraryError(f"unknown size {size!r}; choose one of {', '.join(PROFILES)}")
-    prof = PROFILES[size]
-    rng = np.random.default_rng([seed, 999])
-    roster = ROSTER[: prof.n_series]
-    # about 1 in 6 episodes has no intro; never a first episode, so each series shows its intro
-    # nor the second episode of a series whose even episodes show a variant of the intro
-    later = [
-        (si, e)
-        for si, sd in enumerate(roster)
-        for e in range(2, prof.episodes + 1)
-        if not (e == 2 and (sd.cut_short or sd.two_openings))
-    ]
-    n_none = round(len(roster) * prof.episodes / 6)
-    picks = rng.choice(len(later), size=min(n_none, len(later)), replace=False)
-    no_intro = {later[int(k)] for k in picks}
-    from introdet.demo import traps  # it builds on this module's scenes
-
-    episodes = []
-    for si, sd in enumerate(roster):
-        season = []
-        for number in range(1, prof.episodes + 1):
-            sd_e = traps.series_at(sd, number)  # mixed frame rates: planned at its own
-            variant = (number - 1) % (1 + sd.two_openings)  # two openings: they alternate
-            intro = intro_scenes(sd_e, prof, seed, si, variant)
-            previous = season[-1] if season else None
-            has_intro = (si, number) not in no_intro
-            ep = plan_episode(seed, si, sd_e, prof, number, has_intro, intro, previous)
-            ep.seen = si != len(roster) - 1
-            ep.opening = variant
-            ep.split = "test" if not ep.seen or number > prof.episodes - prof.n_test else "train"
-            ep.name = _label_name(sd, number, rng)
-            season.append(ep)
-        episodes += season
-    for si, sd in enumerate(roster):  # after every name is drawn: the names stay as they were
-        mine = [ep for ep in episodes if ep.series.folder == sd.folder]
-        episodes += traps.season_traps(seed, si, sd, prof, mine, rng)
-    return episodes
-
-
-def _label_name(sd: SeriesDef, number: int, rng: np.random.Generator, season: int = 1) -> str:
-    series = sd.name
-    if sd.lookalikes and number % 2 == 0:
-        series = series.translate(_LATIN_LOOKALIKE)
-    fmt = _NAME_FORMATS[int(rng.integers(len(_NAME_FORMATS)))]
-    return fmt.format(series=series, season=season, episode=number)

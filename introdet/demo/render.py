@@ -10,7 +10,8 @@ from fractions import Fraction
 import numpy as np
 
 from introdet.demo import sound
-from introdet.demo.plan import Episode, Look, Scene, plan_library
+from introdet.demo.library_plan import plan_library
+from introdet.demo.plan import Episode, Look, Scene
 from introdet.errors import LibraryError
 
 # --- pixels --------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ A detector that matches what recurs across a season's files meets, in real libra
 
 Each is a flag of the series (``SeriesDef``); the styles of a truth row are the series' flags
 plus the episode's own ``traps`` (the episodes a trap touches, where it touches only some).
+The traps in the intro itself (no recurring sound, re-recorded theme, dialogue over the theme)
+are set as each episode is planned (``introdet.demo.plan.as_shown``); ``series_at`` gives the
+frame rate an episode is planned at, and ``season_traps`` sets the rest on a planned season.
 """
 
 from __future__ import annotations
@@ -30,21 +33,11 @@ from itertools import pairwise
 
 import numpy as np
 
-from introdet.demo.plan import (
-    Episode,
-    Profile,
-    Scene,
-    SeriesDef,
-    _frames,
-    _label_name,
-    clips,
-    plan_episode,
-)
-from introdet.demo.sound import Sound
+from introdet.demo.plan import Episode, clips, plan_episode, rerecorded
+from introdet.demo.series import Profile, SeriesDef, label_name
 from introdet.errors import LibraryError
 
 PAL = Fraction(25)
-VOICE_OVER = 2.5  # seconds of dialogue over the start of the theme
 SERIES_STYLES = ("no_recurring_sound", "dub", "dialogue_over_theme", "mixed_fps")
 
 
@@ -54,56 +47,6 @@ def series_at(sd: SeriesDef, number: int) -> SeriesDef:
     if not sd.mixed_fps:
         return sd
     return replace(sd, fps=sd.mixed_fps[(number - 1) % len(sd.mixed_fps)])
-
-
-def rerecorded(sd: SeriesDef, number: int, n_episodes: int) -> bool:
-    """Whether episode ``number`` plays the re-recorded theme: the last 40 % of the season, at
-    least one episode, never the first (which sets the original)."""
-    n = max(1, round(0.4 * n_episodes))
-    return sd.rerecorded_theme and number > max(1, n_episodes - n)
-
-
-def cut_short(intro: list[Scene], share: float = 0.6) -> list[Scene]:
-    """The first ``share`` of the intro, cut off abruptly (no fade at the cut)."""
-    keep = max(1, round(share * sum(s.n for s in intro)))
-    out = []
-    for s in intro:
-        if keep <= 0:
-            break
-        out.append(replace(s, n=min(s.n, keep), fade_out=s.fade_out if s.n <= keep else 0))
-        keep -= s.n
-    return out
-
-
-def as_shown(
-    sd: SeriesDef, intro: list[Scene], key: tuple[int, int], number: int, n_episodes: int
-) -> list[Scene]:
-    """The series' intro as episode ``number`` shows it (``key``: seed and series index): cut
-    short on even episodes, with credit text over it, over this episode's own dialogue instead
-    of the theme, with a re-recorded theme, or with lines spoken over the theme's start."""
-    if sd.cut_short and number % 2 == 0:
-        intro = cut_short(intro)
-    if sd.text_over_intro:
-        intro = [replace(s, overlay_seed=(*key, 8, number)) for s in intro]
-    if sd.no_recurring_sound:  # the same pictures, the episode's own lines under them
-        own = (*key, 14, number)
-        intro = [replace(s, sound=Sound("dialogue", own, s.sound.at)) for s in intro]
-    elif rerecorded(sd, number, n_episodes):
-        intro = [replace(s, sound=replace(s.sound, arrangement=(*key, 16))) for s in intro]
-    if sd.dialogue_over_theme:
-        voice = Sound("dialogue", (*key, 15, number))
-        intro = _voice_over(intro, voice, _frames(VOICE_OVER, sd.fps))
-    return intro
-
-
-def _voice_over(intro: list[Scene], voice: Sound, n: int) -> list[Scene]:
-    """``voice`` spoken over the first ``n`` frames of the intro, across its cuts."""
-    out, done = [], 0
-    for s in intro:
-        k = min(s.n, n - done)
-        out.append(replace(s, voice=replace(voice, at=done), voice_n=k) if k > 0 else s)
-        done += max(k, 0)
-    return out
 
 
 def season_traps(
@@ -173,7 +116,7 @@ def _special(
     ep.season_dir = "Specials/"
     ep.seen = first.seen
     ep.split = "test"  # nothing to learn from, something to get right
-    ep.name = _label_name(sd, 1, rng, season=0)
+    ep.name = label_name(sd, 1, rng, season=0)
     ep.dub_first = first.dub_first
     ep.traps.append("special")
     return ep

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from introdet.detection.matching import match_audio, match_pictures
+from introdet.detection.matching import audio_times, match_audio, match_pictures
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
 
 FILM, PAL = 24000 / 1001, 25.0
@@ -58,9 +58,7 @@ def sound_links(
             if x is None or y is None or not len(x) or not len(y):
                 continue
             for m in match_audio(x, y, min_seconds=min_seconds, join_seconds=join):
-                last = m.length - 1
-                links.append(Link(i, j, x.time(m.start_a), x.end_time(m.start_a + last),
-                                  y.time(m.start_b), y.end_time(m.start_b + last)))  # fmt: skip
+                links.append(Link(i, j, *audio_times(m, x, y)))
     return links
 
 

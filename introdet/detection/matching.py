@@ -25,11 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from introdet.errors import MatchingError
-from introdet.features.audio import F_HI, F_LO, RATE, AudioPrint
+from introdet.features.audio import AudioPrint
 from introdet.features.picture import hamming
 
-FINE = 256  # samples per frame of the edge refinement (23 ms at RATE)
-QUIET_DB = 20.0  # a refinement frame this far under the match's level is a pause
 KEY_BITS = 16  # bits per vote key; keys start every KEY_BITS // 2 bits
 OUTLIER = 0.02  # share of codes inside a shared stretch that look unrelated
 MAX_BUCKET = 64  # a key held by more codes of B than this (a long steady sound) does not vote
@@ -256,10 +254,16 @@ def match_audio(
     )  # fmt: skip
 
 
-def audio_times(m: Match, a: AudioPrint, b: AudioPrint) -> tuple[float, float, float]:
-    """(start in A, start in B, length), in seconds on the files' timelines."""
-    start_a = a.time(m.start_a)
-    return start_a, b.time(m.start_b), a.end_time(m.start_a + m.length - 1) - start_a
+def audio_times(m: Match, a: AudioPrint, b: AudioPrint) -> tuple[float, float, float, float]:
+    """(start in A, end in A, start in B, end in B), in seconds on the files' timelines: each
+    print its own clock (a copy played faster has shorter codes)."""
+    last = m.length - 1
+    return (
+        a.time(m.start_a),
+        a.end_time(m.start_a + last),
+        b.time(m.start_b),
+        b.end_time(m.start_b + last),
+    )
 
 
 def match_pictures(
@@ -273,75 +277,3 @@ def match_pictures(
         window=window, min_length=min_length, max_gap=max_gap, join_gap=join_gap,
         join_ber=0.3,
     )  # fmt: skip
-
-
-def _fine_spectra(x: np.ndarray, starts: np.ndarray, rate: int):
-    """Detail of the log power spectra (F_LO-F_HI Hz) of FINE-sample frames of x [S] at
-    ``starts`` [K], unit norm per frame: (float64 [K, bins], band power in dB [K])."""
-    idx = np.clip(starts[:, None] + np.arange(FINE), 0, len(x) - 1)  # [K, FINE]
-    power = np.abs(np.fft.rfft(x[idx] * np.hanning(FINE), axis=1)) ** 2  # [K, FINE/2+1]
-    freqs = np.fft.rfftfreq(FINE, 1 / rate)
-    power = power[:, (freqs >= F_LO) & (freqs < F_HI)]
-    level = 10 * np.log10(power.sum(axis=1) + 1e-20)  # [K]
-    logs = np.log(power + 1e-3 * power.mean(axis=1, keepdims=True) + 1e-20)
-    logs -= logs.mean(axis=1, keepdims=True)
-    logs /= np.linalg.norm(logs, axis=1, keepdims=True) + 1e-12
-    # minus its 5-bin local mean: the spectral tilt that noise and dialogue share is gone,
-    # the fine structure (harmonics, formants) that tells two sounds apart is kept
-    padded = np.pad(logs, ((0, 0), (2, 2)))  # [K, bins + 4]
-    detail = logs - np.lib.stride_tricks.sliding_window_view(padded, 5, axis=1).mean(-1)
-    return detail / (np.linalg.norm(detail, axis=1, keepdims=True) + 1e-12), level
-
-
-def _sample_lag(xa: np.ndarray, xb: np.ndarray, ia: int, ib: int, span: int) -> int:
-    """Lag d (B sample = A sample + d) that best aligns 2 s of A at ``ia`` with B near ``ib``."""
-    n = min(2 * RATE, len(xa) - ia)
-    seg_a, lo = xa[ia : ia + n], max(0, ib - span)
-    seg_b = xb[lo : ib + n + span]
-    if n <= 0 or len(seg_b) < n:
-        return ib - ia
-    size = len(seg_b) + n
-    corr = np.fft.irfft(np.fft.rfft(seg_b, size) * np.conj(np.fft.rfft(seg_a, size)), size)
-    return lo + int(np.argmax(corr[: len(seg_b) - n + 1])) - ia
-
-
-def _fine_edge(xa: np.ndarray, xb: np.ndarray, lag: int, at: int, search: int, rising: bool) -> int:
-    """Sample of A where the match begins (``rising``) or ends, within ``search`` of ``at``."""
-    step = FINE // 4
-    starts = np.arange(at - search, at + search, step) - FINE // 2  # [K] frames centred there
-    spec_a, level_a = _fine_spectra(xa, starts, RATE)
-    spec_b, level_b = _fine_spectra(xb, starts + lag, RATE)
-    sim = (spec_a * spec_b).sum(1)  # [K] cosine of the two spectra
-    inner = len(starts) // 4  # levels from the outer quarters, away from the coarse edge
-    side = slice(-inner, None) if rising else slice(None, inner)  # the match's side
-    quiet = (level_a < np.median(level_a[side]) - QUIET_DB) | (
-        level_b < np.median(level_b[side]) - QUIET_DB
-    )
-    sim[quiet] = 0.0  # a pause in both (room tone) looks alike, but is not the match
-    before, after = np.median(sim[:inner]), np.median(sim[-inner:])
-    gain = (sim - (before + after) / 2) * (1 if rising else -1)  # [K] > 0 on the match side
-    cum = np.concatenate([[0.0], np.cumsum(gain)])  # [K + 1]
-    k = int(np.argmax(cum[-1] - cum[:-1]))  # the split maximising the gain after it
-    return int(starts[k]) + FINE // 2
-
-
-def refine_audio(
-    decoded_a: tuple[np.ndarray, float], decoded_b: tuple[np.ndarray, float],
-    start_a: float, start_b: float, length: float, search: float = 0.6,
-) -> tuple[float, float, float]:  # fmt: skip
-    """Edges of a match found on prints, to a few milliseconds, from the decoded signals.
-
-    ``decoded_*``: (mono samples [S] at RATE, file time of sample 0), as ``decode_audio``
-    returns. B is first aligned to A to the sample (cross-correlation of 2 s in the middle of
-    the match), then each edge is the change point of the similarity of 23-ms spectra of A and
-    B within ``search`` s of the coarse edge. Returns (start A, start B, length) in seconds.
-    """
-    (xa, ta), (xb, tb) = decoded_a, decoded_b
-    mid_a = round((start_a - ta + length / 2) * RATE)
-    mid_b = round((start_b - tb + length / 2) * RATE)
-    lag = _sample_lag(xa, xb, mid_a, mid_b, span=round(0.15 * RATE))
-    span = round(search * RATE)
-    first = _fine_edge(xa, xb, lag, round((start_a - ta) * RATE), span, rising=True)
-    end = _fine_edge(xa, xb, lag, round((start_a - ta + length) * RATE), span, rising=False)
-    first, end = max(first, 0, -lag), min(end, len(xa), len(xb) - lag)  # inside both signals
-    return ta + first / RATE, tb + (first + lag) / RATE, (end - first) / RATE

@@ -20,17 +20,17 @@ log = logging.getLogger(__name__)
 MAX_BAD_PACKETS = 64
 
 
-def _decoded(
+def decoded(
     container: av.container.InputContainer,
     stream: av.VideoStream,
     path: str | os.PathLike,
-    feed: _Feed | None = None,
+    feed: Feed | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Decode from the current position, skipping damage; every frame leaves with a pts."""
     own = feed is None
-    feed = feed or _Feed(stream, path)
+    feed = feed or Feed(stream, path)
     try:
-        for packet in _demuxed(container, stream, path, feed):
+        for packet in demuxed(container, stream, path, feed):
             frames = feed.decode(packet)
             if frames is None:
                 return
@@ -40,11 +40,11 @@ def _decoded(
             feed.close()
 
 
-def _demuxed(
+def demuxed(
     container: av.container.InputContainer,
     stream: av.VideoStream,
     path: str | os.PathLike,
-    feed: _Feed,
+    feed: Feed,
 ) -> Iterator[av.Packet]:
     """The stream's packets from the current position, ending with the decoder's flush packet;
     a demuxer error ends them with a warning."""
@@ -66,14 +66,14 @@ def _demuxed(
         yield packet
 
 
-class _Feed:
+class Feed:
     """Hands packets to the decoder: damage is skipped and reported, every frame gets a pts."""
 
     def __init__(
         self, stream: av.VideoStream, path: str | os.PathLike, shown_to: int | None = None
     ) -> None:
         self.stream, self.path = stream, path
-        self.step = _frame_ticks(stream)
+        self.step = frame_ticks(stream)
         self.bad, self.last_pts = 0, None
         self.damage = _DamageLog(path)
         self.end: int | None = None  # where the packets read so far end (pts ticks)
@@ -128,7 +128,7 @@ class _Feed:
         self.damage.close()
 
 
-def _decode_alone(feed: _Feed, packet: av.Packet) -> list[av.VideoFrame] | None:
+def decode_alone(feed: Feed, packet: av.Packet) -> list[av.VideoFrame] | None:
     """The frames of one packet, drained at once and the decoder flushed after (None: give up)."""
     frames = feed.decode(packet)
     if frames is None:
@@ -156,18 +156,18 @@ class _DamageLog:
             log.warning("%s: %d damaged packets or frames in all", self.path, self.count)
 
 
-def _frames_from(
+def frames_from(
     container: av.container.InputContainer,
     stream: av.VideoStream,
     path: str | os.PathLike,
     pts: int,
-    feed: _Feed | None = None,
+    feed: Feed | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Frames from the keyframe at or before ``pts`` on (from the start if no seek is needed);
     ``feed`` (optional) is the caller's, to read where the packets ended; it is closed here."""
     try:
         if _seek_near(container, stream, path, pts):
-            frames = _decoded(container, stream, path, feed)
+            frames = decoded(container, stream, path, feed)
             first = next(frames, None)
             if first is not None and first.pts <= pts:
                 yield first
@@ -176,7 +176,7 @@ def _frames_from(
             # the index put us past the target (or nowhere): fall back to decoding from the start
             log.debug("%s: seek to pts %d landed at %s; decoding from the start", path, pts, first)
             _seek(container, stream, path, stream.start_time)
-        yield from _decoded(container, stream, path, feed)
+        yield from decoded(container, stream, path, feed)
     finally:
         if feed is not None:
             feed.close()
@@ -216,7 +216,7 @@ _UNPLANNED_FORMATS = {"avi"}
 _PLANNED_CODECS = {"h264", "hevc", "vp8", "vp9", "av1", "mpeg2video", "mpeg1video", "mpeg4"}
 
 
-def _plannable(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
+def plannable(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
     """Whether packet timestamps say which frame is where: then decode="needed" may pick packets."""
     formats = set(container.format.name.split(","))
     if formats & _UNPLANNED_FORMATS or stream.codec_context.name not in _PLANNED_CODECS:
@@ -224,7 +224,7 @@ def _plannable(container: av.container.InputContainer, stream: av.VideoStream) -
     return stream.start_time is not None or container.start_time is not None
 
 
-class _Plan:
+class Plan:
     """Feeds the decoder only the packets that the sampled frames need (``decode="needed"``).
 
     Packets are read a GOP at a time: from one keyframe to the next one that starts a closed
@@ -255,7 +255,7 @@ class _Plan:
         self.keyframes = keyframes  # only keyframes may stand for a wanted time
         self.sample_skip = "NONKEY" if keyframes else "NONREF" if skip_nonref else "DEFAULT"
         self.end: int | None = None  # where the last packet ends, once the demuxer reached it
-        self.feed = _Feed(stream, path, shown_to=wants[-1])
+        self.feed = Feed(stream, path, shown_to=wants[-1])
         self.dirty = False  # packets were left out since the decoder last started afresh
         self.started = False  # some wanted time has been given a packet
         self.stop = False  # too many bad packets
@@ -273,8 +273,8 @@ class _Plan:
         """Packets from the keyframe at or before pts ``first`` (from the start if none)."""
         container, stream, path = self.container, self.stream, self.path
         if not _seek_near(container, stream, path, first):
-            return _demuxed(container, stream, path, self.feed)
-        packets = _demuxed(container, stream, path, self.feed)
+            return demuxed(container, stream, path, self.feed)
+        packets = demuxed(container, stream, path, self.feed)
         # MPEG-TS seeks land on any packet: what comes before the next keyframe cannot decode
         head = next((p for p in packets if p.size and p.is_keyframe), None)
         if head is not None and head.pts is not None and head.pts <= first:
@@ -282,7 +282,7 @@ class _Plan:
         # the index put us past the target (or nowhere): read from the start
         log.debug("%s: seek to pts %d landed at %s; reading from the start", path, first, head)
         _seek(container, stream, path, stream.start_time)
-        return _demuxed(container, stream, path, self.feed)
+        return demuxed(container, stream, path, self.feed)
 
     def _run(self, packets: Iterator[av.Packet]) -> Iterator[av.VideoFrame]:
         gop: list[av.Packet] = []
@@ -389,7 +389,7 @@ class _Plan:
         if self.stop:
             return
         self.stream.codec_context.skip_frame = skip
-        frames = _decode_alone(self.feed, packet) if alone else self.feed.decode(packet)
+        frames = decode_alone(self.feed, packet) if alone else self.feed.decode(packet)
         if frames is None:
             self.stop = True
             return
@@ -406,7 +406,7 @@ class _Plan:
         yield from self.feed.decode(None) or []
 
 
-def _frame_ticks(stream: av.VideoStream) -> int:
+def frame_ticks(stream: av.VideoStream) -> int:
     """One frame interval in stream ticks (1/25 s when the rate is unknown)."""
     rate = stream.average_rate or stream.guessed_rate or Fraction(25)
     return max(1, round(1 / (rate * stream.time_base)))

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 from introdet.errors import VideoError
-from introdet.media.packets import _decoded, _frame_ticks
+from introdet.media.packets import decoded, frame_ticks
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,13 @@ class VideoInfo:
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read a video's metadata and decode its first frame, so an unreadable file fails here."""
-    with _open(path) as (container, stream):
-        first = next(_decoded(container, stream, path), None)
+    with open_video(path) as (container, stream):
+        first = next(decoded(container, stream, path), None)
         if first is None:
             raise VideoError(path, "no decodable video frame")
-        origin = _origin_pts(container, stream)
+        origin = origin_pts(container, stream)
         rotation = _rotation(stream, first)
-        sar = _sar(stream)
+        sar = sample_aspect(stream)
         width, height = round(first.width * sar), first.height
         if rotation in (90, 270):
             width, height = height, width
@@ -98,7 +98,11 @@ def sample_count(scan_end: float, fps: float = 1.0, start: float = 0.0) -> int:
 
 
 @contextmanager
-def _open(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
+def open_video(
+    path: str | os.PathLike,
+) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
+    """The file's container and its first video stream, closed on leaving; a missing, empty
+    or unreadable file, or one without video, raises VideoError."""
     p = Path(path)
     if not p.exists():
         raise VideoError(path, "no such file")
@@ -120,20 +124,13 @@ def _open(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer
         container.close()
 
 
-def _configure(stream: av.VideoStream, threads: int, skip: str | None) -> None:
-    stream.thread_type = "AUTO"  # frame + slice threading
-    stream.codec_context.thread_count = threads
-    if skip:
-        stream.codec_context.skip_frame = skip
-
-
-def _origin_pts(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+def origin_pts(container: av.container.InputContainer, stream: av.VideoStream) -> int:
     """pts of the stream's first frame: all returned times count from here."""
     if stream.start_time is not None:
         return stream.start_time
     if container.start_time is not None:
         return _ticks(container.start_time, stream.time_base)
-    return 0  # no timestamps at all: _decoded counts frames from 0
+    return 0  # no timestamps at all: ``decoded`` counts frames from 0
 
 
 def _duration(
@@ -234,7 +231,7 @@ def _last_packet_end(
 
 
 def _packets_end(container: av.container.InputContainer, stream: av.VideoStream) -> int | None:
-    step, end = _frame_ticks(stream), None
+    step, end = frame_ticks(stream), None
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet at the end
@@ -256,10 +253,10 @@ def cut_off_at(path: str | os.PathLike, duration: float) -> float | None:
     duration field; FFmpeg estimates one from the last timestamps), this is the only trace of
     the cut: the frames after it are simply not there.
     """
-    with _open(path) as (container, stream):
+    with open_video(path) as (container, stream):
         if stream.start_time is None and container.start_time is None:
             return None  # no timestamps: no seeking to the end, no time to put a cut at
-        origin = _origin_pts(container, stream)
+        origin = origin_pts(container, stream)
         end = origin + math.ceil(Fraction(duration) / stream.time_base)
         packets = _tail_packets(container, stream, origin, end)
         at = _broken_at(stream, packets) if packets else None
@@ -339,7 +336,7 @@ def _rotation(stream: av.VideoStream, first: av.VideoFrame) -> int:
     return round(degrees / 90) * 90 % 360
 
 
-def _sar(stream: av.VideoStream) -> Fraction:
+def sample_aspect(stream: av.VideoStream) -> Fraction:
     sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
     return Fraction(sar) if sar and sar > 0 else Fraction(1)
 

@@ -2,6 +2,15 @@
 
 Every sampler turns its frames upright, resizes them in FFmpeg and crops them as CLIP's
 preprocessing does (``_Converter``).
+
+``decode="needed"`` (the default) hands the decoder only the packets that the sampled frames
+depend on: a GOP with no sampled frame is not decoded, a GOP's packets after its last sampled
+frame are dropped, and non-reference frames other than the sampled ones are skipped. The frames
+returned are the same as with ``decode="all"`` (every packet decoded), which is what files
+without timestamps, AVI files and unknown codecs always get. ``decode="keyframes"`` decodes
+keyframes only (only those that some sample needs, where packets allow): sample k is then the
+last *keyframe* at or before its time, up to a keyframe interval early. That is the coarse pass
+of coarse-to-fine prediction.
 """
 
 from __future__ import annotations
@@ -19,22 +28,21 @@ from av.video.reformatter import VideoReformatter
 
 from introdet.checks import FLAG, NULL, check_node, number, one_of, whole
 from introdet.media.packets import (
-    _decode_alone,
-    _demuxed,
-    _Feed,
-    _frame_ticks,
-    _frames_from,
-    _Plan,
-    _plannable,
+    Feed,
+    Plan,
+    decode_alone,
+    demuxed,
+    frame_ticks,
+    frames_from,
+    plannable,
 )
 from introdet.media.probe import (
     VideoInfo,
-    _configure,
-    _open,
-    _origin_pts,
-    _sar,
     cut_off_at,
+    open_video,
+    origin_pts,
     probe,
+    sample_aspect,
     sample_count,
     scan_end,
 )
@@ -122,16 +130,7 @@ def frames_per_second(
     dropped frame is replaced by the reference frame before it, so a sample can come from up to
     one run of consecutive non-reference frames early (x264 defaults: <= 3 frames, ~0.12 s at
     25 fps). ``threads`` is FFmpeg's thread count, 0 = one per core.
-
-    ``decode="needed"`` (default) hands the decoder only the packets that the sampled frames
-    depend on: a GOP with no sampled frame is not decoded, a GOP's packets after its last
-    sampled frame are dropped, and non-reference frames other than the sampled ones are
-    skipped. The frames returned are the same as with ``decode="all"`` (every packet decoded),
-    which is what files without timestamps, AVI files and unknown codecs always get.
-
-    ``decode="keyframes"`` decodes keyframes only (only those that some sample needs, where
-    packets allow): sample k is then the last *keyframe* at or before its time, up to a
-    keyframe interval early. That is the coarse pass of coarse-to-fine prediction.
+    ``decode``: which packets are decoded (the module's docstring).
     """
     if decode not in ("needed", "all", "keyframes"):
         raise ValueError(f"decode must be 'needed', 'all' or 'keyframes', got {decode!r}")
@@ -146,10 +145,10 @@ def frames_per_second(
         return
     f_fps, f_start = _frac(fps), _frac(start)
     times = [f_start + k / f_fps for k in range(n)]  # exact seconds of each sample
-    with _open(path) as (container, stream):
+    with open_video(path) as (container, stream):
         skip = "NONKEY" if decode == "keyframes" else "NONREF" if skip_nonref else None
         _configure(stream, threads, skip)
-        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
+        to_rgb = _Converter(size, crop, info.rotation, sample_aspect(stream))
         said = yield from _on_screen(
             container, stream, info, times, end, to_rgb, decode, skip_nonref
         )
@@ -157,6 +156,14 @@ def frames_per_second(
     # said the file is short, look for the trace a cut leaves in the last frame
     if end >= info.duration and not (said or info.truncated):
         _say_if_cut_off(info, n)
+
+
+def _configure(stream: av.VideoStream, threads: int, skip: str | None) -> None:
+    """FFmpeg's frame + slice threads (``threads``, 0 = one per core) and frame skipping."""
+    stream.thread_type = "AUTO"  # frame + slice threading
+    stream.codec_context.thread_count = threads
+    if skip:
+        stream.codec_context.skip_frame = skip
 
 
 def _on_screen(
@@ -172,7 +179,7 @@ def _on_screen(
     """``frames_per_second``'s samples out of an opened stream: the frame on screen at each time;
     returns whether it warned that samples were left out."""
     path, tb = info.path, stream.time_base
-    origin = _origin_pts(container, stream)
+    origin = origin_pts(container, stream)
     if stream.start_time is None and container.start_time is None:
         # every time below is a frame count over a guessed rate: say so, it may be wrong
         log.warning(
@@ -182,12 +189,12 @@ def _on_screen(
         )
     wants = [origin + math.floor(t / tb) for t in times]  # last pts on screen at each sample
     plan = None
-    if decode != "all" and _plannable(container, stream):
-        plan = _Plan(container, stream, path, wants, skip_nonref, decode == "keyframes")
+    if decode != "all" and plannable(container, stream):
+        plan = Plan(container, stream, path, wants, skip_nonref, decode == "keyframes")
         frames = plan.frames(wants[0])
     else:
-        feed = _Feed(stream, path, shown_to=wants[-1])
-        frames = _frames_from(container, stream, path, wants[0], feed)
+        feed = Feed(stream, path, shown_to=wants[-1])
+        frames = frames_from(container, stream, path, wants[0], feed)
     k, n, prev = 0, len(wants), None
     for frame in frames:
         while frame.pts > wants[k]:  # everything up to wants[k] has been seen: prev is on screen
@@ -266,16 +273,16 @@ def keyframes(
     flagged as keys) come out at once instead of being reordered among each other.
     """
     info = probe(path)
-    with _open(path) as (container, stream):
+    with open_video(path) as (container, stream):
         _configure(stream, 0, None)
-        origin = _origin_pts(container, stream)
-        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
-        feed = _Feed(stream, path)
+        origin = origin_pts(container, stream)
+        to_rgb = _Converter(size, crop, info.rotation, sample_aspect(stream))
+        feed = Feed(stream, path)
         try:
-            for packet in _demuxed(container, stream, path, feed):
+            for packet in demuxed(container, stream, path, feed):
                 if not packet.is_keyframe or not packet.size:
                     continue
-                frames = _decode_alone(feed, packet)
+                frames = decode_alone(feed, packet)
                 if frames is None:
                     return
                 for frame in frames:
@@ -300,14 +307,14 @@ def frames_between(
     exact view that boundary refinement needs.
     """
     info = probe(path)
-    with _open(path) as (container, stream):
+    with open_video(path) as (container, stream):
         _configure(stream, 0, None)
         tb = stream.time_base
-        origin = _origin_pts(container, stream)
+        origin = origin_pts(container, stream)
         lo = origin + math.ceil(_frac(t0) / tb)  # first pts at or after t0
         hi = origin + math.ceil(_frac(t1) / tb)  # first pts at or after t1 (excluded)
-        to_rgb = _Converter(size, crop, info.rotation, _sar(stream))
-        for frame in _frames_from(container, stream, path, lo):
+        to_rgb = _Converter(size, crop, info.rotation, sample_aspect(stream))
+        for frame in frames_from(container, stream, path, lo):
             if frame.pts >= hi:
                 return
             if frame.pts >= lo:
@@ -355,7 +362,7 @@ class _Converter:
 
 
 def _frame_seconds(frame: av.VideoFrame, stream: av.VideoStream) -> float:
-    ticks = frame.duration if frame.duration else _frame_ticks(stream)
+    ticks = frame.duration if frame.duration else frame_ticks(stream)
     return float(ticks * stream.time_base)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import secrets
 import socket
 import webbrowser
@@ -18,6 +17,7 @@ from pathlib import Path
 import uvicorn
 from omegaconf import DictConfig
 
+from introdet.checks import Allowed, check_values, number, whole
 from introdet.cli import command
 from introdet.errors import ConfigError
 from introdet.review.app import Review, create_app
@@ -26,18 +26,14 @@ from introdet.review.library import load_episodes
 
 log = logging.getLogger("introdet.review")  # not "__main__" under python -m
 
+PORT = Allowed(whole(0, 65535).test, "0..65535")
+REVIEW_RULES = {"low_score": number(), "disagree": number()}
+
 
 def build(cfg: DictConfig, token: str | None = None) -> Review:
     """The episodes, their records and the labels file the config names (checked here, so
     that a bad input stops the command with one line before anything is served)."""
-    for key in ("low_score", "disagree"):
-        value = cfg[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
+    check_values("", cfg, REVIEW_RULES)
     episodes, failed = load_episodes(cfg.input, cfg.predictions)
     if not episodes:
         raise ConfigError(f"input={cfg.input}: no video to review there")
@@ -57,8 +53,7 @@ def build(cfg: DictConfig, token: str | None = None) -> Review:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``: at ``port``, or on a free port when that one is taken
     (or 0)."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
-        raise ConfigError(f"port must be 0..65535, got {port!r}")
+    check_values("", {"port": port}, {"port": PORT})
     try:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as e:
