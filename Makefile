@@ -27,6 +27,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check introdet tests train.py predict.py benchmarks
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -13,7 +13,7 @@ import errno
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import hydra
 from hydra.errors import InstantiationException
@@ -21,21 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from introdet import CONF_DIR
-from introdet.errors import IntrodetError
+from introdet.errors import IntrodetError, printable
 
 log = logging.getLogger(__name__)
 
 Task = Callable[[DictConfig], "int | float | None"]
 
 EXIT_ERROR = 2  # the run could not go on (bad input, setting or file); 1 = some items failed
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (an escape sequence or a bell in a file name, which a
-    terminal would obey) written as escapes; line breaks and tabs stay."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
 
 
 def report(error: BaseException) -> None:
@@ -119,8 +111,34 @@ def guarded(fn: Task) -> Task:
     return run
 
 
-def command(config_name: str) -> Callable[[Task], Callable[[], None]]:
-    """Decorator: ``fn(cfg)`` -> a console-script ``main()`` reading ``conf/<config_name>.yaml``."""
+def renamed(args: Sequence[str], renames: Mapping[str, str]) -> list[str]:
+    """The command line with old names as the new, each with a warning, so that users'
+    scripts keep working for a while. ``renames`` maps an old key (``max_others``), a group's
+    prefix (``recurring.``) or a whole ``key=value`` (``method=recurrence``) to its new name."""
+    out = []
+    for arg in args:
+        sign = arg[: len(arg) - len(arg.lstrip("+~"))]
+        key, eq, value = arg[len(sign) :].partition("=")
+        new = arg
+        for old, now in renames.items():
+            if "=" in old and f"{key}={value}" == old:
+                new = sign + now
+            elif old.endswith(".") and key.startswith(old):
+                new = sign + now + key[len(old) :] + eq + value
+            elif key == old and eq:
+                new = sign + now + eq + value
+            if new != arg:
+                print(f"warning: {arg} is now {new} (the old name will go)", file=sys.stderr)
+                break
+        out.append(new)
+    return out
+
+
+def command(
+    config_name: str, renames: Mapping[str, str] | None = None
+) -> Callable[[Task], Callable[[], None]]:
+    """Decorator: ``fn(cfg)`` -> a console-script ``main()`` reading ``conf/<config_name>.yaml``;
+    ``renames``: old names on the command line taken as the new (``renamed``)."""
 
     def wrap(fn: Task) -> Callable[[], None]:
         app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)(
@@ -131,6 +149,8 @@ def command(config_name: str) -> Callable[[Task], Callable[[], None]]:
         def main() -> None:
             import introdet.config  # noqa: F401  (typed config nodes must be stored before Hydra composes)
 
+            if renames:
+                sys.argv[1:] = renamed(sys.argv[1:], renames)
             app()
 
         main.task = fn  # the plain function, for tests and for callers that already hold a cfg

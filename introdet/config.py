@@ -19,7 +19,7 @@ NODES = {
     "postprocess": PostprocessConfig,
     "refine": RefineConfig,
     "coarse": CoarseConfig,
-    "recurring": SeasonConfig,
+    "season": SeasonConfig,
 }
 
 

@@ -3,11 +3,20 @@
 An ``IntrodetError`` is a problem with the user's input, files or configuration, never a bug: the
 commands print it as one ``error:`` line (its message names the file or key and the reason) and
 exit with code 2. Each class also keeps the builtin base callers may already catch.
+``printable`` makes any message safe for a terminal.
 """
 
 from __future__ import annotations
 
 import os
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (an escape sequence or a bell in a file name, which a
+    terminal would obey) written as escapes; line breaks and tabs stay."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
 
 
 class IntrodetError(Exception):

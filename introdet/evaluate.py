@@ -26,7 +26,7 @@ from introdet.evaluation.results import (
     recorded_threshold,
 )
 from introdet.evaluation.traps import format_traps, read_truth, trap_report
-from introdet.training.annotations import Annotations, load_annotations
+from introdet.media.labels import Annotations, load_annotations
 
 
 def prediction_dirs(predictions: object) -> dict[str, str]:

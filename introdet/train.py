@@ -20,11 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from introdet.atomic import TEMP_SUFFIX, abandoned_temp_files, folder_lock
 from introdet.checks import FLAG, NULL, check_values, number, one_of, whole
 from introdet.cli import command
+from introdet.detection.checkpoint import Checkpoint, read_checkpoint
 from introdet.errors import CheckpointError, CheckpointMismatch, CheckpointNotFound, ConfigError
 from introdet.features.identity import encoder_name, same_encoder
 from introdet.training.callbacks import FinishedRun
 from introdet.training.csv_logger import CSVHistoryLogger
-from introdet.training.module import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,10 @@ def make_trainer(conf: DictConfig, **kwargs) -> L.Trainer:
         raise
 
 
-def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
+def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> Checkpoint | None:
     """'last' -> the run's last.ckpt when it exists (else a fresh start), or, when that one is
     damaged (a kill while it was written, a full disk), the newest checkpoint that reads; a
-    path must exist."""
+    path must exist and read. Read once: the checks before fitting use what was read."""
     if ckpt_path in (None, "", "none", "null"):
         return None
     if ckpt_path == "last":
@@ -113,18 +113,18 @@ def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
         # damaged as a cut-short one: the run goes on from its newest good checkpoint
         for candidate in [last, *reversed(others)]:
             try:
-                read_checkpoint(candidate)
+                found = read_checkpoint(candidate)
             except CheckpointError as e:
                 log.warning("%s", e)
                 continue
             if candidate != last:
                 log.warning("resuming from %s, the newest checkpoint that reads", candidate)
-            return str(candidate)
+            return found
         raise CheckpointError(f"{folder}: no checkpoint of this run reads (ckpt_path=null "
                               "starts over)")  # fmt: skip
     if not Path(ckpt_path).is_file():
         raise CheckpointNotFound(f"{ckpt_path}: checkpoint not found (ckpt_path)")
-    return str(ckpt_path)
+    return read_checkpoint(ckpt_path)
 
 
 def _clear_folder_in_place_of(last: Path) -> None:
@@ -142,20 +142,20 @@ def _clear_folder_in_place_of(last: Path) -> None:
     log.warning("%s: removed the empty folder in the place of the run's checkpoint", last)
 
 
-def check_compatible(ckpt: str, hparams: dict) -> None:
+def check_compatible(ckpt: Checkpoint, hparams: dict) -> None:
     """Refuse to resume a checkpoint of another architecture or encoder."""
-    saved = read_checkpoint(ckpt).get("hyper_parameters", {})
+    saved = ckpt.hparams
     diff = {k: (saved.get(k), hparams.get(k)) for k in ARCH_KEYS if saved.get(k) != hparams.get(k)}
     if diff:
         lines = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())
         raise CheckpointMismatch(
-            f"{ckpt}: model shape differs from the config ({lines}); use another run_name "
+            f"{ckpt.path}: model shape differs from the config ({lines}); use another run_name "
             "for a new experiment, or ckpt_path=null to start over"
         )
     a, b = saved.get("encoder"), hparams.get("encoder")
     if a and b and not same_encoder(a, b):
         raise CheckpointMismatch(
-            f"{ckpt}: trained on features of {encoder_name(a)}, but the shards come from "
+            f"{ckpt.path}: trained on features of {encoder_name(a)}, but the shards come from "
             f"{encoder_name(b)}; training refuses to mix encoders"
         )
 
@@ -189,9 +189,9 @@ class RunState:
     objective: float  # the objective when fit ended (nan when unknown)
 
 
-def run_state(ckpt_path: str, cfg: DictConfig) -> RunState:
-    """Read the resume point and decide, as Lightning's fit loop does, whether fit is done."""
-    ckpt = read_checkpoint(ckpt_path)
+def run_state(ckpt: Checkpoint, cfg: DictConfig) -> RunState:
+    """The resume point, and whether fit is done, decided as Lightning's fit loop does."""
+    ckpt = ckpt.data
     fit = ckpt.get("loops", {}).get("fit_loop", {})
     epochs = int(fit.get("epoch_progress", {}).get("current", {}).get("processed", 0))
     step = int(ckpt.get("global_step", 0))
@@ -253,7 +253,8 @@ def _model_and_data(cfg: DictConfig):
             encoder_name(encoder),
         )
     # plain containers: checkpoints must load with weights_only=True, without omegaconf
-    return instantiate(cfg.model, encoder=encoder, _convert_="all"), data
+    model = instantiate(cfg.model, encoder=encoder, season=data.season_settings(), _convert_="all")
+    return model, data
 
 
 def _keep_best(best: str, loggers: list) -> None:
@@ -277,11 +278,11 @@ def train(cfg: DictConfig) -> float:
 def _train(cfg: DictConfig) -> float:
     L.seed_everything(cfg.seed, workers=True)
     model, data = _model_and_data(cfg)
-    ckpt = resolve_ckpt(cfg.ckpt_path, Path(cfg.paths.output_dir))
-    state = None
-    if ckpt:
-        check_compatible(ckpt, dict(model.hparams))
-        state = run_state(ckpt, cfg)
+    saved = resolve_ckpt(cfg.ckpt_path, Path(cfg.paths.output_dir))
+    ckpt, state = (str(saved.path) if saved else None), None
+    if saved:
+        check_compatible(saved, dict(model.hparams))
+        state = run_state(saved, cfg)
         if state.finished and not cfg.retest:
             print(
                 f"run {cfg.run_name} is finished ({state.epochs} epochs, best checkpoint: "

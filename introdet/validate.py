@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from introdet.cli import command
-from introdet.training.annotations import load_annotations
+from introdet.media.labels import load_annotations
 
 
 def validate(path: str | Path, shard_dir: str | Path | None = None) -> int:

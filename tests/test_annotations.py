@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from introdet.training.annotations import (
+from introdet.media.labels import (
     AnnotationError,
     group_series,
     labels_for,

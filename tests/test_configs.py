@@ -97,6 +97,10 @@ def _has_submitit() -> bool:
 def test_launchers_compose(launcher, tmp_path, feature_set):
     cfg = compose_cfg("train", [f"hydra/launcher={launcher}", *_base(tmp_path, feature_set)])
     assert "submitit" in cfg.hydra.launcher._target_
+    # a library split by season over a cluster: predict.py -m shard=0/8,...,7/8
+    cfg = compose_cfg("predict", [f"hydra/launcher={launcher}", "input=lib", f"out={tmp_path}",
+                                  "shard=0/8"])  # fmt: skip
+    assert "submitit" in cfg.hydra.launcher._target_ and cfg.shard == "0/8"
 
 
 @pytest.mark.parametrize(

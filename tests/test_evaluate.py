@@ -333,7 +333,6 @@ def test_format_table_has_columns_rows_and_numbers(pred_dir):
 
 
 def test_cli_writes_json_table_and_plots(pred_dir, tmp_path, capsys):
-    pytest.importorskip("introdet.training.annotations")
     labels = {
         "s1e1": {"series": "One", "start": 10, "end": 20},
         "s1e2": {"series": "One", "start": 5, "end": 15},
@@ -383,7 +382,6 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_cli_exact_truth_and_refinement_columns(tmp_path, capsys):
-    pytest.importorskip("introdet.training.annotations")
     probs = [0.0] * 30
     for ep, (start, end, cs, ce) in {
         "a": (10.48, 20.04, 10.0, 20.0),

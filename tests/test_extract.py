@@ -13,8 +13,8 @@ import pytest
 
 from introdet.demo.videofile import write_video
 from introdet.errors import ConfigError
-from introdet.extract import extract
 from introdet.features.encoder import ClipEncoder
+from introdet.features.extraction import extract
 from introdet.features.shards import load_features, read_manifest
 from introdet.media.library import find_videos, series_of, take_shard
 from introdet.media.sampling import SamplerConfig

@@ -20,13 +20,14 @@ import pytest
 import torch
 
 from introdet.demo.make_library import make_library
-from introdet.extract import extract
 from introdet.features.encoder import ClipEncoder
-from introdet.features.shards import content_hash, read_manifest
+from introdet.features.extraction import extract
+from introdet.features.shards import read_manifest
+from introdet.media.labels import parse_annotations, parse_time
+from introdet.media.library import content_hash
 from introdet.media.sampling import SamplerConfig
 from introdet.outputs.layout import record_files
 from introdet.predict import predict
-from introdet.training.annotations import parse_annotations, parse_time
 from tests import badfiles
 from tests.commands import run_command
 from tests.conftest import compose_cfg, make_feature_set
@@ -69,7 +70,7 @@ def test_a_manifest_id_that_climbs_out_is_skipped_and_the_rest_predicted(tmp_pat
     evil = json.loads(lines[0]) | {"episode": "../../../ESCAPED/PWN"}
     (shards / "manifest.jsonl").write_text("\n".join([*lines, json.dumps(evil)]) + "\n")
     cfg = compose_cfg("predict", [f"input={shards}", f"out={tmp_path / 'o'}",
-                                  "method=recurrence", "progress=false"])  # fmt: skip
+                                  "method=clip", "progress=false"])  # fmt: skip
     assert predict(cfg) == 0
     assert len(list(record_files(tmp_path / "o"))) == 3
     assert not list(tmp_path.rglob("PWN*")) and not (tmp_path / "ESCAPED").exists()
@@ -120,7 +121,7 @@ def _predict_with_file_size_limit(limit: int, *args: str) -> subprocess.Complete
 def test_a_full_disk_is_one_line_and_no_episode_is_left_with_some_formats(tmp_path):
     shards, _ = make_feature_set(tmp_path / "f", n_series=1, n_episodes=6, seconds=60)
     formats = ("json", "edl", "ffmetadata", "vtt")
-    args = ["method=recurrence", f"input={shards}", "progress=false",
+    args = ["method=clip", f"input={shards}", "progress=false",
             f"formats=[{','.join(formats)}]"]  # fmt: skip
     assert _predict_with_file_size_limit(1 << 30, *args, f"out={tmp_path / 'free'}").returncode == 0
     sizes = sorted(p.stat().st_size for _, p in record_files(tmp_path / "free"))
@@ -313,7 +314,7 @@ def test_a_name_too_long_for_its_files_fails_alone(stem, tmp_path, capsys):
         ("predict", "postprocess.max_gap=nan", "postprocess.max_gap"),
         ("predict", "postprocess.smooth=2", "postprocess.smooth"),
         ("predict", "coarse.margin=-1", "coarse.margin"),
-        ("predict", "recurring.logo_max=nan", "recurring.logo_max"),
+        ("predict", "season.logo_max=nan", "season.logo_max"),
         ("predict", "sampler.threads=100000", "sampler.threads"),  # stalled the decoder
         ("predict", "stride=abc", "stride"),
         ("predict", "batch_size=1e12", "batch_size"),
@@ -323,8 +324,8 @@ def test_a_name_too_long_for_its_files_fails_alone(stem, tmp_path, capsys):
         ("extract", "decoders=abc", "decoders"),
         ("extract", "decoders=1e9", "decoders"),
         ("extract", "prints=maybe", "prints"),
-        ("extract", "recurring.scan=0", "recurring.scan"),
-        ("extract", "recurring.scan_fraction=2", "recurring.scan_fraction"),
+        ("extract", "season.scan=0", "season.scan"),
+        ("extract", "season.scan_fraction=2", "season.scan_fraction"),
         ("extract", "sampler.fps=1e-9", "sampler.fps"),
         ("extract", "sampler.start=nan", "sampler.start"),
         ("extract", "encoder.batch_size=0", "encoder.batch_size"),

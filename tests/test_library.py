@@ -1,4 +1,5 @@
-"""Tests for introdet.media.library's series grouping: folders, then episode codes in names."""
+"""Tests for introdet.media.library: series grouping (folders, then episode codes in names)
+and a file's content hash."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from introdet.features.shards import ShardMeta
 from introdet.features.sources import regroup
-from introdet.media.library import series_of
+from introdet.media.library import content_hash, series_of
 
 
 @pytest.mark.parametrize(
@@ -63,3 +64,16 @@ def test_hidden_files_and_folders_are_passed_over(tmp_path):
     (hidden_root / "e2.mkv").parent.mkdir()
     (hidden_root / "e2.mkv").write_bytes(b"\0")
     assert find_videos(hidden_root) == [hidden_root / "e2.mkv"]
+
+
+def test_content_hash_sees_changes(tmp_path):
+    p = tmp_path / "v.bin"
+    p.write_bytes(bytes(3_000_000))
+    h = content_hash(p)
+    assert content_hash(p) == h
+    data = bytearray(3_000_000)
+    data[1_500_000] = 1  # inside the middle chunk
+    p.write_bytes(bytes(data))
+    assert content_hash(p) != h
+    p.write_bytes(bytes(2_999_999))
+    assert content_hash(p) != h

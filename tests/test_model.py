@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from introdet.training.model import IntroTransformer
+from introdet.detection.model import IntroTransformer
 
 
 def _net(**kw):

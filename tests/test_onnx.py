@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import onnx
 import pytest
 import torch
 
-from introdet.detection.onnx_runtime import (
-    OnnxDetector,
-    OnnxEncoder,
-    OnnxModelError,
-    export_detector,
-    export_encoder,
-)
+from introdet.detection.checkpoint import POSTPROCESS_KEY
+from introdet.detection.onnx_runtime import OnnxDetector, OnnxModelError, export_detector
 from introdet.detection.recurrence import N_CHANNELS
 from introdet.export_onnx import main
 from introdet.features.encoder import TINY_MODEL, ClipEncoder
@@ -42,8 +37,18 @@ def _inputs(batch: int, dim: int = 512, seed: int = 0) -> tuple[torch.Tensor, to
     return feats, mask
 
 
-def _frames(n: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+def _saved(model: IntroDetector, path: Path, **more) -> Path:
+    """``model`` as a checkpoint file with the keys a Trainer's has that prediction reads."""
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": L.__version__,
+            **more,
+        },
+        path,
+    )
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +63,8 @@ def detector(clip: ClipEncoder) -> IntroDetector:
 
 @pytest.fixture(scope="module")
 def detector_onnx(detector: IntroDetector, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_detector(detector, tmp_path_factory.mktemp("det") / "detector.onnx")
-
-
-@pytest.fixture(scope="module")
-def encoder_onnx(clip: ClipEncoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_encoder(clip, tmp_path_factory.mktemp("enc") / "encoder.onnx")
+    folder = tmp_path_factory.mktemp("det")
+    return export_detector(_saved(detector, folder / "tiny.ckpt"), folder / "detector.onnx")
 
 
 @pytest.mark.parametrize("batch", [1, 3, 5])  # the export traced batch 2
@@ -95,7 +96,7 @@ def test_detector_takes_numpy_and_no_mask(detector_onnx):
 
 def test_season_detector_with_per_position_head(tmp_path):
     model = _detector(seed=1, recurrence=True, head="per_position")
-    path = export_detector(model, tmp_path / "season.onnx")
+    path = export_detector(_saved(model, tmp_path / "season.ckpt"), tmp_path / "season.onnx")
     feats, mask = _inputs(3, dim=512 + N_CHANNELS)
     with torch.inference_mode():
         expected = model(feats, mask)
@@ -116,13 +117,20 @@ def test_detector_metadata_round_trips(detector_onnx, clip):
     assert props["window"] == str(W)  # readable by any ONNX tool, not only by introdet
 
 
-def test_export_leaves_the_model_mode_alone(tmp_path):
-    # the exporter puts the wrapper's mode back onto every child: a train-mode wrapper would
-    # switch dropout on in the caller's model
-    for training in (False, True):
-        model = _detector().train(training)
-        export_detector(model, tmp_path / "m.onnx")
-        assert all(m.training is training for m in model.modules())
+def test_export_carries_what_prediction_needs(tmp_path):
+    """The tuned post-processing, the season settings and the checkpoint's identity travel
+    inside the .onnx file: copied alone, it predicts as its checkpoint does."""
+    tuned = {"threshold": 0.7, "smooth": 3}
+    season = {"min_seconds": 6.0, "max_others": 4}
+    ckpt = _saved(_detector(recurrence="season", season=season), tmp_path / "s.ckpt",
+                  **{POSTPROCESS_KEY: tuned})  # fmt: skip
+    model = OnnxDetector(export_detector(ckpt, tmp_path / "s.onnx"))
+    assert model.postprocess == tuned and model.season == season
+    assert model.recurrence == "season"
+    assert model.sha256 == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    plain = OnnxDetector(export_detector(_saved(_detector(), tmp_path / "p.ckpt"),
+                                         tmp_path / "p.onnx"))  # fmt: skip
+    assert plain.postprocess is None and plain.season is None
 
 
 def test_detector_rejects_bad_shapes(detector_onnx):
@@ -133,41 +141,18 @@ def test_detector_rejects_bad_shapes(detector_onnx):
         model(torch.zeros(2, W, 512), torch.ones(1, W, dtype=torch.bool))
 
 
-@pytest.mark.parametrize(("h", "w"), [(64, 64), (48, 64)])  # exact size; resize + crop
-def test_encoder_matches_clip_encoder(clip, encoder_onnx, h, w):
-    frames = _frames(5, h, w, seed=h)
-    expected = clip.embed(frames).astype(np.float32)
-    got = OnnxEncoder(encoder_onnx).embed(frames)
-    assert got.dtype == np.float16
-    assert got.shape == (5, 512)
-    np.testing.assert_allclose(got.astype(np.float32), expected, atol=1e-2, rtol=0)
-    np.testing.assert_allclose(np.linalg.norm(got.astype(np.float32), axis=1), 1.0, atol=1e-2)
-
-
-def test_encoder_batches_agree(encoder_onnx):
-    frames = _frames(5)
-    whole = OnnxEncoder(encoder_onnx).embed(frames)
-    np.testing.assert_array_equal(OnnxEncoder(encoder_onnx, batch_size=2).embed(frames), whole)
-    assert OnnxEncoder(encoder_onnx).embed(frames[:0]).shape == (0, 512)
-
-
-def test_encoder_metadata_round_trips(clip, encoder_onnx):
-    enc = OnnxEncoder(encoder_onnx)
-    assert enc.identity == clip.identity
-    assert (enc.name, enc.embed_dim, enc.image_size) == (clip.name, 512, 64)
-
-
-def test_wrong_or_broken_files_are_clear_errors(detector_onnx, encoder_onnx, tmp_path):
-    with pytest.raises(OnnxModelError, match="encoder.onnx.*expected an introdet detector"):
-        OnnxDetector(encoder_onnx)
-    with pytest.raises(OnnxModelError, match="expected an introdet encoder"):
-        OnnxEncoder(detector_onnx)
+def test_wrong_or_broken_files_are_clear_errors(detector_onnx, tmp_path):
+    foreign = onnx.load(detector_onnx)
+    del foreign.metadata_props[:]
+    onnx.save(foreign, tmp_path / "foreign.onnx")
+    with pytest.raises(OnnxModelError, match="foreign.onnx: expected an introdet detector"):
+        OnnxDetector(tmp_path / "foreign.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     with pytest.raises(OnnxModelError, match="junk.onnx: not a loadable ONNX model"):
         OnnxDetector(junk)
     with pytest.raises(OnnxModelError, match="missing.onnx: ONNX file not found"):
-        OnnxEncoder(tmp_path / "missing.onnx")
+        OnnxDetector(tmp_path / "missing.onnx")
 
 
 def test_flipped_bytes_in_the_weights_are_refused(detector_onnx, tmp_path):
@@ -183,33 +168,17 @@ def test_flipped_bytes_in_the_weights_are_refused(detector_onnx, tmp_path):
     OnnxDetector(detector_onnx)  # the undamaged file still loads
 
 
-def test_cli_writes_both_files(detector, clip, tmp_path, capsys):
-    ckpt = tmp_path / "tiny.ckpt"
-    torch.save(  # the keys a Trainer checkpoint has that load_from_checkpoint reads
-        {
-            "state_dict": detector.state_dict(),
-            "hyper_parameters": dict(detector.hparams),
-            "pytorch-lightning_version": L.__version__,
-        },
-        ckpt,
-    )
+def test_cli_writes_the_detector(detector, tmp_path, capsys):
+    ckpt = _saved(detector, tmp_path / "tiny.ckpt")
     out = tmp_path / "onnx"
     assert run_command(main, f"ckpt={ckpt}", f"out={out}") == 0
-    printed = capsys.readouterr().out
-    for name in ("detector.onnx", "encoder.onnx"):
-        assert str(out / name) in printed
+    assert str(out / "detector.onnx") in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["detector.onnx"]
     feats, mask = _inputs(2)
     with torch.inference_mode():
         expected = detector(feats, mask)
     torch.testing.assert_close(
         OnnxDetector(out / "detector.onnx")(feats, mask), expected, atol=1e-4, rtol=0
-    )
-    frames = _frames(2)  # the encoder rebuilt from the identity: same seed, same weights
-    np.testing.assert_allclose(
-        OnnxEncoder(out / "encoder.onnx").embed(frames).astype(np.float32),
-        clip.embed(frames).astype(np.float32),
-        atol=1e-2,
-        rtol=0,
     )
 
 
@@ -226,5 +195,5 @@ def test_cli_usage_errors(tmp_path, capsys):
 
 def test_cli_help(capsys):
     text = help_text(main, capsys)
-    for key in ("ckpt", "out", "encoder_pretrained", "opset"):
+    for key in ("ckpt", "out", "opset"):
         assert f"\n  {key} " in text

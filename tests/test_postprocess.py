@@ -9,9 +9,9 @@ from introdet.detection.postprocess import (
     PostprocessConfig,
     Segment,
     smooth,
-    to_labels,
     to_segments,
 )
+from introdet.media.labels import labels_for
 
 
 def probs_with(length: int, runs: list[tuple[int, int, float]], low: float = 0.1) -> np.ndarray:
@@ -136,6 +136,14 @@ def test_mapping_config_is_accepted():
     p = probs_with(60, [(10, 40, 0.45)])
     assert to_segments(p) == []
     assert len(to_segments(p, {"threshold": 0.4})) == 1
+
+
+def to_labels(segments: list[Segment], length: int, fps: float = 1.0) -> np.ndarray:
+    """[length] 0/1 labels: sample k is intro when [k, k+1)/fps overlaps one segment by >= half."""
+    labels = np.zeros(length, dtype=np.int64)
+    for s in segments:
+        labels |= labels_for(length, (s.start, s.end), fps)
+    return labels
 
 
 def test_to_labels_half_overlap_rule():

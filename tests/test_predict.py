@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from introdet.demo.videofile import write_video
-from introdet.extract import extract
 from introdet.features.encoder import ClipEncoder
+from introdet.features.extraction import extract
 from introdet.features.shards import ShardError
 from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import read_record
@@ -133,10 +135,10 @@ def test_predict_from_shards_and_refuses_other_encoder(trained, tmp_path):
 
 def test_recurrence_baseline_needs_no_checkpoint(trained, tmp_path):
     root, _, _ = trained
-    cfg = _cfg("null", root / "shards", tmp_path, "method=recurrence")
+    cfg = _cfg("null", root / "shards", tmp_path, "method=clip")
     assert predict(cfg) == 0
     rec = read_record(output(tmp_path, "logo_e0"))
-    assert rec["mode"] == "recurrence" and rec["intro"] is not None
+    assert rec["mode"] == "clip" and rec["intro"] is not None
     assert abs(rec["intro"]["start"] - INTRO[0]) <= 1 and abs(rec["intro"]["end"] - INTRO[1]) <= 1
 
 
@@ -240,9 +242,9 @@ def test_coarse_to_fine_finds_the_same_intro(trained, tmp_path):
 
 
 def test_scoring_again_replaces_the_intro():
+    from introdet.detection.episodes import Episode, find_intro
     from introdet.detection.postprocess import PostprocessConfig
     from introdet.features.shards import ShardMeta
-    from introdet.predict import Episode, find_intro
 
     meta = ShardMeta("e", "s", "e.mp4", "h", 30.0, 30, 1.0, 0.0, {"embed_dim": 4})
     ep = Episode(meta, np.zeros((30, 4), np.float16))
@@ -251,7 +253,7 @@ def test_scoring_again_replaces_the_intro():
     assert (ep.intro.start, ep.intro.end) == (6, 14)
     ep.probs = np.full(30, 0.05)  # the fine pass found nothing after all
     find_intro(ep, PostprocessConfig())
-    assert ep.intro is None and "other_intros" not in ep.extra
+    assert ep.intro is None and ep.other_intros == []
 
 
 def test_a_postprocess_key_given_on_the_command_line_wins_over_the_tuned_one(trained, tmp_path):
@@ -275,3 +277,34 @@ def test_a_postprocess_key_given_on_the_command_line_wins_over_the_tuned_one(tra
     assert {k: b[k] for k in tuned if k != "threshold"} == {
         k: tuned[k] for k in tuned if k != "threshold"
     }
+
+
+def test_a_checkpoint_copied_alone_predicts_with_its_tuned_postprocessing(trained, tmp_path):
+    """The tuning travels inside the checkpoint (written there as training writes it), not in
+    a postprocess.json two folders up that a copy leaves behind."""
+    from introdet.predict import main as predict_main
+    from introdet.training.callbacks import store_postprocess
+    from tests.commands import run_command
+
+    _, ckpt, new = trained
+    alone = tmp_path / "elsewhere" / "model.ckpt"
+    alone.parent.mkdir()
+    shutil.copy(ckpt, alone)
+    tuned = {"smooth": 1, "threshold": 0.35, "max_gap": 0, "min_seconds": 1, "keep": "best"}
+    store_postprocess(alone, tuned)
+    args = [f"ckpt={alone}", f"input={new}", "progress=false", f"out={tmp_path / 'o'}"]
+    assert run_command(predict_main, *args) == 1  # broken.mp4
+    used = read_record(output(tmp_path / "o", "logo_new1"))["provenance"]["postprocess"]
+    assert {k: used[k] for k in tuned} == tuned
+    assert run_command(predict_main, *args[:-1], f"out={tmp_path / 'p'}",
+                       "tuned_postprocess=false") == 1  # fmt: skip
+    plain = read_record(output(tmp_path / "p", "logo_new1"))["provenance"]["postprocess"]
+    assert plain["threshold"] == 0.5  # postprocess.* as configured
+
+
+def test_prediction_does_not_import_lightning(tmp_path):
+    """The plain network is built from the checkpoint's hyper-parameters: predict.py loads no
+    Lightning (seconds of start-up, and a training dependency at prediction time)."""
+    code = "import sys, introdet.predict; print('lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

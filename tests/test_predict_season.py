@@ -101,7 +101,7 @@ def _video_only(src: Path, dst: Path) -> None:
 def test_only_the_scan_and_the_tail_are_heard(library, tmp_path):
     lib, truth = library
     # tiny episodes last ~20 s: 10 s from 0:00 and the last 6 s are two prints of each
-    more = ["recurring.scan=10", "recurring.scan_fraction=0.1", "recurring.tail=6"]
+    more = ["season.scan=10", "season.scan_fraction=0.1", "season.tail=6"]
     assert _predict(lib / "videos", tmp_path / "o", *more) == 0
     for eid, e in truth["episodes"].items():
         rec = read_record(output(tmp_path / "o", eid))
@@ -113,3 +113,55 @@ def test_only_the_scan_and_the_tail_are_heard(library, tmp_path):
     first = read_record(output(tmp_path / "o", "northwind_s01e01"))["intro"]
     want = truth["episodes"]["northwind_s01e01"]["intro"]
     assert first["start"] == pytest.approx(want["start"], abs=0.1)
+
+
+def _records(out: Path) -> dict[str, dict]:
+    return {str(p.relative_to(out)): json.loads(p.read_text()) for p in out.rglob("*.json")
+            if not any(part.startswith(".") for part in p.relative_to(out).parts)}  # fmt: skip
+
+
+def test_shards_of_a_library_give_the_records_of_one_run(library, tmp_path, capsys):
+    """``-m shard=0/2,1/2``: each job decides whole seasons (a season split across jobs would
+    be compared in halves), together every season once, and no two jobs write one file."""
+    from introdet.predict import main as predict_main
+    from tests.commands import run_command
+
+    lib, _ = library
+    two = tmp_path / "two shows"
+    for show in ("Northwind", "Harbor"):
+        shutil.copytree(lib / "videos" / show, two / show)
+    assert run_command(predict_main, f"input={two}", f"out={tmp_path / 'one'}",
+                       "progress=false") == 0  # fmt: skip
+    once = capsys.readouterr().out
+    assert run_command(predict_main, "-m", f"input={two}", f"out={tmp_path / 'split'}",
+                       "progress=false", "shard=0/2,1/2") == 0  # fmt: skip
+    jobs = capsys.readouterr().out
+    assert _records(tmp_path / "split") == _records(tmp_path / "one")
+    decided = [int(line.split("seasons decided: ")[1].split(",")[0])
+               for line in jobs.splitlines() if "seasons decided: " in line]  # fmt: skip
+    assert decided == [1, 1] and "seasons decided: 2" in once  # Harbor, then Northwind
+    assert sorted(p.name for p in (tmp_path / "split").glob("*.csv")) == [
+        "intros-0-of-2.csv", "intros-1-of-2.csv"]  # fmt: skip
+    # a share with no season (Northwind and Harbor fall in shares 1 and 0 of 3): done, said so
+    assert run_command(predict_main, f"input={two}", f"out={tmp_path / 'none'}",
+                       "progress=false", "shard=2/3") == 0  # fmt: skip
+    assert "shard 2/3 holds none of its seasons" in capsys.readouterr().out
+
+
+def test_the_names_of_the_last_version_still_work_with_a_warning(library, tmp_path, capsys):
+    from introdet.cli import renamed
+    from introdet.predict import RENAMES
+    from introdet.predict import main as predict_main
+    from tests.commands import run_command
+
+    assert renamed(["recurring.scan=10", "+max_others=3", "season=off", "season.tail=6",
+                    "method=recurrence", "method=season"], RENAMES) == [
+        "season.scan=10", "+clip_others=3", "season_channels=off", "season.tail=6",
+        "method=clip", "method=season"]  # fmt: skip
+    lib, _ = library
+    out = tmp_path / "o"
+    assert run_command(predict_main, f"input={lib / 'videos' / 'Northwind'}", f"out={out}",
+                       "progress=false", "recurring.scan=12") == 0  # fmt: skip
+    assert "warning: recurring.scan=12 is now season.scan=12" in capsys.readouterr().err
+    rec = read_record(output(out, "northwind_s01e02"))
+    assert rec["provenance"]["season"]["scan"] == 12

@@ -26,8 +26,8 @@ from omegaconf import OmegaConf
 
 from introdet.demo.videofile import write_video
 from introdet.errors import ShardWriteError
-from introdet.extract import Summary, extract
 from introdet.features.encoder import ClipEncoder
+from introdet.features.extraction import Summary, extract
 from introdet.features.shards import MANIFEST, load_features, read_manifest, read_meta
 from introdet.media.sampling import SamplerConfig
 from introdet.outputs.export import SCHEMA_VERSION, read_record
@@ -471,21 +471,21 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(full_disk, tmp_path, encod
 def test_a_checkpoint_that_does_not_fit_leaves_no_cut_short_file(full_disk, model_ckpt):
     """Lightning wrote a checkpoint in the system's temp folder and then copied it over: on a
     full disk the copy left a cut-short last.ckpt, which the next run could not resume."""
+    from introdet.detection.checkpoint import read_checkpoint
     from introdet.train import make_trainer
-    from introdet.training.module import read_checkpoint
 
     mnt, filler = full_disk
     trainer = make_trainer(compose_cfg("train", []).trainer, logger=False)
     with pytest.raises(OSError) as err:
         trainer.strategy.checkpoint_io.save_checkpoint(
-            read_checkpoint(model_ckpt), mnt / "last.ckpt"
+            read_checkpoint(model_ckpt).data, mnt / "last.ckpt"
         )
     assert err.value.errno == errno.ENOSPC
     assert sorted(p.name for p in mnt.iterdir()) == ["filler", "shards"]  # nothing half-written
     filler.unlink()  # with room (the tmpfs holds a small one), the same save goes through
     small = {"state_dict": {"w": torch.ones(3)}, "global_step": 7}
     trainer.strategy.checkpoint_io.save_checkpoint(small, mnt / "last.ckpt")
-    assert read_checkpoint(mnt / "last.ckpt")["global_step"] == 7
+    assert read_checkpoint(mnt / "last.ckpt").data["global_step"] == 7
 
 
 @pytest.mark.slow

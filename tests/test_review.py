@@ -17,11 +17,11 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from introdet.demo.make_library import make_library
-from introdet.features.shards import content_hash
+from introdet.media.labels import format_time, load_annotations, parse_time
+from introdet.media.library import content_hash
 from introdet.review.__main__ import bind, build, main, url_of
 from introdet.review.app import TOKEN_HEADER, create_app
-from introdet.review.labels import LabelsFile, format_time
-from introdet.training.annotations import load_annotations, parse_time
+from introdet.review.labels import LabelsFile
 from introdet.validate import main as validate_main
 from tests.commands import help_text, run_command
 from tests.conftest import compose_cfg

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from introdet.training.annotations import load_annotations
+from introdet.media.labels import load_annotations
 from tests.test_review import review_library
 
 pytestmark = pytest.mark.browser

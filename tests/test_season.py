@@ -117,7 +117,7 @@ def test_partners_are_the_nearest_episodes_and_everyone_in_a_small_season():
 
 @pytest.mark.parametrize("bad", [{"min_seconds": 0}, {"min_intro": 200}, {"max_others": 0}])
 def test_bad_settings_name_the_key(bad):
-    with pytest.raises(ConfigError, match="recurring"):
+    with pytest.raises(ConfigError, match="season"):
         SeasonConfig(**bad)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +26,13 @@ from introdet.detection.channels import (
     season_evidence,
     snap_to_season,
 )
+from introdet.detection.checkpoint import read_checkpoint
 from introdet.detection.postprocess import Segment
 from introdet.detection.recurrence import N_CHANNELS
 from introdet.detection.season import SeasonConfig
 from introdet.errors import ConfigError, ShardError
-from introdet.extract import extract
 from introdet.features.encoder import ClipEncoder
+from introdet.features.extraction import extract
 from introdet.features.fingerprints import EpisodePrints
 from introdet.features.print_store import (
     PrintScan,
@@ -206,6 +210,8 @@ def test_predict_with_a_season_model_records_the_season_and_snaps_to_it(library,
     ])  # fmt: skip
     train(cfg)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    learned = read_checkpoint(ckpt).season  # how its season channels were computed
+    assert learned == asdict(SeasonConfig(max_others=learned["max_others"]))
     out = tmp_path / "o"
     pcfg = compose_cfg("predict", [f"ckpt={ckpt}", f"input={lib / 'videos'}", f"out={out}",
                                    f"shards={shards}", "progress=false"])  # fmt: skip
@@ -236,6 +242,17 @@ def test_predict_with_a_season_model_records_the_season_and_snaps_to_it(library,
         assert trace["checkpoint"]["path"] == str(ckpt.resolve())
         assert {"threshold", "min_seconds", "max_seconds"} <= set(trace["postprocess"])
         assert trace["season"]["scan"] == 900.0 and trace["sampler"]["max_seconds"] == 900.0
+    # season channels asked to be computed otherwise: said, and done as asked
+    args = [f"ckpt={ckpt}", f"input={lib / 'videos'}", f"shards={shards}", "progress=false",
+            f"out={tmp_path / 'other'}", "season.min_seconds=1.2"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "introdet.predict", *args], capture_output=True,
+                          text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    assert "learned its season channels with season.min_seconds=1.5" in said
+    assert "computes them with 1.2" in said
+    rec = json.loads(next(p for _, p in record_files(tmp_path / "other")).read_text())
+    assert rec["provenance"]["season"]["min_seconds"] == 1.2
     coarse = compose_cfg("predict", [f"ckpt={ckpt}", f"input={lib / 'videos'}",
                                      f"out={tmp_path / 'c'}", "coarse.enabled=true"])  # fmt: skip
     with pytest.raises(ConfigError, match="coarse.enabled=true takes a single-episode model"):

@@ -10,7 +10,6 @@ from introdet.features.shards import (
     ShardError,
     ShardMeta,
     check_consistent,
-    content_hash,
     encoder_name,
     is_complete,
     load_features,
@@ -95,19 +94,6 @@ def test_bad_manifest_names_file(tmp_path):
         read_manifest(tmp_path)
     with pytest.raises(ShardError, match="does not exist"):
         read_manifest(tmp_path / "nope")
-
-
-def test_content_hash_sees_changes(tmp_path):
-    p = tmp_path / "v.bin"
-    p.write_bytes(bytes(3_000_000))
-    h = content_hash(p)
-    assert content_hash(p) == h
-    data = bytearray(3_000_000)
-    data[1_500_000] = 1  # inside the middle chunk
-    p.write_bytes(bytes(data))
-    assert content_hash(p) != h
-    p.write_bytes(bytes(2_999_999))
-    assert content_hash(p) != h
 
 
 def test_a_shard_share_with_no_video_is_not_a_failure(tmp_path, capsys):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from introdet.detection.checkpoint import POSTPROCESS_KEY
 from introdet.detection.postprocess import PostprocessConfig
 from introdet.errors import CheckpointError
 from introdet.train import CheckpointMismatch, train
@@ -32,6 +33,7 @@ def test_fit_then_resume_to_more_epochs(tmp_path, feature_set):
     tuned = json.loads((out / "postprocess.json").read_text())  # chosen on validation episodes
     assert PostprocessConfig(**tuned).threshold in GRID["threshold"]
     first = torch.load(last, weights_only=True)
+    assert first[POSTPROCESS_KEY] == tuned  # inside the checkpoint: a copy of it predicts alike
     steps = first["global_step"]
     assert steps > 0
     first_weights = first["state_dict"]["net.pos"].clone()

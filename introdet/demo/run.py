@@ -68,12 +68,13 @@ def _predict_all(py: str, out: Path, lib: Path, shards: Path, steps: list) -> di
             "single_coarse",
             [f"ckpt={out}/runs/demo/checkpoints/last.ckpt", "coarse.enabled=true", *test],
         ),  # fmt: skip
-        ("recurrence", ["method=recurrence", *test]),
+        ("clip", ["method=clip", *test]),  # the CLIP features that recur: no training
         # no training, no image features: what recurs in the sound of each whole season
         ("season_free", ["method=season"]),
     ):
         preds[name] = out / "predictions" / name
-        cmd = [py, "predict.py", *extra, f"input={lib / 'videos'}", f"out={preds[name]}"]
+        where = [f"input={lib / 'videos'}", f"out={preds[name]}"]
+        cmd = [py, "-m", "introdet.predict", *extra, *where]
         _run([*cmd, "formats=[json,edl,ffmetadata,vtt]"], steps)
     return preds
 
@@ -98,7 +99,8 @@ def demo(cfg: DictConfig) -> None:
     more = [f"trainer.max_epochs={cfg.epochs}"] if cfg.epochs else []
     for exp in ("demo", "demo_season"):
         run_dir = f"hydra.run.dir={out}/runs/{exp}"
-        _run([py, "train.py", f"experiment={exp}", f"paths.data_dir={out}", run_dir, *more], steps)
+        train = [py, "-m", "introdet.train", f"experiment={exp}", f"paths.data_dir={out}"]
+        _run([*train, run_dir, *more], steps)
     preds = _predict_all(py, out, lib, shards, steps)
     columns = ",".join(f"{k}:{_quoted(v)}" for k, v in preds.items())
     _run(

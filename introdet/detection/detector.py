@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -10,6 +9,7 @@ from typing import Protocol
 import torch
 
 from introdet.detection.channels import recurrence_kind
+from introdet.detection.checkpoint import Checkpoint, read_checkpoint
 from introdet.device import resolve_device
 from introdet.errors import CheckpointNotFound, ConfigError
 
@@ -22,9 +22,12 @@ class Detector(Protocol):
     """What prediction needs of a trained model, whichever runtime executes it."""
 
     path: Path  # the file it was loaded from
+    sha256: str  # of the checkpoint's bytes, for the records
     window: int  # seconds per window
     recurrence: str  # the channels it was trained with beside the features: off|clip|season
     encoder: dict | None  # identity of the image encoder whose features it was trained on
+    season: dict | None  # the settings its season channels were computed with in training
+    postprocess: dict | None  # the post-processing tuned on its validation episodes
     device: torch.device
 
     def __call__(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -33,29 +36,19 @@ class Detector(Protocol):
 
 
 class TorchDetector:
-    """An IntroDetector checkpoint, in eval mode, without gradients."""
+    """The network of a checkpoint, in eval mode, without gradients (and without Lightning)."""
 
-    def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
-        from introdet.training.module import load_module
-
-        self.path = Path(path)
-        self.model = load_module(self.path, device).eval().requires_grad_(False)
-        hp = self.model.hparams
-        self.window, self.recurrence = int(hp.window), recurrence_kind(hp.recurrence)
-        self.encoder = hp.get("encoder")
+    def __init__(self, ckpt: Checkpoint, device: str | torch.device = "cpu") -> None:
+        hp = ckpt.hparams
+        self.path, self.sha256 = ckpt.path, ckpt.sha256
+        self.net = ckpt.model(device)
+        self.window, self.recurrence = int(hp["window"]), recurrence_kind(hp.get("recurrence"))
+        self.encoder, self.season = hp.get("encoder"), ckpt.season
+        self.postprocess = ckpt.postprocess
         self.device = torch.device(device)
 
     def __call__(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model(feats, mask)
-
-
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes: the identity of a checkpoint (its exports are keyed by it)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return self.net(feats, pad=None if mask is None else ~mask)
 
 
 def load_detector(
@@ -69,14 +62,21 @@ def load_detector(
         raise ConfigError(f"runtime must be one of {list(RUNTIMES)}, got {runtime!r}")
     if not path.is_file():
         raise CheckpointNotFound(f"{path}: checkpoint not found (ckpt=)")
-    if runtime == "torch" and path.suffix != ".onnx":
-        return TorchDetector(path, resolve_device(device))
-    from introdet.detection.onnx_runtime import OnnxDetector, export_detector
+    if path.suffix == ".onnx":
+        return _onnx_detector(path)
+    ckpt = read_checkpoint(path)
+    if runtime == "torch":
+        return TorchDetector(ckpt, resolve_device(device))
+    from introdet.detection.onnx_runtime import export_detector
 
-    if path.suffix != ".onnx":
-        onnx_path = (cache or path.parent) / f"{path.stem}-{file_digest(path)[:16]}.onnx"
-        if not onnx_path.is_file():
-            log.info("exporting %s to %s", path, onnx_path)
-            export_detector(path, onnx_path)
-        path = onnx_path
+    onnx_path = (cache or path.parent) / f"{path.stem}-{ckpt.sha256[:16]}.onnx"
+    if not onnx_path.is_file():
+        log.info("exporting %s to %s", path, onnx_path)
+        export_detector(ckpt, onnx_path)
+    return _onnx_detector(onnx_path)
+
+
+def _onnx_detector(path: Path) -> Detector:
+    from introdet.detection.onnx_runtime import OnnxDetector  # onnxruntime: an extra
+
     return OnnxDetector(path)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
+
+from introdet.checks import check_values, number, one_of, whole
+from introdet.detection.channels import recurrence_kind
+from introdet.errors import ConfigError
 
 
 class IntroTransformer(nn.Module):
@@ -50,3 +56,30 @@ class IntroTransformer(nn.Module):
         if self.head_kind == "shared":
             return self.out(h).squeeze(-1)  # [B, T]
         return (h * self.out_w[:T]).sum(-1) + self.out_b[:T]  # [B, T]
+
+
+MODEL_RULES = {
+    "feature_dim": whole(1),
+    "window": whole(1),
+    "d_model": whole(1),
+    "depth": whole(1),
+    "heads": whole(1),
+    "ffn_dim": whole(1),
+    "dropout": number(0, 1, hi_open=True),
+    "head": one_of("shared", "per_position"),
+    "lr": number(0, 1, lo_open=True),
+    "weight_decay": number(0),
+    "optimizer": one_of("adam", "adamw"),
+    "pos_weight": number(0, lo_open=True),
+    "threshold": number(0, 1, lo_open=True, hi_open=True),
+}
+
+
+def check_model(hp: Mapping) -> None:
+    """Every ``model.*`` value that cannot work stops the run here, naming the key and range."""
+    check_values("model", hp, MODEL_RULES)
+    if hp["d_model"] % hp["heads"]:
+        raise ConfigError(
+            f"model.heads must be a divisor of d_model ({hp['d_model']}), got {hp['heads']}"
+        )
+    recurrence_kind(hp["recurrence"])

@@ -1,4 +1,4 @@
-"""ONNX export of the detector and the CLIP image tower, and onnxruntime stand-ins for both."""
+"""ONNX export of the detector, and its onnxruntime stand-in at prediction time."""
 
 from __future__ import annotations
 
@@ -10,27 +10,23 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from introdet.atomic import atomic_write_bytes
 from introdet.detection.channels import recurrence_kind
+from introdet.detection.checkpoint import Checkpoint, read_checkpoint
 from introdet.errors import OnnxModelError
-from introdet.features.encoder import _resize_center_crop, frames_and_output
-
-if TYPE_CHECKING:
-    from introdet.features.encoder import ClipEncoder
-    from introdet.training.module import IntroDetector
 
 KIND_KEY = "introdet_kind"  # metadata key telling a detector file from an encoder file
 # ONNX has no checksums of its own: flipped bytes in a weight would load and predict otherwise
 DIGEST_KEY = "introdet_graph_sha256"
+POSTPROCESS_META = "introdet_postprocess"  # the checkpoint's tuned post-processing (or null)
+SOURCE_META = "introdet_checkpoint_sha256"  # the checkpoint it was exported from
 _BATCH = 2  # example batch for tracing; the batch axis is exported as dynamic
 
 
@@ -48,36 +44,27 @@ class _DetectorGraph(nn.Module):
         return self.net(feats, pad=~mask)  # [B, W] logits
 
 
-class _EncoderGraph(nn.Module):
-    """uint8 [B, 3, S, S] -> unit-norm [B, D]: CLIP normalisation and the image tower."""
-
-    def __init__(self, visual: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.visual = visual
-        self.register_buffer("mean", mean.float().reshape(1, 3, 1, 1))
-        self.register_buffer("std", std.float().reshape(1, 3, 1, 1))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = (images.float() / 255.0 - self.mean) / self.std  # [B, 3, S, S]
-        return F.normalize(self.visual(x), dim=-1)  # [B, D]
-
-
-def export_detector(
-    ckpt_or_model: IntroDetector | str | Path, path: str | Path, opset: int = 17
-) -> Path:
+def export_detector(ckpt: Checkpoint | str | Path, path: str | Path, opset: int = 17) -> Path:
     """Write the temporal model as ONNX: feats float32 [B, W, F] + mask bool [B, W] (True =
     real second) -> logits [B, W]. B is dynamic, W is the checkpoint's window. Every
-    hyperparameter is stored JSON-encoded under its own name in the model's metadata_props."""
-    model = _load_detector(ckpt_or_model)
-    hp = dict(model.hparams)
+    hyperparameter is stored JSON-encoded under its own name in the model's metadata_props,
+    with the tuned post-processing and the checkpoint's digest."""
+    if not isinstance(ckpt, Checkpoint):
+        ckpt = read_checkpoint(ckpt)
+    net, hp = ckpt.model(), ckpt.hparams
     W = int(hp["window"])
-    in_dim = _detector_input_dim(model)
-    device = next(model.parameters()).device
-    feats = torch.zeros(_BATCH, W, in_dim, device=device)  # [B, W, F]
-    mask = torch.ones(_BATCH, W, dtype=torch.bool, device=device)  # [B, W]
-    meta = {KIND_KEY: "detector", **{k: json.dumps(v) for k, v in hp.items()}}
+    # season channels widen the input past feature_dim; the positional table does not
+    in_dim = int(net.inp.in_features) if isinstance(net.inp, nn.Linear) else int(net.pos.shape[-1])
+    feats = torch.zeros(_BATCH, W, in_dim)  # [B, W, F]
+    mask = torch.ones(_BATCH, W, dtype=torch.bool)  # [B, W]
+    meta = {
+        KIND_KEY: "detector",
+        **{k: json.dumps(v) for k, v in hp.items()},
+        POSTPROCESS_META: json.dumps(ckpt.postprocess),
+        SOURCE_META: ckpt.sha256,
+    }
     return _export(
-        _DetectorGraph(model.net),
+        _DetectorGraph(net),
         (feats, mask),
         path,
         inputs=["feats", "mask"],
@@ -85,46 +72,6 @@ def export_detector(
         meta=meta,
         opset=opset,
     )
-
-
-def export_encoder(encoder: ClipEncoder, path: str | Path, opset: int = 17) -> Path:
-    """Write the image tower as ONNX: uint8 RGB [B, 3, S, S] (already resized and cropped to
-    ``encoder.image_size``) -> float32 unit vectors [B, D]; B is dynamic.
-
-    uint8 rather than float input: a quarter of the bytes to copy, and the CLIP normalisation
-    travels inside the file, so a runtime without torch can feed plain decoded frames.
-    """
-    if encoder.dtype != torch.float32:
-        raise ValueError(f"export an encoder built with precision=fp32, not {encoder.dtype}")
-    graph = _EncoderGraph(encoder.model.visual, encoder._mean, encoder._std)
-    S = encoder.image_size
-    images = torch.zeros(_BATCH, 3, S, S, dtype=torch.uint8, device=encoder.device)
-    preprocess = {"interpolation": encoder._interpolation, "resize_mode": encoder._resize_mode}
-    meta = {
-        KIND_KEY: "encoder",
-        "identity": json.dumps(encoder.identity),
-        "name": encoder.name,
-        "preprocess": json.dumps(preprocess),
-    }
-    return _export(
-        graph, (images,), path, inputs=["images"], output="embeddings", meta=meta, opset=opset
-    )
-
-
-def _load_detector(ckpt_or_model: IntroDetector | str | Path) -> IntroDetector:
-    from introdet.training.module import IntroDetector  # Lightning is slow to import
-
-    if isinstance(ckpt_or_model, IntroDetector):
-        return ckpt_or_model
-    from introdet.detection.detector import TorchDetector
-
-    return TorchDetector(ckpt_or_model).model
-
-
-def _detector_input_dim(model: IntroDetector) -> int:
-    # season mode widens the input past feature_dim; the positional table does not depend on it
-    inp = model.net.inp
-    return int(inp.in_features) if isinstance(inp, nn.Linear) else int(model.net.pos.shape[-1])
 
 
 def _export(
@@ -239,6 +186,10 @@ def _session(
     return session, meta
 
 
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _numpy(x: torch.Tensor | np.ndarray, dtype: type) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
@@ -251,6 +202,9 @@ class OnnxDetector:
     def __init__(self, path: str | Path, providers: list[str] | None = None) -> None:
         self.path = Path(path)
         self.session, meta = _session(self.path, "detector", providers)
+        # a file exported from a checkpoint is known by the checkpoint's digest
+        self.sha256 = meta.pop(SOURCE_META, None) or _file_digest(self.path)
+        self.postprocess = json.loads(meta.pop(POSTPROCESS_META, "null"))
         self.hparams = SimpleNamespace(
             **{k: json.loads(v) for k, v in meta.items() if k != KIND_KEY}
         )
@@ -259,6 +213,7 @@ class OnnxDetector:
         self.window = int(self.hparams.window)
         self.recurrence = recurrence_kind(self.hparams.recurrence)
         self.encoder = getattr(self.hparams, "encoder", None)
+        self.season = getattr(self.hparams, "season", None)
         self.device = torch.device("cpu")  # onnxruntime takes and returns host arrays here
 
     def __call__(
@@ -278,42 +233,3 @@ class OnnxDetector:
             )
         (logits,) = self.session.run(None, {"feats": x, "mask": m})
         return torch.from_numpy(logits)  # [B, W]
-
-
-class OnnxEncoder:
-    """onnxruntime stand-in for ClipEncoder: frames -> float16 unit vectors [N, D]."""
-
-    def __init__(
-        self, path: str | Path, batch_size: int = 64, providers: list[str] | None = None
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.path = Path(path)
-        self.batch_size = batch_size
-        self.session, meta = _session(self.path, "encoder", providers)
-        self.identity: dict[str, Any] = json.loads(meta["identity"])
-        self.name: str = meta["name"]
-        self.embed_dim = int(self.identity["embed_dim"])
-        self.image_size = int(self.identity["image_size"])
-        pre = json.loads(meta["preprocess"])
-        self._interpolation, self._resize_mode = pre["interpolation"], pre["resize_mode"]
-
-    def embed(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 RGB frames [N, H, W, 3] -> float16 unit vectors [N, embed_dim]."""
-        frames, out = frames_and_output(frames, self.embed_dim)  # [N, H, W, 3], [N, D]
-        if len(frames) == 0:
-            return out
-        for i in range(0, len(frames), self.batch_size):
-            x = self._preprocess(frames[i : i + self.batch_size])  # [B, 3, S, S]
-            (feats,) = self.session.run(None, {"images": x})  # [B, D]
-            out[i : i + len(x)] = feats
-        return out
-
-    def _preprocess(self, frames: np.ndarray) -> np.ndarray:
-        S = self.image_size
-        if frames.shape[1:3] == (S, S):
-            return np.ascontiguousarray(frames.transpose(0, 3, 1, 2))  # [B, 3, S, S]
-        # same resize + crop as ClipEncoder, rounded back to uint8 as a PIL pipeline would be
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-        x = _resize_center_crop(x, S, self._interpolation, self._resize_mode)
-        return x.mul(255).round().to(torch.uint8).numpy()  # [B, 3, S, S]

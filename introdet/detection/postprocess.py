@@ -1,15 +1,14 @@
-"""Per-second intro probabilities -> intro segments (and segments -> per-second labels)."""
+"""Per-second intro probabilities -> intro segments."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from introdet.checks import check_node, number, one_of, whole
 from introdet.errors import ConfigError
-from introdet.training.annotations import labels_for
 
 _EPS = 1e-9  # float slack for comparisons of seconds computed as index / fps
 
@@ -156,13 +155,3 @@ def _snap(segment: Segment, snap_start: float) -> Segment:
     if 0 < segment.start <= snap_start + _EPS:
         return Segment(0.0, segment.end, segment.score)
     return segment
-
-
-def to_labels(segments: Sequence[Segment], length: int, fps: float = 1.0) -> np.ndarray:
-    """[length] 0/1 labels: sample k is intro when [k, k+1)/fps overlaps one segment by >= half."""
-    if length < 0 or not fps > 0:
-        raise ValueError(f"need length >= 0 and fps > 0, got length={length}, fps={fps}")
-    labels = np.zeros(length, dtype=np.int64)
-    for s in segments:
-        labels |= labels_for(length, (s.start, s.end), fps)
-    return labels

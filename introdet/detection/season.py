@@ -56,7 +56,8 @@ SEASON_RULES = {
 
 @dataclass
 class SeasonConfig:
-    """``season.*`` of predict: how the season's recurring stretches are found and judged."""
+    """``season.*`` of predict and extract: how what recurs across a season's episodes is
+    found and judged; saved with a model trained with season channels."""
 
     # the intro is searched in the first scan seconds or scan_fraction of each episode,
     # whichever is longer (real labels: 4 of 79 intros start after 7:00, one at 11:48), and
@@ -81,10 +82,10 @@ class SeasonConfig:
     pictures: str = "auto"
 
     def __post_init__(self) -> None:
-        check_node("recurring", self, SEASON_RULES)
+        check_node("season", self, SEASON_RULES)
         if not 0 < self.min_seconds <= self.min_intro < self.max_intro:
             raise ConfigError(
-                "recurring: need 0 < min_seconds <= min_intro < max_intro, got "
+                "season: need 0 < min_seconds <= min_intro < max_intro, got "
                 f"{self.min_seconds}, {self.min_intro}, {self.max_intro}"
             )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,10 +16,7 @@ from torchmetrics.functional.classification import (
 )
 
 from introdet.errors import EvaluationError
-from introdet.training.annotations import labels_for
-
-if TYPE_CHECKING:
-    from introdet.evaluation.results import EpisodeResult
+from introdet.media.labels import labels_for
 
 WITHIN_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 USEFUL_START_S = 15.0  # a viewer skips a little late or early at the start...
@@ -28,6 +25,21 @@ USEFUL_END_S = 5.0  # ...but landing after the intro's end costs real content
 _EPS = 1e-9
 
 Interval = tuple[float, float]
+
+
+@dataclass
+class EpisodeResult:
+    """One episode's prediction record next to its ground truth."""
+
+    episode: str
+    probs: np.ndarray  # [T] float
+    truth: Interval | None
+    detected: Interval | None
+    fps: float  # frame rate for boundary errors in frames
+
+    @property
+    def labels(self) -> np.ndarray:  # [T] int64
+        return labels_from_interval(len(self.probs), self.truth)
 _ZERO_COUNTS = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
 
 
@@ -35,7 +47,7 @@ _ZERO_COUNTS = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
 
 
 def labels_from_interval(n: int, interval: Interval | None) -> np.ndarray:
-    """[n] int64 by the project's labelling rule (introdet.training.annotations.labels_for)."""
+    """[n] int64 by the project's labelling rule (introdet.media.labels.labels_for)."""
     return labels_for(n, interval)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from introdet.evaluation.results import EpisodeResult
+from introdet.evaluation.metrics import EpisodeResult
 from introdet.media.paths import id_path
 
 _ROWS: list[tuple[str, tuple[str, ...]]] = [

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from introdet.errors import ConfigError, EvaluationError
-from introdet.evaluation.metrics import Interval, labels_from_interval, summarize
+from introdet.evaluation.metrics import EpisodeResult, Interval, summarize
 from introdet.outputs.export import READABLE_VERSIONS
 from introdet.outputs.layout import record_files
-
-
-@dataclass
-class EpisodeResult:
-    """One episode's prediction record next to its ground truth."""
-
-    episode: str
-    probs: np.ndarray  # [T] float
-    truth: Interval | None
-    detected: Interval | None
-    fps: float  # frame rate for boundary errors in frames
-
-    @property
-    def labels(self) -> np.ndarray:  # [T] int64
-        return labels_from_interval(len(self.probs), self.truth)
 
 
 def read_prediction(path: str | Path) -> dict:

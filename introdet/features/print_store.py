@@ -49,7 +49,7 @@ class PrintScan:
 
     @classmethod
     def of(cls, season) -> PrintScan:
-        """The scan of season mode's settings (``recurring.*``: scan, scan_fraction, tail)."""
+        """The scan of season mode's settings (``season.*``: scan, scan_fraction, tail)."""
         return cls(season.scan, float(season.scan_fraction), float(season.tail))
 
     def record(self) -> dict:

@@ -12,7 +12,6 @@ Layout of a shard folder::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
 ORPHAN_AGE = 60.0  # seconds: an array without metadata this old was left by a killed run
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -46,7 +44,7 @@ class ShardMeta:
     episode: str  # the video's file stem
     series: str
     source: str  # path of the video
-    source_hash: str  # content_hash(source)
+    source_hash: str  # media.library.content_hash(source)
     duration: float  # seconds of video in the file
     n_seconds: int  # rows of the feature array
     fps: float  # samples per second
@@ -85,26 +83,6 @@ class ShardMeta:
     @property
     def encoder_name(self) -> str:
         return encoder_name(self.encoder)
-
-
-def content_hash(path: str | Path) -> str:
-    """Cheap identity of a video file: its size and modification time, plus sha256 of its
-    first, middle and last MiB.
-
-    Hashing every byte of a library costs as much I/O as decoding it; three sampled chunks
-    and the exact size catch a replaced, re-encoded or truncated file, and the modification
-    time an edit of the same size between the chunks (a copy that does not keep the time is
-    extracted again: stale features are worse than a second decode).
-    """
-    path = Path(path)
-    st = path.stat()
-    size = st.st_size
-    h = hashlib.sha256(f"{size}:{st.st_mtime_ns}".encode())
-    with open(path, "rb") as f:
-        for offset in sorted({0, max(0, size // 2 - _HASH_CHUNK // 2), max(0, size - _HASH_CHUNK)}):
-            f.seek(offset)
-            h.update(f.read(_HASH_CHUNK))
-    return f"sha256s:{h.hexdigest()[:32]}"
 
 
 def shard_file(shard_dir: str | Path, episode: str, suffix: str) -> Path:

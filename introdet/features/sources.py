@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from introdet.errors import ConfigError, ShardError
-from introdet.extract import Summary, extract, sound_prints
-from introdet.features.coarse import coarse_episodes, fine_pass
+from introdet.features.coarse import CoarseConfig, coarse_episodes, fine_pass
+from introdet.features.extraction import Summary, extract, sound_prints
 from introdet.features.fingerprints import (
     EpisodePrints,
     PicturePrint,
@@ -40,9 +39,34 @@ from introdet.features.shards import (
     load_features,
     read_manifest,
 )
-from introdet.media.library import VideoJob, series_of, video_jobs
+from introdet.media.labels import load_annotations
+from introdet.media.library import VideoJob, in_season_shard, series_of, video_jobs
+from introdet.media.sampling import SamplerConfig
 
 FinePass = Callable[[str, object], tuple[np.ndarray, dict]]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a run reads: a video, a folder of videos or a shard folder, and which episodes."""
+
+    path: Path
+    only: object = None  # a labels file (its episode ids) or a list of ids; None: every one
+    series: str | None = None  # the series of every file; None: from folder names
+    shard: tuple[int, int] | None = None  # (i, n): a fixed 1/n of the seasons, never split
+    decoders: int = 1  # episodes decoding ahead
+    processes: bool = False  # decoders in processes of their own
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class Features:
+    """How image features are made (or found) for the model and the CLIP baseline."""
+
+    sampler: SamplerConfig
+    coarse: CoarseConfig
+    encoder: dict  # encoder.* keys; null ones come from the checkpoint or the cache
+    cache: Path | None = None  # the feature cache; None: <out>/.shards
 
 
 @dataclass
@@ -57,42 +81,45 @@ DEFAULT_CACHE = ".shards"  # predict's feature cache under its output folder
 
 
 def load_episodes(
-    cfg: DictConfig, identity: dict | None, out: Path, prints: bool = False
+    inputs: Inputs,
+    how: Features,
+    out: Path,
+    identity: dict | None,
+    prints: PrintScan | None = None,
 ) -> Source:
-    """The episodes of ``cfg.input``; ``identity``: the encoder a checkpoint was trained on;
+    """The episodes of ``inputs``; ``identity``: the encoder a checkpoint was trained on;
     ``prints``: the sound is fingerprinted too when features are extracted."""
-    src, only = Path(cfg.input), selected(cfg.only)
+    src, only = inputs.path, wanted(inputs)
     if (src / MANIFEST).is_file():
-        if cfg.coarse.enabled:
+        if how.coarse.enabled:
             raise ConfigError(f"{src}: coarse.enabled=true needs videos as input, not shards")
         metas = {k: v for k, v in read_manifest(src).items() if only is None or k in only}
         if identity is not None:
             check_consistent(metas.values(), encoder=identity, where=str(src))
-        return Source(_load(src, regroup(metas, None, cfg.series)), Summary(), shard_dir=src)
+        return Source(_load(src, regroup(metas, None, inputs.series)), Summary(), shard_dir=src)
     # hidden, like the logs: out/ mirrors the library, whose folders may have any name
-    shard_dir = Path(cfg.shards) if cfg.shards else out / DEFAULT_CACHE
-    encoder = image_encoder(cfg, identity, shard_dir)
-    sampler = OmegaConf.to_object(cfg.sampler)
-    if cfg.coarse.enabled:
+    shard_dir = how.cache or out / DEFAULT_CACHE
+    encoder = image_encoder(how.encoder, identity, shard_dir)
+    if how.coarse.enabled:
         if prints:
             raise ConfigError("coarse.enabled=true takes a single-episode model: this one "
                               "was trained with season channels")  # fmt: skip
-        return _coarse(cfg, src, encoder, sampler, only)
+        return _coarse(inputs, how, encoder, only)
     summary = extract(
         src,
         shard_dir,
         encoder,
-        sampler,
-        series=cfg.series,
-        decoders=cfg.decoders,
-        progress=cfg.progress,
+        how.sampler,
+        series=inputs.series,
+        decoders=inputs.decoders,
+        progress=inputs.progress,
         only=only,
-        processes=cfg.processes,
-        prints=PrintScan.of(cfg.recurring) if prints else None,
+        processes=inputs.processes,
+        prints=prints,
     )
     metas = read_manifest(shard_dir) if (shard_dir / MANIFEST).is_file() else {}
-    wanted = set(summary.done) | set(summary.skipped)  # the cache may hold other episodes
-    metas = regroup({k: v for k, v in metas.items() if k in wanted}, src, cfg.series)
+    done = set(summary.done) | set(summary.skipped)  # the cache may hold other episodes
+    metas = regroup({k: v for k, v in metas.items() if k in done}, src, inputs.series)
     return Source(_load(shard_dir, metas), summary, shard_dir=shard_dir)
 
 
@@ -114,39 +141,35 @@ def _load(shard_dir: Path, metas: dict[str, ShardMeta]) -> list[tuple[ShardMeta,
     return [(m, load_features(shard_dir, e, mmap=False)) for e, m in sorted(metas.items())]
 
 
-def _coarse(cfg: DictConfig, src: Path, encoder, sampler, only: set[str] | None) -> Source:
-    ccfg, summary = OmegaConf.to_object(cfg.coarse), Summary()
-    eps = coarse_episodes(
-        src, encoder, sampler, ccfg, summary, only, cfg.series, cfg.decoders, cfg.processes
-    )
+def _coarse(inputs: Inputs, how: Features, encoder, only: set[str] | None) -> Source:
+    summary = Summary()
+    eps = coarse_episodes(inputs.path, encoder, how.sampler, how.coarse, summary, only,
+                          inputs.series, inputs.decoders, inputs.processes)  # fmt: skip
     by_id = {e.meta.episode: e for e in eps}
 
     def fine(episode: str, intro) -> tuple[np.ndarray, dict]:
         ep = by_id[episode]
-        feats = fine_pass(ep, intro, encoder, sampler, ccfg)
+        feats = fine_pass(ep, intro, encoder, how.sampler, how.coarse)
         return feats, ep.report
 
     pairs = [(e.meta, e.coarse.feats) for e in sorted(eps, key=lambda e: e.meta.episode)]
     return Source(pairs, summary, fine)
 
 
-def image_encoder(cfg: DictConfig, identity: dict | None, shard_dir: Path):
+def image_encoder(keys: dict, identity: dict | None, shard_dir: Path):
     """The image encoder: the checkpoint's, else the feature cache's, else ``encoder.*``."""
     from introdet.features.encoder import ClipEncoder, encoder_from_identity
 
-    enc = {
-        k: v for k, v in OmegaConf.to_container(cfg.encoder, resolve=True).items() if v is not None
-    }
-    enc.pop("_target_", None)
+    enc = {k: v for k, v in keys.items() if v is not None and k != "_target_"}
     if identity is None and (shard_dir / MANIFEST).is_file():
-        # the recurrence baseline needs features, not a model: reuse the cache's encoder
+        # the CLIP baseline needs features, not a model: reuse the cache's encoder
         identity = check_consistent(read_manifest(shard_dir).values(), where=str(shard_dir))
     if identity is not None:
         enc.pop("model_name", None)  # the recorded encoder decides
         return encoder_from_identity(identity, **enc)
     if "model_name" in enc:
         return ClipEncoder(**enc)
-    raise ConfigError("method=recurrence on videos needs encoder.model_name (e.g. encoder=tiny)")
+    raise ConfigError("method=clip on videos needs encoder.model_name (e.g. encoder=tiny)")
 
 
 def selected(spec) -> set[str] | None:
@@ -154,11 +177,25 @@ def selected(spec) -> set[str] | None:
     if spec is None:
         return None
     if isinstance(spec, str):
-        from introdet.training.annotations import load_annotations
-
         ann = load_annotations(spec)
         return set(ann.intros) | {e for e, _ in ann.rejected}
     return {str(x) for x in spec}
+
+
+def wanted(inputs: Inputs) -> set[str] | None:
+    """The episode ids this run takes (None: every one): ``only``, and of those the ones in
+    the seasons of its ``shard``."""
+    only = selected(inputs.only)
+    if inputs.shard is None:
+        return only
+    if (inputs.path / MANIFEST).is_file():
+        metas = regroup(read_manifest(inputs.path), None, inputs.series)
+        series = {e: m.series for e, m in metas.items()}
+    else:
+        jobs, _ = video_jobs(inputs.path, only=only, series=inputs.series)
+        series = {j.episode: j.series for j in jobs}
+    return {e for e, name in series.items()
+            if (only is None or e in only) and in_season_shard(name, inputs.shard)}  # fmt: skip
 
 
 def season_prints(
@@ -181,24 +218,24 @@ PictureOf = Callable[[VideoJob, EpisodePrints], PicturePrint]
 PRINT_CACHE = ".prints"  # season mode's prints, kept in the output folder between runs
 
 
-def load_prints(cfg: DictConfig) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary, PictureOf]:
-    """Fingerprints of the episodes of ``cfg.input`` for season mode (no image encoder): of
-    its videos, or stored in its shards; and the picture print of an episode on demand."""
-    src = Path(cfg.input)
+def load_prints(
+    inputs: Inputs, cache: Path, scan: PrintScan
+) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary, PictureOf]:
+    """Fingerprints of the episodes of ``inputs`` for season mode (no image encoder): of its
+    videos (kept in ``cache`` for re-runs), or stored in its shards; and the picture print of
+    an episode on demand."""
+    src = inputs.path
     if (src / MANIFEST).is_file():
-        return _stored_prints(cfg, src)
-    jobs, failed = video_jobs(src, only=selected(cfg.only), series=cfg.series)
+        return _stored_prints(inputs, scan)
+    jobs, failed = video_jobs(src, only=wanted(inputs), series=inputs.series)
     summary = Summary(failed=list(failed), work="fingerprinted")
-    cache, scan = Path(cfg.out) / PRINT_CACHE, PrintScan.of(cfg.recurring)
     # kept by key (the path in the library): an id changes when another file takes its name
     kept = {j.episode: cached_prints(cache, j.key, j.source_hash, scan) for j in jobs}
     todo = [j for j in jobs if kept[j.episode] is None]
-    rec = cfg.recurring
-    ahead = prints_ahead(
-        [j.path for j in todo], rec.scan, rec.scan_fraction, rec.tail, cfg.decoders, cfg.processes
-    )
+    ahead = prints_ahead([j.path for j in todo], scan.scan, scan.fraction, scan.tail,
+                         inputs.decoders, inputs.processes)  # fmt: skip
     made = {}
-    bar = tqdm(todo, unit="ep", desc="fingerprint", disable=not cfg.progress)
+    bar = tqdm(todo, unit="ep", desc="fingerprint", disable=not inputs.progress)
     for job, (_, res) in zip(bar, ahead, strict=True):
         if isinstance(res, Exception):
             summary.fail(job.path, res)
@@ -238,11 +275,11 @@ def _found(
         summary.skipped.append(job.episode)
 
 
-def _stored_prints(cfg: DictConfig, src: Path):
+def _stored_prints(inputs: Inputs, scan: PrintScan):
     """``load_prints`` of a shard folder: the prints its shards hold."""
-    only, scan = selected(cfg.only), PrintScan.of(cfg.recurring)
+    src, only = inputs.path, wanted(inputs)
     metas = {k: v for k, v in read_manifest(src).items() if only is None or k in only}
-    metas = regroup(metas, None, cfg.series)
+    metas = regroup(metas, None, inputs.series)
     summary, found, stored = Summary(work="fingerprinted"), [], {}
     for eid, m in sorted(metas.items()):
         job = VideoJob(Path(m.source), eid, m.series, m.source_hash)

@@ -1,4 +1,5 @@
-"""A video library: its files, their series and episode ids, and a process's share of them.
+"""A video library: its files and their content hashes, their series and episode ids, and a
+process's share of them.
 
 Layouts are ``Series/Season 1/episode.mkv`` or ``Series/episode.mkv``. An episode's id is its
 file name without the suffix (what labels files name), unless another video under the same
@@ -8,6 +9,7 @@ input without the suffix (``Show A/Season 1/Episode 1``), which never collides.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import unicodedata
@@ -17,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from introdet.errors import ConfigError, InputNotFound
-from introdet.features.shards import content_hash
 from introdet.media.paths import relative_key
 
 VIDEO_SUFFIXES = {
@@ -47,6 +48,27 @@ VIDEO_SUFFIXES = {
 _SEASON_DIR = re.compile(
     r"^(season|сезон|staffel|saison|s)\s*\d+$|^\d+\s*(season|сезон)$|^specials$", re.I
 )
+_HASH_CHUNK = 1 << 20  # bytes of each chunk content_hash reads
+
+
+def content_hash(path: str | Path) -> str:
+    """Cheap identity of a video file: its size and modification time, plus sha256 of its
+    first, middle and last MiB.
+
+    Hashing every byte of a library costs as much I/O as decoding it; three sampled chunks
+    and the exact size catch a replaced, re-encoded or truncated file, and the modification
+    time an edit of the same size between the chunks (a copy that does not keep the time is
+    extracted again: stale features are worse than a second decode).
+    """
+    path = Path(path)
+    st = path.stat()
+    size = st.st_size
+    h = hashlib.sha256(f"{size}:{st.st_mtime_ns}".encode())
+    with open(path, "rb") as f:
+        for offset in sorted({0, max(0, size // 2 - _HASH_CHUNK // 2), max(0, size - _HASH_CHUNK)}):
+            f.seek(offset)
+            h.update(f.read(_HASH_CHUNK))
+    return f"sha256s:{h.hexdigest()[:32]}"
 
 
 def find_videos(root: str | Path) -> list[Path]:
@@ -122,6 +144,13 @@ def take_shard(paths: list[Path], shard: str | None) -> list[Path]:
         return paths
     i, n = parsed
     return [p for p in paths if zlib.crc32(p.name.encode()) % n == i]
+
+
+def in_season_shard(series: str, shard: tuple[int, int]) -> bool:
+    """Whether the season ``series`` falls in shard ``(i, n)``: by a hash of its name, so a
+    season is never split and keeps its shard when others come or go."""
+    i, n = shard
+    return zlib.crc32(series.encode()) % n == i
 
 
 # a file system name holds 255 bytes; an episode's files add their suffix

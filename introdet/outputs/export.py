@@ -30,6 +30,7 @@ from pathlib import Path
 from introdet.atomic import atomic_write_text
 from introdet.detection.postprocess import Segment
 from introdet.errors import ConfigError, OutputWriteError, RecordError
+from introdet.media.labels import format_time as clock
 
 # 2: key, source_hash and provenance added (outputs/record.schema.json); 1 still reads
 SCHEMA_VERSION = 2
@@ -107,11 +108,7 @@ def format_time(seconds: float, hour_digits: int = 1) -> str:
     """``H:MM:SS.mmm`` (``hour_digits=2``: ``HH:MM:SS.mmm``, as WebVTT requires)."""
     if not (math.isfinite(seconds) and seconds >= 0):
         raise ValueError(f"cannot format time {seconds}")
-    ms = round(seconds * 1000)  # whole ms first: 59.9996 s must become 1:00.000, not 0:59.1000
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:0{hour_digits}d}:{m:02d}:{s:02d}.{ms:03d}"
+    return clock(seconds, hour_digits, millis=True)  # a labels file's format, always with .mmm
 
 
 def _credits_span(episode: str, credits) -> tuple[float, float]:

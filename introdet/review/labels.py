@@ -1,6 +1,6 @@
 """A labels file edited in place: one row changes, every other byte stays as it was.
 
-The file is the one ``train.py`` reads (``introdet.training.annotations``): ``{id: {"name",
+The file is the one ``train.py`` reads (``introdet.media.labels``): ``{id: {"name",
 "url", "start": "H:MM:SS[.mmm]", "end": ...}}``, ``null`` times for "no intro". A change is
 spliced into the file's text (other rows, their order, spacing, unknown fields and rows for
 episodes not in the library are never re-serialized), checked by the validator's own
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from introdet.atomic import atomic_write_text
 from introdet.errors import AnnotationError
-from introdet.training.annotations import parse_annotations, refuse_special
+from introdet.media.labels import format_time, parse_annotations, refuse_special
 
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 _BOM = "\ufeff"
@@ -54,15 +54,6 @@ class _Member:
     value_at: int  # offset of the value's first character
     value_end: int  # offset just past the value
     value: object
-
-
-def format_time(seconds: float) -> str:
-    """``H:MM:SS``, with ``.mmm`` when the time is not a whole second (rounded to the ms)."""
-    ms = round(seconds * 1000)
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h}:{m:02d}:{s:02d}" + (f".{ms:03d}" if ms else "")
 
 
 class LabelsFile:

@@ -4,15 +4,18 @@ last.ckpt that says the run is finished."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
 
-from introdet.atomic import atomic_write_text
+from introdet.atomic import atomic_write_bytes, atomic_write_text
+from introdet.detection.checkpoint import POSTPROCESS_KEY
 
 
 def _episodes_mode(trainer: L.Trainer) -> bool:
@@ -22,7 +25,8 @@ def _episodes_mode(trainer: L.Trainer) -> bool:
 
 class TunePostprocess(Callback):
     """After fit: post-processing parameters chosen on the validation episodes with the best
-    checkpoint, saved as ``<dirpath>/postprocess.json`` (predict.py uses them for this run)."""
+    checkpoint, written into the run's best and last checkpoints (a checkpoint copied
+    anywhere predicts with them) and shown in ``<dirpath>/postprocess.json``."""
 
     def __init__(self, dirpath: str, batch_size: int = 64) -> None:
         self.dirpath, self.batch_size = Path(dirpath), batch_size
@@ -47,11 +51,23 @@ class TunePostprocess(Callback):
         tuned, tried = tune_postprocess(probs, truth)
         (iou, useful), _ = tried[0]
         atomic_write_text(self.dirpath / "postprocess.json", json.dumps(asdict(tuned), indent=2))
+        for path in {Path(best), Path(ckpt.dirpath or "") / "last.ckpt"}:
+            if path.is_file():
+                store_postprocess(path, asdict(tuned))
         what = "kept the defaults" if tuned == PostprocessConfig() else "tuned"
         print(
             f"post-processing {what} on {len(probs)} validation episodes "
             f"(mean IoU {iou:.3f}, useful {useful:.3f}): {asdict(tuned)}"
         )
+
+
+def store_postprocess(path: Path, tuned: dict) -> None:
+    """``tuned`` inside the checkpoint ``path``, rewritten whole or not at all."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    data[POSTPROCESS_KEY] = tuned
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 class EpisodeReport(Callback):
@@ -65,9 +81,8 @@ class EpisodeReport(Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from introdet.detection.postprocess import to_segments
-        from introdet.evaluation.metrics import summarize
+        from introdet.evaluation.metrics import EpisodeResult, summarize
         from introdet.evaluation.report import format_table, write_plots
-        from introdet.evaluation.results import EpisodeResult
 
         if not (trainer.is_global_zero and _episodes_mode(trainer)):
             return

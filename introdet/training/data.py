@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TypedDict
 
 import lightning as L
@@ -41,7 +41,7 @@ from introdet.errors import AnnotationError, ConfigError
 from introdet.features.print_store import PrintScan, resound_of, shard_prints
 from introdet.features.shards import ShardMeta, check_consistent, load_features, read_manifest
 from introdet.features.sources import regroup
-from introdet.training.annotations import (
+from introdet.media.labels import (
     Intro,
     group_series,
     labels_for,
@@ -54,12 +54,15 @@ from introdet.training.resume import EpochOrder, position
 log = logging.getLogger(__name__)
 
 
-class Batch(TypedDict):
-    feats: torch.Tensor  # [B, W, F] float32
-    labels: torch.Tensor  # [B, W] int64: 1 intro, 0 other, -1 padding
-    mask: torch.Tensor  # [B, W] bool, True = a real second
-    episode: list[str]  # [B]
-    start: torch.Tensor  # [B] int64: row of the episode (or sequence) where the window starts
+class Window(TypedDict):
+    """One window as the dataset gives it; the default collate stacks B of them into the
+    batch the model steps on (``feats`` [B, W, F], ``episode`` a list of B names...)."""
+
+    feats: torch.Tensor  # [W, F] float32
+    labels: torch.Tensor  # [W] int64: 1 intro, 0 other, -1 padding
+    mask: torch.Tensor  # [W] bool, True = a real second
+    episode: str
+    start: torch.Tensor  # int64: row of the episode (or sequence) where the window starts
 
 
 @dataclass
@@ -112,7 +115,7 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> Window:
         # training keys come from EpochOrder as (index, draw); the draw picks the offset
         i, draw = key if isinstance(key, tuple) else (key, None)
         ti, start = self.index[i]
@@ -128,13 +131,13 @@ class WindowDataset(Dataset):
         feats[:n] = t.feats[start : start + n]
         labels = np.full(W, -1, dtype=np.int64)
         labels[:n] = t.labels[start : start + n]
-        return {
-            "feats": torch.from_numpy(feats),
-            "labels": torch.from_numpy(labels),
-            "mask": torch.from_numpy(labels >= 0),
-            "episode": t.name,
-            "start": torch.tensor(start, dtype=torch.int64),
-        }
+        return Window(
+            feats=torch.from_numpy(feats),
+            labels=torch.from_numpy(labels),
+            mask=torch.from_numpy(labels >= 0),
+            episode=t.name,
+            start=torch.tensor(start, dtype=torch.int64),
+        )
 
 
 DATA_RULES = {
@@ -307,7 +310,7 @@ class IntroDataModule(L.LightningDataModule):
         hp = self.hparams
         metas = regroup({e: replace(m) for e, m in metas.items()}, None, None)
         names = sorted(metas)
-        cfg = SeasonConfig(max_others=hp.max_others)
+        cfg = self.season_config()
         self._season = {}
         for idx in group_by_series([metas[e].series for e in names], names).values():
             group = [metas[names[i]] for i in idx]
@@ -319,6 +322,15 @@ class IntroDataModule(L.LightningDataModule):
                       for m in group]  # fmt: skip
             self._season |= {m.episode: x[:n] for m, x, n in zip(group, found, n_rows, strict=True)}
         return self._season
+
+    def season_config(self) -> SeasonConfig:
+        """How the season channels are computed: saved with the model (its ``season``
+        hyper-parameter), so that prediction computes them the same way."""
+        return SeasonConfig(max_others=self.hparams.max_others)
+
+    def season_settings(self) -> dict | None:
+        """``season_config`` as plain values for the model, when it takes season channels."""
+        return asdict(self.season_config()) if self.hparams.recurrence == "season" else None
 
     def setup(self, stage: str | None = None) -> None:
         if self.tracks:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import warnings
-import zipfile
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,11 +18,11 @@ from torchmetrics.classification import (
     BinaryRecall,
 )
 
-from introdet.checks import check_values, number, one_of, whole
 from introdet.detection.channels import extra_channels, recurrence_kind
+from introdet.detection.checkpoint import read_checkpoint
+from introdet.detection.model import IntroTransformer, check_model
 from introdet.detection.windows import score_windows, stitch_episode
-from introdet.errors import CheckpointError, CheckpointNotFound, ConfigError
-from introdet.training.model import IntroTransformer
+from introdet.errors import CheckpointError, ConfigError
 
 
 def _collect(parts: dict, batch: dict, logits: torch.Tensor) -> None:
@@ -36,48 +33,10 @@ def _collect(parts: dict, batch: dict, logits: torch.Tensor) -> None:
         parts[ep][int(s)] = (p, m)
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint's contents (weights_only: plain data), or an error naming the file."""
-    path = Path(path)
-    if path.exists() and not path.is_file():  # a folder, a FIFO (whose read would block)
-        raise CheckpointError(f"{path}: not a checkpoint file")
-    if not path.is_file():
-        raise CheckpointNotFound(f"{path}: checkpoint not found")
-    try:
-        with warnings.catch_warnings():  # torch's note on pickle protocols: noise for a user
-            warnings.simplefilter("ignore", UserWarning)
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:  # weights_only met something other than plain data
-        raise CheckpointError(
-            f"{path}: refused: not plain checkpoint data (damaged, or holding code that "
-            "introdet never runs)"
-        ) from e
-    except Exception as e:  # torch raises RuntimeError, EOFError... by damage
-        # the first line only: torch's messages run on for paragraphs
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "empty or cut short"
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first})") from e
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    damaged = _failed_checksum(path)
-    if damaged:
-        raise CheckpointError(f"{path}: damaged: its entry {damaged} fails its checksum")
-    return ckpt
-
-
-def _failed_checksum(path: Path) -> str | None:
-    """The first entry of a torch zip checkpoint whose CRC-32 does not match its bytes: torch
-    itself reads tensors without checking, so flipped bytes would load as other weights."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip()
-    except (zipfile.BadZipFile, OSError):  # the legacy format has no checksums to check
-        return None
-
-
 def load_module(path: str | Path, map_location: str | torch.device = "cpu") -> IntroDetector:
     """A checkpoint as an IntroDetector; a damaged, foreign or refused file is a
     CheckpointError naming it (a hyper-parameter out of range included)."""
-    read_checkpoint(path)
+    read_checkpoint(path)  # one clear line for a damaged or foreign file, before Lightning
     try:
         return IntroDetector.load_from_checkpoint(
             path, map_location=map_location, weights_only=True
@@ -88,37 +47,12 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu") -> I
         raise CheckpointError(f"{path}: does not load as an IntroDetector ({e})") from e
 
 
-MODEL_RULES = {
-    "feature_dim": whole(1),
-    "window": whole(1),
-    "d_model": whole(1),
-    "depth": whole(1),
-    "heads": whole(1),
-    "ffn_dim": whole(1),
-    "dropout": number(0, 1, hi_open=True),
-    "head": one_of("shared", "per_position"),
-    "lr": number(0, 1, lo_open=True),
-    "weight_decay": number(0),
-    "optimizer": one_of("adam", "adamw"),
-    "pos_weight": number(0, lo_open=True),
-    "threshold": number(0, 1, lo_open=True, hi_open=True),
-}
-
-
-def check_model(hp: Mapping) -> None:
-    """Every ``model.*`` value that cannot work stops the run here, naming the key and range."""
-    check_values("model", hp, MODEL_RULES)
-    if hp["d_model"] % hp["heads"]:
-        raise ConfigError(
-            f"model.heads must be a divisor of d_model ({hp['d_model']}), got {hp['heads']}"
-        )
-    recurrence_kind(hp["recurrence"])
-
-
 class IntroDetector(L.LightningModule):
     """Per-second intro classifier. Hyperparameters are plain values, so checkpoints load
     with ``weights_only=True`` and without Hydra; ``encoder`` records which CLIP features
-    the model was trained on, so prediction can refuse features from another encoder."""
+    the model was trained on, so prediction can refuse features from another encoder, and
+    ``season`` the settings its season channels were computed with, so prediction computes
+    them the same way."""
 
     def __init__(
         self,
@@ -137,6 +71,7 @@ class IntroDetector(L.LightningModule):
         threshold: float = 0.5,
         recurrence: str | bool = "off",
         encoder: dict | None = None,
+        season: dict | None = None,
     ) -> None:
         super().__init__()
         check_model(locals())

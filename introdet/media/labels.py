@@ -1,11 +1,13 @@
-"""Intro annotations: the labels-file format, its known typing slip, series names, splits.
+"""The labels file: reading and validating it, its time format both ways, its known typing
+slip, series names, per-second labels and splits.
 
 File format (the one real data sets of this task use)::
 
     {"<episode id>": {"name": "Блеск. 2 сезон, 5 серия", "url": "...",
                       "start": "0:01:42", "end": "0:01:47"}, ...}
 
-Times are ``H:MM:SS``, ``MM:SS`` or plain seconds (number or string, decimals allowed).
+Times are ``H:MM:SS``, ``MM:SS`` or plain seconds (number or string, decimals allowed);
+``format_time`` writes them as ``H:MM:SS`` with ``.mmm`` when not a whole second.
 ``"start": null, "end": null`` marks an episode known to have no intro. ``series`` may be
 given explicitly; otherwise it is parsed from ``name``.
 
@@ -122,9 +124,15 @@ def parse_time(value: object) -> float:
     return t
 
 
-def format_hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+def format_time(seconds: float, hour_digits: int = 1, millis: bool = False) -> str:
+    """``H:MM:SS`` as labels files write times, with ``.mmm`` when the time is not a whole
+    second (``millis``: always, as EDL, WebVTT and chapter files want; ``hour_digits=2``:
+    ``HH``). Rounded to the millisecond first: 59.9996 s is ``0:01:00``, not ``0:00:59.1000``."""
+    ms = round(seconds * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:0{hour_digits}d}:{m:02d}:{s:02d}" + (f".{ms:03d}" if ms or millis else "")
 
 
 # --- series names ------------------------------------------------------------------------
@@ -228,7 +236,7 @@ def _parse_row(episode, row, durations, known) -> tuple[Intro, str | None]:
     start, end = parse_time(raw_start), parse_time(raw_end)
     fix = None
     if start >= end and 0 < start - end < SLIP and start - SLIP >= 0:
-        fix = f"start {format_hms(start)} typed a minute late -> {format_hms(start - SLIP)}"
+        fix = f"start {format_time(start)} typed a minute late -> {format_time(start - SLIP)}"
         start -= SLIP
     if end <= start:
         raise ValueError(f"end {raw_end!r} is not after start {raw_start!r}")

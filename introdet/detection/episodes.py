@@ -1,0 +1,189 @@
+"""The episodes of one prediction run, from features or fingerprints to their intro, credits
+and frame-exact edges: season mode (no training), the model, or the CLIP recurrence baseline.
+
+Each step takes what it uses; an ``Episode`` carries what its record will say.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from introdet.detection.channels import Rows, season_evidence, snap_to_season
+from introdet.detection.detector import Detector
+from introdet.detection.fusion import SeasonSources, season_findings
+from introdet.detection.postprocess import PostprocessConfig, Segment
+from introdet.detection.refine import RefineConfig, refine_episode
+from introdet.detection.scoring import (
+    group_by_series,
+    intro_of,
+    model_probabilities,
+    recurrence_probabilities,
+)
+from introdet.detection.season import SeasonConfig, SeasonEpisode
+from introdet.features.extraction import Summary
+from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
+from introdet.features.print_store import PrintScan, resound_of
+from introdet.features.shards import ShardMeta
+from introdet.features.sources import PictureOf, season_prints
+from introdet.media.library import VideoJob
+
+log = logging.getLogger(__name__)
+
+SOUND = "none (season mode: sound)"  # a season-mode record's encoder: no image features
+SOUND_AND_PICTURES = "none (season mode: sound and pictures)"
+INTRO_KEYS = ("start", "end", "score")  # a record's intro besides what refinement adds
+
+
+@dataclass
+class Episode:
+    meta: ShardMeta
+    feats: np.ndarray  # [T, D] float16
+    probs: np.ndarray | None = None  # [T]
+    mode: str = "single"  # single | season | clip
+    intro: Segment | None = None
+    encoder: str = SOUND  # what made the features, for the record
+    season: SeasonEpisode | None = None  # season mode's findings, when its channels were used
+    other_intros: list[list[float]] = field(default_factory=list)  # postprocess.keep=all
+    coarse_to_fine: dict | None = None  # what the keyframe pass did, coarse to fine
+    refined: dict = field(default_factory=dict)  # what refinement adds to the intro
+    key: str = ""  # where its outputs go: its path relative to the input, without suffix
+    previous: dict | None = None  # its record from an earlier run over the same file
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How the model's windows are scored, and the baseline's partners."""
+
+    stride: int = 30  # window stride; overlapping windows are averaged
+    batch_size: int = 64
+    channels: str = "auto"  # auto: season channels when a series has >= 2 episodes | off
+    max_others: int = 8  # episodes each is compared with (the CLIP recurrence baseline)
+    progress: bool = False
+
+
+def score(
+    episodes: Sequence[Episode],
+    detector: Detector | None,
+    how: Scoring,
+    post: PostprocessConfig,
+    season: Callable[[list[int]], list[np.ndarray]] | None = None,
+) -> None:
+    """Probabilities (the model, or the recurrence baseline without one), then intros;
+    ``season(indices)``: the season channels of those episodes of one series."""
+    feats = [e.feats for e in episodes]
+    groups = group_by_series([e.meta.series for e in episodes], [e.meta.episode for e in episodes])
+    if detector is None:
+        probs = recurrence_probabilities(feats, groups, how.max_others)
+        modes = ["clip"] * len(episodes)
+    else:
+        probs, modes = model_probabilities(
+            detector, feats, groups, how.stride, how.batch_size, how.channels, how.max_others,
+            season, how.progress,
+        )  # fmt: skip
+    for e, p, m in zip(episodes, probs, modes, strict=True):
+        e.probs, e.mode = p, m
+        find_intro(e, post)
+        if e.season is not None:
+            e.intro = snap_to_season(e.intro, e.season.intro)
+
+
+def find_intro(e: Episode, post: PostprocessConfig) -> None:
+    """The intro of ``e.probs``; a second scoring (coarse to fine) leaves nothing stale."""
+    e.intro, e.other_intros = intro_of(e.probs, e.meta.start, e.meta.duration, post)
+
+
+def season_channels(
+    episodes: Sequence[Episode], shard_dir: Path | None, cfg: SeasonConfig, idx: list[int]
+) -> list[np.ndarray]:
+    """Season channels of the episodes ``idx`` of one series; their findings go on them."""
+    metas = [episodes[i].meta for i in idx]
+    scan = PrintScan.of(cfg)
+    prints, picture_of = season_prints(metas, shard_dir, scan)
+    rows = [Rows(m.start, m.fps, len(episodes[i].feats)) for m, i in zip(metas, idx, strict=True)]
+    resound = resound_of([m.source for m in metas], scan)
+    evidence = season_evidence(prints, picture_of, rows, cfg, resound)
+    for i, r in zip(idx, evidence.results, strict=True):
+        episodes[i].season = r
+    return evidence.channels
+
+
+def refine(episodes: Sequence[Episode], cfg: RefineConfig, progress: bool = False) -> None:
+    """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one;
+    an intro an earlier run already refined from the same unrefined one is kept, so old
+    episodes are not decoded again."""
+    for e in tqdm(episodes, unit="ep", desc="refine", disable=not progress):
+        if e.intro is None:
+            continue
+        old = (e.previous or {}).get("intro") or {}
+        if (old.get("coarse_start"), old.get("coarse_end")) == (e.intro.start, e.intro.end):
+            e.intro = Segment(old["start"], old["end"], e.intro.score)
+            e.refined = {k: v for k, v in old.items() if k not in INTRO_KEYS}
+        else:
+            e.intro, e.refined = refine_episode(e.meta.source, e.intro, cfg)
+
+
+Found = Sequence[tuple[VideoJob, EpisodePrints]]
+
+
+def season_episodes(
+    found: Found, picture: PictureOf, cfg: SeasonConfig, summary: Summary
+) -> list[Episode]:
+    """Training-free season mode: intros and credits from what recurs in each season's sound
+    (and pictures, where the sound leaves doubt)."""
+    groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
+    episodes = []
+    for name, idx in groups.items():
+        members = [found[i] for i in idx]
+        if len(members) == 1:
+            log.warning("%s: the only episode of %r given: season mode needs its season "
+                        "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
+        resound = resound_of([job.path for job, _ in members], PrintScan.of(cfg))
+        sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
+                                resound, partial(_window, members))  # fmt: skip
+        findings = season_findings(sources, cfg)
+        for k, first in findings.identical.items():
+            why = f"the same content as {members[first][0].path}: decided as one episode"
+            summary.warned.append((str(members[k][0].path), why))
+        encoder = SOUND_AND_PICTURES if findings.pictured else SOUND
+        for (job, p), r in zip(members, findings.results, strict=True):
+            episodes.append(_season_episode(job, p, r, encoder))
+    fresh = set(summary.done)
+    again = [name for name, idx in groups.items() if any(found[i][0].episode in fresh for i in idx)]
+    summary.notes.append(
+        f"seasons decided: {len(groups)}, with new or changed episodes: {len(again)}"
+        + (f" ({', '.join(again)})" if again else "")
+    )
+    return episodes
+
+
+def _season_episode(job: VideoJob, p: EpisodePrints, r: SeasonEpisode, encoder: str) -> Episode:
+    n = math.ceil(p.duration)
+    meta = ShardMeta(job.episode, job.series, str(job.path), job.source_hash, p.duration, n,
+                     1.0, 0.0, {})  # fmt: skip
+    probs = np.zeros(n)
+    if r.intro is not None:
+        probs[int(r.intro.start) : math.ceil(r.intro.end)] = 1.0
+    return Episode(meta, np.zeros((n, 0), np.float16), probs, "season", r.intro, encoder, r)
+
+
+def _picture_of(members: Found, picture: PictureOf, k: int) -> PicturePrint:
+    """Pictures of episode k over the same stretch from 0:00 as its sound was heard."""
+    return picture(*members[k])
+
+
+EDGE_FPS = 8.0  # pictures per second around an intro's edges
+
+
+def _window(members: Found, k: int, t0: float, t1: float) -> PicturePrint | None:
+    """Episode k's pictures from t0 to t1 s (None: its video is not there)."""
+    path = members[k][0].path
+    return picture_print(path, fps=EDGE_FPS, start=t0, max_seconds=t1 - t0, skip_nonref=True,
+                         thumbs=True) if path.is_file() else None  # fmt: skip
