@@ -1,6 +1,6 @@
 """Train the intro detector: python train.py [experiment=paper_40ep] [run_name=...] [-m ...]."""
 
-from introdet.train import main
+from introdet.scripts import train
 
 if __name__ == "__main__":
-    main()
+    train()

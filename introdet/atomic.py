@@ -96,25 +96,48 @@ def abandoned_temp_files(paths: Iterable[Path]) -> list[Path]:
 def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
     """Hold ``<folder>/.lock`` while a job writes the folder; a second job on the same folder
     stops at once with ``FolderInUse`` naming the first one's pid. The kernel drops the lock
-    when its holder dies, so a killed job never leaves the folder locked."""
+    when its holder dies, so a killed job never leaves the folder locked; a job that ends
+    removes the file (while still holding it), so a finished folder holds no ``.lock``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    with open(path, "a+") as handle:
+    handle = _lock_file(path, folder, what)
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        # removed before the lock is let go: a job that opened this file meanwhile and locks it
+        # now finds it gone from the folder, and takes the new one (_lock_file)
+        path.unlink(missing_ok=True)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _lock_file(path: Path, folder: Path, what: str) -> io.TextIOWrapper:
+    """``path`` opened and locked; the lock only counts on the file that is still at ``path``
+    once locked (its last holder removes it on the way out)."""
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115  (held open while the job runs)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
+            handle.close()
             raise FolderInUse(
                 f"{folder}: another {what} works in this folder (pid {holder}); wait for it to "
                 "end, or give this one another folder"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        except BaseException:
+            handle.close()
+            raise
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(handle.fileno()), current):
+            return handle
+        handle.close()  # a file its holder removed as it let go: try the one there now

@@ -12,22 +12,52 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
+import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import hydra
-from hydra.errors import InstantiationException
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from introdet import CONF_DIR
-from introdet.errors import IntrodetError, printable
+from introdet.command_line import all_keys, prepared, unknown_key
+from introdet.errors import ConfigError, IntrodetError, printable
 
 log = logging.getLogger(__name__)
 
 Task = Callable[[DictConfig], "int | float | None"]
 
 EXIT_ERROR = 2  # the run could not go on (bad input, setting or file); 1 = some items failed
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+# what Hydra raises for a command line or a config it cannot compose
+HYDRA_REFUSALS = (ConfigCompositionException, OverrideParseException, MissingConfigException)
+
+
+class ConsoleFormat(logging.Formatter):
+    """A log line on the terminal: the message as it is, a warning or an error marked as such
+    (the log file keeps times and sources: conf/hydra/job_logging/introdet.yaml)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"{record.levelname.lower()}: {text}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def say(text: str) -> None:
+    """A command's result for the user (stdout), kept in the command's log file too."""
+    print(text, flush=True)
+    logging.getLogger("introdet.summary").info("%s", text)
 
 
 def report(error: BaseException) -> None:
@@ -111,34 +141,34 @@ def guarded(fn: Task) -> Task:
     return run
 
 
-def renamed(args: Sequence[str], renames: Mapping[str, str]) -> list[str]:
-    """The command line with old names as the new, each with a warning, so that users'
-    scripts keep working for a while. ``renames`` maps an old key (``max_others``), a group's
-    prefix (``recurring.``) or a whole ``key=value`` (``method=recurrence``) to its new name."""
-    out = []
-    for arg in args:
-        sign = arg[: len(arg) - len(arg.lstrip("+~"))]
-        key, eq, value = arg[len(sign) :].partition("=")
-        new = arg
-        for old, now in renames.items():
-            if "=" in old and f"{key}={value}" == old:
-                new = sign + now
-            elif old.endswith(".") and key.startswith(old):
-                new = sign + now + key[len(old) :] + eq + value
-            elif key == old and eq:
-                new = sign + now + eq + value
-            if new != arg:
-                print(f"warning: {arg} is now {new} (the old name will go)", file=sys.stderr)
-                break
-        out.append(new)
-    return out
+def hydra_error(error: Exception, config_name: str) -> str:
+    """One line for what Hydra refused: an unknown key with the nearest known one, else the
+    first lines of Hydra's own message."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    message = str(error)
+    if "not in struct" in message or "Could not override" in message:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            keys = all_keys(compose(config_name))
+        line = unknown_key(message, keys)
+        if line:
+            return line
+    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", message)
+    if missing:  # a group's option that does not exist: the ones that do, from Hydra's list
+        listed = message.partition("Available options")[2].partition("Config search path")[0]
+        names = [x.strip() for x in listed.splitlines()[1:] if x.strip()]
+        return f"{missing[1]}={missing[2]}: no such option (options: {', '.join(names)})"
+    lines = [x.strip() for x in message.splitlines() if x.strip()]
+    return "; ".join(lines[:2]) or type(error).__name__
 
 
 def command(
     config_name: str, renames: Mapping[str, str] | None = None
 ) -> Callable[[Task], Callable[[], None]]:
     """Decorator: ``fn(cfg)`` -> a console-script ``main()`` reading ``conf/<config_name>.yaml``;
-    ``renames``: old names on the command line taken as the new (``renamed``)."""
+    ``renames``: old names on the command line taken as the new (``command_line.prepared``)."""
 
     def wrap(fn: Task) -> Callable[[], None]:
         app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)(
@@ -149,9 +179,20 @@ def command(
         def main() -> None:
             import introdet.config  # noqa: F401  (typed config nodes must be stored before Hydra composes)
 
-            if renames:
-                sys.argv[1:] = renamed(sys.argv[1:], renames)
-            app()
+            try:
+                sys.argv[1:] = prepared(sys.argv[1:], renames)
+            except ConfigError as e:
+                report(e)
+                sys.exit(EXIT_ERROR)
+            os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it refuses: said in one line
+            try:
+                app()
+            except HYDRA_REFUSALS as e:
+                report(hydra_error(e, config_name))
+                sys.exit(EXIT_ERROR)
+            except KeyboardInterrupt:
+                print("interrupted", file=sys.stderr, flush=True)
+                sys.exit(EXIT_INTERRUPTED)
 
         main.task = fn  # the plain function, for tests and for callers that already hold a cfg
         return main

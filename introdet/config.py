@@ -32,4 +32,6 @@ def check_nodes(cfg: DictConfig) -> dict[str, object]:
 store = ConfigStore.instance()
 for group, node in NODES.items():
     store.store(group=group, name="default", node=node)
-store.store(group="encoder", name="base", node=EncoderConfig)  # conf/encoder/*.yaml extend it
+# conf/encoder/*.yaml extend it (defaults: [/encoder_base, _self_]); kept out of the encoder
+# group, so that encoder= offers only real encoders
+store.store(name="encoder_base", node=EncoderConfig)

@@ -27,6 +27,7 @@ from introdet.evaluation.results import (
 )
 from introdet.evaluation.traps import format_traps, read_truth, trap_report
 from introdet.media.labels import Annotations, load_annotations
+from introdet.media.library import series_key
 
 
 def prediction_dirs(predictions: object) -> dict[str, str]:
@@ -51,8 +52,10 @@ def ground_truth(
         truth = exact_truth(truth_file, truth)
     groups = None
     if train is not None:  # seen = the series (not just the episode) was in the training labels
-        seen = {i.series for i in train.intros.values()}
-        groups = {ep: "seen" if i.series in seen else "unseen" for ep, i in ann.intros.items()}
+        # one series however its name is spelled (a look-alike letter typed in one file)
+        seen = {series_key(i.series) for i in train.intros.values()}
+        groups = {ep: "seen" if series_key(i.series) in seen else "unseen"
+                  for ep, i in ann.intros.items()}  # fmt: skip
     return truth, groups
 
 

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from introdet.checks import FLAG, NULL, TEXT, check_values, whole
-from introdet.cli import command
+from introdet.cli import command, say
 from introdet.config import check_nodes
 from introdet.features.extraction import extract
 from introdet.features.print_store import PrintScan
@@ -50,11 +50,11 @@ def main(cfg: DictConfig) -> int:
         processes=cfg.processes,
         prints=PrintScan.of(cfg.season) if cfg.prints else None,
     )
-    print(summary.format())
-    print(f"shards: {cfg.out} (encoder {encoder.name})")
+    say(summary.format())
+    say(f"shards: {cfg.out} (encoder {encoder.name})")
     if not (summary.done or summary.skipped or summary.failed):
         if cfg.shard and find_videos(cfg.input):  # another job's share holds them all
-            print(f"{cfg.input}: shard {cfg.shard} holds none of its videos")
+            say(f"{cfg.input}: shard {cfg.shard} holds none of its videos")
             return 0
         log.warning("%s: no video file found (suffixes: %s)", cfg.input, ", ".join(VIDEO_SUFFIXES))
         return 1

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from introdet.atomic import TEMP_SUFFIX, abandoned_temp_files
 from introdet.checks import FLAG, NULL, TEXT, check_values, one_of, whole
-from introdet.cli import command
+from introdet.cli import command, say
 from introdet.config import check_nodes
 from introdet.detection.detector import Detector, load_detector
 from introdet.detection.episodes import Episode, Scoring, refine, score, season_channels
@@ -216,9 +216,9 @@ def predict(cfg: DictConfig) -> int:
     else:
         episodes, summary = scored_episodes(s)
     if not episodes:
-        print(summary.format())
+        say(summary.format())
         if s.inputs.shard and not summary.failed:  # another job's share holds every season
-            print(f"{s.inputs.path}: shard {cfg.shard} holds none of its seasons")
+            say(f"{s.inputs.path}: shard {cfg.shard} holds none of its seasons")
             return 0
         log.warning("%s: no episode to predict", s.inputs.path)
         return 1
@@ -228,8 +228,8 @@ def predict(cfg: DictConfig) -> int:
     records = write_outputs(episodes, s.outputs, provenance(s), asdict(s.season), s.inputs.shard)
     found = sum(r["intro"] is not None for r in records)
     modes = ", ".join(sorted({e.mode for e in episodes}))
-    print(summary.format())
-    print(f"predicted {len(records)} episodes ({modes} mode): {found} with an intro -> {out}")
+    say(summary.format())
+    say(f"predicted {len(records)} episodes ({modes} mode): {found} with an intro -> {out}")
     return 1 if summary.failed else 0
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +21,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from introdet.atomic import TEMP_SUFFIX, abandoned_temp_files, folder_lock
 from introdet.checks import FLAG, NULL, check_values, number, one_of, whole
-from introdet.cli import command
+from introdet.cli import command, say
 from introdet.detection.checkpoint import Checkpoint, read_checkpoint
-from introdet.errors import CheckpointError, CheckpointMismatch, CheckpointNotFound, ConfigError
+from introdet.errors import (
+    CheckpointError,
+    CheckpointMismatch,
+    CheckpointNotFound,
+    ConfigError,
+    FolderInUse,
+)
 from introdet.features.identity import encoder_name, same_encoder
+from introdet.training import run_folder
 from introdet.training.callbacks import FinishedRun
 from introdet.training.csv_logger import CSVHistoryLogger
+from introdet.training.interruption import EXIT_INTERRUPTED, Progress, Watch, interrupted, run_stage
+from introdet.training.quiet import progress_bar, quiet_lightning
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +77,63 @@ TRAINER_RULES = {
 
 
 def check_run(cfg: DictConfig) -> None:
-    """The run's own keys, ``trainer.*`` and the step checkpoint's interval, before anything
-    is built (``data.*`` and ``model.*`` are checked by their classes)."""
+    """The run's own keys, ``trainer.*`` (its accelerator among them) and the step checkpoint's
+    interval, before anything is built (``data.*`` and ``model.*`` are checked by their
+    classes)."""
     check_values("", cfg, RUN_RULES)
     check_values("trainer", cfg.trainer, TRAINER_RULES)
+    check_accelerator(cfg.trainer)
     steps = OmegaConf.select(cfg, "callbacks.checkpoint_steps.every_n_train_steps")
     if steps is not None:
         check_values("callbacks.checkpoint_steps", {"every_n_train_steps": steps},
                      {"every_n_train_steps": whole(0)})  # fmt: skip
 
 
+# trainer.accelerator -> what it needs, as said when this machine has none of it
+HARDWARE = {"gpu": "GPU (CUDA or MPS)", "cuda": "CUDA GPU", "mps": "MPS device", "tpu": "TPU"}
+
+
+def check_accelerator(trainer: DictConfig) -> None:
+    """An accelerator this machine has; Lightning's own refusal ("No supported gpu backend
+    found!") came only once the run had started and made its folder."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    name = trainer.get("accelerator")
+    key = name.lower() if isinstance(name, str) else None
+    if key not in HARDWARE:  # auto, cpu, an Accelerator object, or a name Lightning refuses
+        return
+    kinds = [k for k in (("cuda", "mps") if key == "gpu" else (key,)) if k in AcceleratorRegistry]
+    if any(AcceleratorRegistry[k]["accelerator"].is_available() for k in kinds):
+        return
+    raise ConfigError(
+        f"trainer.accelerator={name}: this machine has no {HARDWARE[key]} that torch can use; "
+        "trainer=auto trains on the GPU when there is one and on the CPU otherwise"
+    )
+
+
+def auto_precision(accelerator: object) -> str:
+    """``trainer.precision=auto``: bf16-mixed where the trainer runs on a CUDA GPU with native
+    bf16 (Ampere and newer: about 2x the fp32 throughput), 32-true elsewhere (the CPU, MPS,
+    older GPUs)."""
+    name = accelerator.lower() if isinstance(accelerator, str) else "auto"
+    cuda = name in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if cuda and torch.cuda.get_device_capability()[0] >= 8 else "32-true"
+
+
 def make_trainer(conf: DictConfig, **kwargs) -> L.Trainer:
-    """The Lightning Trainer of ``trainer.*``; a value Lightning refuses is one line naming it."""
+    """The Lightning Trainer of ``trainer.*``; a value Lightning refuses is one line naming it.
+    ``precision: auto`` becomes the one this machine runs best (``auto_precision``)."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from introdet.training.checkpoint_io import AtomicCheckpointIO
 
     if not conf.get("plugins"):  # a user's own plugins (a CheckpointIO among them) win
         kwargs["plugins"] = [AtomicCheckpointIO()]
+    if conf.get("enable_progress_bar") is None:
+        kwargs["enable_progress_bar"] = progress_bar()
+    if conf.get("precision") == "auto":
+        kwargs["precision"] = auto_precision(conf.get("accelerator"))
+        log.info("trainer.precision=auto: %s", kwargs["precision"])
     try:
         return instantiate(conf, **kwargs)
     except InstantiationException as e:
@@ -258,7 +308,7 @@ def _model_and_data(cfg: DictConfig):
 
 
 def _keep_best(best: str, loggers: list) -> None:
-    print(f"best checkpoint: {best}")
+    say(f"best checkpoint: {best}")
     for lg in loggers:  # W&B: keep the checkpoint's path with the run
         if hasattr(lg, "experiment") and hasattr(lg.experiment, "summary"):
             lg.experiment.summary["best_checkpoint"] = best
@@ -266,16 +316,37 @@ def _keep_best(best: str, loggers: list) -> None:
 
 def train(cfg: DictConfig) -> float:
     """Fit (resuming when the run has a last.ckpt), test the best checkpoint, print metrics;
-    a finished run is only reported (or tested again with retest=true)."""
-    check_run(cfg)
-    with folder_lock(cfg.paths.output_dir, "training"):  # one metrics history, one last.ckpt
-        # a checkpoint write killed before its rename (training/checkpoint_io.py)
-        for tmp in abandoned_temp_files(Path(cfg.paths.output_dir).rglob(f".*{TEMP_SUFFIX}")):
-            tmp.unlink(missing_ok=True)
-        return _train(cfg)
+    a finished run is only reported (or tested again with retest=true). A run that stops
+    before fit starts takes away the folder it created; Ctrl-C is one line saying how the
+    run goes on, and exit code 130."""
+    out = Path(cfg.paths.output_dir)
+    new = not out.exists() or run_folder.created_by_this_run(out)  # before we write in it
+    progress = Progress()
+    try:
+        try:
+            check_run(cfg)
+        except BaseException:
+            if new and out.exists():
+                with contextlib.suppress(FolderInUse), folder_lock(out, "training"):
+                    run_folder.discard(out)
+            raise
+        with folder_lock(out, "training"):  # one metrics history, one last.ckpt
+            try:
+                # a checkpoint write killed before its rename (training/checkpoint_io.py)
+                for tmp in abandoned_temp_files(out.rglob(f".*{TEMP_SUFFIX}")):
+                    tmp.unlink(missing_ok=True)
+                return _train(cfg, progress)
+            except BaseException:
+                if new and progress.stage == "start-up":
+                    run_folder.discard(out)
+                raise
+    except KeyboardInterrupt:
+        print(interrupted(cfg, progress), file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
-def _train(cfg: DictConfig) -> float:
+def _train(cfg: DictConfig, progress: Progress) -> float:
+    quiet_lightning()
     L.seed_everything(cfg.seed, workers=True)
     model, data = _model_and_data(cfg)
     saved = resolve_ckpt(cfg.ckpt_path, Path(cfg.paths.output_dir))
@@ -294,21 +365,27 @@ def _train(cfg: DictConfig) -> float:
             log.info("resuming from %s", ckpt)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = build_loggers(cfg, resume_step=state.step if state else 0)
-    trainer = make_trainer(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    trainer = make_trainer(
+        cfg.trainer, logger=loggers or False, callbacks=[*callbacks, Watch(progress)]
+    )
     try:
         retest = bool(state and state.finished)
         metrics, best = {}, state.best if retest else ""
         if not retest:
-            trainer.fit(model, datamodule=data, ckpt_path=ckpt)
+            run_stage(progress, trainer.fit, model, datamodule=data, ckpt_path=ckpt,
+                      weights_only=True)  # fmt: skip
             metrics = _scalars(trainer.callback_metrics)
             best = (
                 trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             )
+        progress.stage = "test"
         data.setup("test")
         if cfg.test_after_fit and data.tracks.get("test"):
-            trainer.test(model, datamodule=data, ckpt_path=best or None)
+            # verbose=False: the results table below says it once, in the log file too
+            run_stage(progress, trainer.test, model, datamodule=data, ckpt_path=best or None,
+                      weights_only=True, verbose=False)  # fmt: skip
             metrics.update(_scalars(trainer.callback_metrics))
-        print(format_metrics(metrics))
+        say(format_metrics(metrics))
         if best:
             _keep_best(best, loggers)
         stored = state.objective if retest else math.nan

@@ -12,6 +12,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from introdet.command_line import prepared
 from tests.conftest import CONF, compose_cfg
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -163,3 +164,41 @@ def test_every_command_runs_as_a_module_with_its_own_help(module, tmp_path):
     assert "Usage" in r.stdout or "usage" in r.stdout, r.stdout[:500]
     assert "Config groups" not in r.stdout and "== Config ==" not in r.stdout  # only its keys
     assert not list(tmp_path.iterdir())  # --help leaves nothing behind
+
+
+def _encoder_choices() -> set[str]:
+    """The options Hydra offers for encoder= (in its errors, and to a user's completion)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return set(GlobalHydra.instance().config_loader().get_group_options("encoder"))
+
+
+def test_encoder_choices_are_encoders():
+    """encoder= offered 'base' (the dataclass every encoder file extends) beside the
+    encoders; 'checkpoint' stays while predict's config names it as its default."""
+    choices = _encoder_choices()
+    assert "base" not in choices
+    assert choices - {"checkpoint"} == {"tiny", "vit_b32"}
+    # what the encoder files extend still types them: a mistyped key is refused
+    assert compose_cfg("extract", ["input=x", "out=y", "encoder=tiny"]).encoder.batch_size == 128
+    with pytest.raises(Exception, match="encoder.bogus"):
+        compose_cfg("extract", ["input=x", "out=y", "encoder.bogus=1"])
+    predict = compose_cfg("predict", ["input=x", "out=y"])  # its default: the checkpoint's
+    assert predict.encoder.model_name is None and predict.encoder.device == "auto"
+
+
+def test_checkpoint_names_say_the_metric_and_pass_the_command_line(tmp_path, feature_set):
+    """Were epoch003-f10.952.ckpt ("f10"?). Lightning's own {val/f1} would make a folder of
+    "val"; the "=" of its names passes introdet's command line (quoted for Hydra)."""
+    import torch
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    callback = instantiate(compose_cfg("train", _base(tmp_path, feature_set)).callbacks.checkpoint)
+    path = Path(callback.format_checkpoint_name({"epoch": 3, "val/f1": torch.tensor(0.9521)}))
+    assert path == tmp_path / "checkpoints" / "epoch=3-val_f1=0.952.ckpt"
+    (arg,) = prepared([f"ckpt={path}"])  # predict's ckpt=, as the shell gives it
+    parsed = OverridesParser.create().parse_override(arg)
+    assert parsed.value() == str(path)

@@ -369,8 +369,8 @@ def test_cli_writes_json_table_and_plots(pred_dir, tmp_path, capsys):
 
 
 def test_cli_rejects_unknown_option(tmp_path, capsys):
-    assert run_command(main, "predictions=x", "annotations=y", f"out={tmp_path}", "colour=red") == 1
-    assert "Key 'colour' is not in struct" in capsys.readouterr().err
+    assert run_command(main, "predictions=x", "annotations=y", f"out={tmp_path}", "colour=red") == 2
+    assert "error: unknown key 'colour' (--help lists the keys)" in capsys.readouterr().err
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):

@@ -365,7 +365,10 @@ def test_write_csv_round_trip(tmp_path):
     path = write_csv(recs, tmp_path / "intros.csv")
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["episode", "source", "duration", "intro_start", "intro_end", "score"]
+    assert list(rows[0]) == [
+        "episode", "source", "duration", "intro_start", "intro_end", "score",
+        "credits_start", "credits_end",
+    ]  # fmt: skip
     assert [r["episode"] for r in rows] == ["S01E01", "S01E02", 'odd, "quoted" id']
     assert (float(rows[0]["intro_start"]), float(rows[0]["intro_end"])) == (10.4, 20.6)
     assert float(rows[0]["score"]) == 0.87 and float(rows[0]["duration"]) == DURATION
@@ -538,3 +541,76 @@ def test_ffmetadata_applied_with_the_documented_ffmpeg_command(videos, tmp_path)
     with av.open(str(out)) as c:
         assert c.metadata["title"] == TAGS["title"]  # the episode id did not replace it
     assert packets(out)["video"] == packets(videos[".mkv"])["video"]
+
+
+# --- issue #26 item 8: outputs --------------------------------------------------------------------
+
+
+def test_no_sliver_chapter_after_the_credits(videos, tmp_path):
+    """Season mode's credits often end a tenth of a second before the probed end of the file:
+    no 0.11-s "Episode" chapter after them; the credits run to the end."""
+    rec = episode_record(
+        "e", None, 55.96, 1.0, "none", Segment(5.0, 15.0, 0.9), [], credits=[40.0, 55.85]
+    )
+    _, chapters = parse_ffmetadata(to_ffmetadata(rec))
+    assert chapters == [
+        ("Episode", 0.0, 5.0), ("Intro", 5.0, 15.0), ("Episode", 15.0, 40.0),
+        ("Credits", 40.0, 55.96),
+    ]  # fmt: skip
+    assert parse_vtt(to_vtt(rec)) == chapters
+    assert parse_edl(to_edl(rec)) == [(5.0, 15.0, 3), (40.0, 55.85, 3)]  # the EDL: as found
+    assert rec["credits"] == [40.0, 55.85]  # and the record
+    # the chapters applied to a copy of a video too
+    dest = apply_chapters(videos[".mkv"], video_record(credits=(8.0, 9.9)), tmp_path / "c.mkv")
+    assert read_chapters(dest)[-1] == ("Credits", 8, 10)
+
+
+def test_short_episode_chapters_join_a_neighbour():
+    def titles(intro, credits, duration=DURATION):
+        rec = episode_record("e", None, duration, 1.0, "vit", intro, [], credits=credits)
+        _, chapters = parse_ffmetadata(to_ffmetadata(rec))
+        assert_contiguous(chapters, duration)
+        assert parse_vtt(to_vtt(rec)) == chapters
+        return chapters
+
+    # an intro 0.4 s in: it starts the file
+    assert titles(Segment(0.4, 20.0, 0.9), None) == [("Intro", 0.0, 20.0), ("Episode", 20.0, 100.0)]
+    # half a second between the intro and the credits: the intro's
+    assert titles(Segment(10.0, 50.0, 0.9), [50.5, 90.0]) == [
+        ("Episode", 0.0, 10.0), ("Intro", 10.0, 50.5), ("Credits", 50.5, 90.0),
+        ("Episode", 90.0, 100.0),
+    ]  # fmt: skip
+    # a whole second is a chapter
+    assert titles(None, [90.0, 99.0])[-1] == ("Episode", 99.0, 100.0)
+    # a file shorter than that is still one chapter
+    assert titles(None, None, 0.5) == [("Episode", 0.0, 0.5)]
+    # intro and credits themselves are kept however short: they are what was found
+    assert titles(Segment(10.0, 10.5, 0.9), None)[1] == ("Intro", 10.0, 10.5)
+
+
+def test_csv_has_credits_columns(tmp_path):
+    recs = [record(credits=[80.0, 95.5]), record(None, episode="S01E02")]
+    path = write_csv(recs, tmp_path / "intros.csv")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "episode", "source", "duration", "intro_start", "intro_end", "score",
+        "credits_start", "credits_end",
+    ]  # fmt: skip
+    assert (rows[0]["credits_start"], rows[0]["credits_end"]) == ("80.0", "95.5")
+    assert rows[1]["credits_start"] == rows[1]["credits_end"] == ""
+
+
+def test_seconds_in_records_and_csv_are_rounded_to_the_ms(tmp_path):
+    extra = {"coarse_start": 10.0, "start_frame_pts": 10.4104104104, "end_frame_pts": None}
+    rec = episode_record(
+        "e", "/v.mkv", 55.597208333333334, 1.0, "vit", INTRO, [0.5], intro_extra=extra,
+        other_intros=[[30.123456, 40.987654, 0.123456]],
+    )  # fmt: skip
+    assert rec["duration"] == 55.597
+    assert rec["intro"]["start_frame_pts"] == 10.41 and rec["intro"]["end_frame_pts"] is None
+    assert rec["other_intros"] == [[30.123, 40.988, 0.1235]]
+    (path,) = write_episode(rec, tmp_path)
+    assert '"duration": 55.597,' in path.read_text(encoding="utf-8")
+    with open(write_csv([rec], tmp_path / "intros.csv"), newline="", encoding="utf-8") as f:
+        assert next(csv.DictReader(f))["duration"] == "55.597"

@@ -205,3 +205,17 @@ def test_a_longer_default_scan_keeps_the_shards_of_short_episodes(library, encod
         library / "Harbor", out, encoder, SamplerConfig(max_seconds=2.0), progress=False
     )
     assert sorted(shorter.done) == sorted(first.done)  # now the scan ends inside the clips
+
+
+def test_files_passed_over_are_named_once(encoder, tmp_path):
+    """An ``.mp3`` and a ``.txt`` beside the episodes: named in the summary, once; the run
+    does not fail for them."""
+    lib = tmp_path / "lib"
+    write_video(lib / "Show" / "show_e1.mp4", _frames(20, 4), fps=10)
+    (lib / "Show" / "theme.mp3").write_bytes(b"ID3")
+    (lib / "notes.txt").write_text("to watch")
+    s = extract(lib, tmp_path / "shards", encoder, SAMPLER, progress=False)
+    assert s.done == ["show_e1"] and not s.failed
+    line = "passed over 2 files, not video by their suffix: Show/theme.mp3, notes.txt"
+    assert s.notes == [line]
+    assert s.format().count("passed over") == 1

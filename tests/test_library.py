@@ -77,3 +77,33 @@ def test_content_hash_sees_changes(tmp_path):
     assert content_hash(p) != h
     p.write_bytes(bytes(2_999_999))
     assert content_hash(p) != h
+
+
+def test_files_that_are_not_videos_are_named(tmp_path):
+    """An ``.mp3`` or a ``.txt`` in the input is passed over, and said to be; a video's own
+    companions (subtitles, introdet's sidecars) and hidden files are passed over silently."""
+    from introdet.media.library import find_videos, passed_over_note, video_jobs
+
+    rels = ("Show/e1.mkv", "Show/e1.srt", "Show/e1.chapters.vtt", "Show/theme.mp3",
+            "notes.txt", "Show/.DS_Store", "README")  # fmt: skip
+    for rel in rels:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"\0")
+    skipped: list[Path] = []
+    assert find_videos(tmp_path, skipped) == [tmp_path / "Show" / "e1.mkv"]
+    assert skipped == [tmp_path / "README", tmp_path / "Show/theme.mp3", tmp_path / "notes.txt"]
+    again: list[Path] = []
+    jobs, failed = video_jobs(tmp_path, passed_over=again)
+    assert [j.episode for j in jobs] == ["e1"] and not failed and again == skipped
+    assert passed_over_note(skipped, tmp_path) == (
+        "passed over 3 files, not video by their suffix: README, Show/theme.mp3, notes.txt"
+    )
+    many = [tmp_path / f"a{i}.mp3" for i in range(8)]
+    assert passed_over_note(many, tmp_path) == (
+        "passed over 8 files, not video by their suffix: a0.mp3, a1.mp3, a2.mp3, a3.mp3, "
+        "a4.mp3 and 3 more"
+    )
+    assert passed_over_note(many[:1], tmp_path) == (
+        "passed over 1 file, not video by its suffix: a0.mp3"
+    )
+    assert passed_over_note([], tmp_path) is None

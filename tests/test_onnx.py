@@ -185,8 +185,8 @@ def test_cli_writes_the_detector(detector, tmp_path, capsys):
 def test_cli_usage_errors(tmp_path, capsys):
     assert run_command(main, f"out={tmp_path}") == 2  # a required key is missing
     assert "error: ckpt= is required" in capsys.readouterr().err
-    assert run_command(main, "ckpt=a", f"out={tmp_path}", "colour=red") == 1
-    assert "Key 'colour' is not in struct" in capsys.readouterr().err
+    assert run_command(main, "ckpt=a", f"out={tmp_path}", "colour=red") == 2
+    assert "error: unknown key 'colour'" in capsys.readouterr().err
     assert run_command(main, f"ckpt={tmp_path / 'none.ckpt'}", f"out={tmp_path}") == 2
     assert "none.ckpt: checkpoint not found" in capsys.readouterr().err
     assert run_command(main, "ckpt=a", f"out={tmp_path}", "opset=abc") == 2

@@ -167,3 +167,12 @@ def test_mpv_shows_the_ffmetadata_chapters_as_the_readme_says(episode, tmp_path)
     assert line.split()[1] == "5" and got == [
         ("Episode", 0), ("Intro", 5), ("Episode", 12), ("Credits", 15), ("Episode", 18)
     ]  # fmt: skip
+
+
+
+def test_the_readme_warns_that_mplayer_seeks_to_keyframes():
+    """MPlayer's EDL skip resumes at a keyframe (a file with one every 10 s lost 7.4 s of
+    episode after the intro): the README says so and sends those who mind to mpv's chapters."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    mplayer_line = readme[readme.index("- MPlayer skips action 0") :].split("\n- ")[0]
+    assert "keyframe" in mplayer_line and "mpv" in mplayer_line

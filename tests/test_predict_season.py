@@ -74,6 +74,9 @@ def test_an_episode_without_sound_is_matched_on_its_pictures(library, tmp_path):
     rec = json.loads((output(tmp_path / "o", "northwind_s01e02")).read_text())
     assert rec["intro"]["start"] == pytest.approx(b["intro"]["start"], abs=0.5)
     assert rec["intro"]["end"] == pytest.approx(b["intro"]["end"], abs=1.0)
+    # said as it is: its pictures decided, not "no evidence"
+    assert rec["encoder"] == "none (season mode: sound and pictures)"
+    assert rec["season"]["intro"]["seen"] >= 1
 
 
 def test_a_lone_episode_is_no_season(library, tmp_path, caplog):
@@ -149,13 +152,14 @@ def test_shards_of_a_library_give_the_records_of_one_run(library, tmp_path, caps
 
 
 def test_the_names_of_the_last_version_still_work_with_a_warning(library, tmp_path, capsys):
-    from introdet.cli import renamed
+    from introdet.command_line import renamed
     from introdet.predict import RENAMES
     from introdet.predict import main as predict_main
     from tests.commands import run_command
 
-    assert renamed(["recurring.scan=10", "+max_others=3", "season=off", "season.tail=6",
-                    "method=recurrence", "method=season"], RENAMES) == [
+    args = ["recurring.scan=10", "+max_others=3", "season=off", "season.tail=6",
+            "method=recurrence", "method=season"]  # fmt: skip
+    assert [renamed(a, RENAMES) for a in args] == [
         "season.scan=10", "+clip_others=3", "season_channels=off", "season.tail=6",
         "method=clip", "method=season"]  # fmt: skip
     lib, _ = library
@@ -165,3 +169,15 @@ def test_the_names_of_the_last_version_still_work_with_a_warning(library, tmp_pa
     assert "warning: recurring.scan=12 is now season.scan=12" in capsys.readouterr().err
     rec = read_record(output(out, "northwind_s01e02"))
     assert rec["provenance"]["season"]["scan"] == 12
+
+
+def test_a_folder_without_videos_names_what_it_passed_over(tmp_path, capsys):
+    """An mp3-only folder: no episode to predict (exit code 1, as before), and the summary
+    says which files were passed over and why."""
+    lib = tmp_path / "music"
+    lib.mkdir()
+    (lib / "a.mp3").write_bytes(b"ID3")
+    (lib / "notes.txt").write_text("no videos here")
+    assert _predict(lib, tmp_path / "o") == 1
+    printed = capsys.readouterr().out
+    assert printed.count("passed over 2 files, not video by their suffix: a.mp3, notes.txt") == 1

@@ -475,3 +475,37 @@ def test_a_taken_port_falls_back_to_a_free_one():
             assert url == f"http://127.0.0.1:{sock.getsockname()[1]}/?token=tok"
         finally:
             sock.close()
+
+
+def test_ctrl_c_stops_the_server_quietly(library, tmp_path):
+    """Ctrl+C, the documented way to stop it, printed ~48 lines of CancelledError and
+    KeyboardInterrupt tracebacks: now one line, exit code 0, with a request on the way."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    cmd = [sys.executable, "-m", "introdet.review", f"input={library[0] / 'lib' / 'videos'}",
+           f"labels={tmp_path / 'l.json'}", "port=0"]  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        line = ""
+        while not line.startswith("open "):
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        url = line.split()[1]
+        with urllib.request.urlopen(url.replace("/?", "/api/episodes?"), timeout=30) as r:
+            assert r.status == 200
+        host, port = url.split("/")[2].rsplit(":", 1)
+        idle = socket.create_connection((host, int(port)))  # a browser's open connection
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        idle.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "stopped"
+    assert "Traceback" not in err and "CancelledError" not in err, err

@@ -16,7 +16,7 @@ import torch
 from introdet.detection.checkpoint import POSTPROCESS_KEY
 from introdet.detection.postprocess import PostprocessConfig
 from introdet.errors import CheckpointError
-from introdet.train import CheckpointMismatch, train
+from introdet.train import CheckpointMismatch, format_metrics, train
 from introdet.training.tune import GRID
 from tests.conftest import TINY_IDENTITY, compose_cfg, make_feature_set, train_overrides
 
@@ -77,7 +77,7 @@ def test_finished_run_is_reported_not_run_again(tmp_path, feature_set, capsys):
     said = capsys.readouterr().out
     assert again == pytest.approx(f1)
     assert "run dev is finished (1 epochs, best checkpoint: " in said and "retest=true" in said
-    assert str(out / "checkpoints" / "epoch000") in said
+    assert str(out / "checkpoints" / "epoch=0-val_f1=") in said
     assert stamps() == files
 
     # retest: the best checkpoint is tested again, nothing is trained
@@ -163,6 +163,23 @@ def test_a_damaged_last_checkpoint_resumes_from_the_newest_good_one(
     assert f"resuming from {good[0]}, the newest checkpoint that reads" in caplog.text
     assert torch.load(last, weights_only=True)["epoch"] == 2  # trained on; last.ckpt whole again
     assert not list(folder.glob(".*.tmp"))
+
+
+def test_an_old_run_s_checkpoint_names_still_resume(tmp_path, model_ckpt, caplog):
+    """Runs before epoch=3-val_f1=0.952.ckpt named their best epoch003-f10.952.ckpt: a
+    damaged last.ckpt resumes from the newest of either name."""
+    from introdet.train import resolve_ckpt
+
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    data = model_ckpt.read_bytes()
+    for age, name in enumerate(["epoch=0-val_f1=0.500.ckpt", "epoch003-f10.952.ckpt"]):
+        (folder / name).write_bytes(data)
+        os.utime(folder / name, (1_000_000 + age, 1_000_000 + age))
+    (folder / "last.ckpt").write_bytes(data[:500])
+    found = resolve_ckpt("last", tmp_path / "run")
+    assert found is not None and found.path.name == "epoch003-f10.952.ckpt"
+    assert "the newest checkpoint that reads" in caplog.text
 
 
 def test_a_folder_with_files_in_last_checkpoints_place_is_refused(tmp_path, feature_set):
@@ -251,3 +268,25 @@ def test_a_second_training_of_one_run_stops_at_once(tmp_path, feature_set):
     assert not (out / "checkpoints").exists()
     train(cfg)  # the lock went with its holder
     assert (out / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_run_says_what_matters_and_its_log_keeps_the_results(tmp_path, feature_set):
+    """No advertisement, no warning from inside Lightning, no bar in a pipe, not on a resume
+    either; train.log ends with the results table the run printed."""
+    shards, labels = feature_set
+    out = tmp_path / "run"
+    args = [a for a in train_overrides(shards, labels, out) if "progress_bar" not in a]
+    args += [f"hydra.run.dir={out}"]
+    said = []
+    for more in ([], ["trainer.max_epochs=2"]):  # a new run, then the same run resumed
+        done = subprocess.run([sys.executable, str(ROOT / "train.py"), *args, *more],
+                              capture_output=True, text=True, cwd=tmp_path,
+                              env=os.environ | {"HF_HUB_OFFLINE": "1"})  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        said.append(done.stdout + done.stderr)
+    for text in said:
+        for noise in ("litlogger", "LeafSpec", "`weights_only` was not set", "is not empty", "━"):
+            assert noise not in text, noise
+    table = format_metrics({"val/f1": 0.0}).splitlines()[0]  # the table's header
+    log = (out / "train.log").read_text()
+    assert table in log and "best checkpoint:" in log

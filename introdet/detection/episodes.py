@@ -119,7 +119,8 @@ def refine(episodes: Sequence[Episode], cfg: RefineConfig, progress: bool = Fals
     """Frame-exact boundaries from a few seconds of full-rate video around each 1-fps one;
     an intro an earlier run already refined from the same unrefined one is kept, so old
     episodes are not decoded again."""
-    for e in tqdm(episodes, unit="ep", desc="refine", disable=not progress):
+    # disable=None: a bar only on a terminal (a log file gets no progress lines)
+    for e in tqdm(episodes, unit="ep", desc="refine", disable=None if progress else True):
         if e.intro is None:
             continue
         old = (e.previous or {}).get("intro") or {}

@@ -12,7 +12,7 @@ import numpy as np
 
 from introdet.checks import FLAG, check_node, number, whole
 from introdet.detection.postprocess import Segment
-from introdet.media.probe import probe
+from introdet.media.probe import VideoInfo, frame_rate, probe
 from introdet.media.sampling import frames_between
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def refine_boundaries(
         coarse.end if end is None else end,
         coarse.score,
     )
-    return segment, _extra(coarse, start, end, _frame_rate(start_win, end_win) or info.fps)
+    return segment, _extra(coarse, start, end, _frame_rate(info, start_win, end_win))
 
 
 def refine_episode(
@@ -151,15 +151,20 @@ def _extra(coarse: Segment, start: float | None, end: float | None, fps: float |
     }
 
 
-def _frame_rate(*wins: _Window) -> float | None:
-    """Frames per second where the boundaries are: the median frame step of the windows.
+def _frame_rate(info: VideoInfo, *wins: _Window) -> float | None:
+    """Frames per second where the boundaries are: the declared rate where the windows' frame
+    steps agree with it, else what the steps say (``frame_rate``); the probed rate where the
+    windows hold no steps.
 
-    Measured rather than taken from the header, which some containers get wrong (AVI files
-    with a millisecond time base report 1000).
+    Checked rather than taken from the header, which some containers get wrong (AVI files
+    with a millisecond time base report 1000), and declared rather than measured alone: a
+    Matroska file's 1 ms clock rounds 24 fps to steps of 41 and 42 ms.
     """
-    steps = np.concatenate([np.diff(w.pts) for w in wins])
+    steps = np.concatenate([np.diff(w.pts) for w in wins])  # [S] seconds
     steps = steps[steps > 0]
-    return float(1.0 / np.median(steps)) if len(steps) else None
+    if not len(steps):
+        return info.fps
+    return frame_rate(info.rates, steps.tolist(), info.resolution)
 
 
 # --- decoding ------------------------------------------------------------------------------

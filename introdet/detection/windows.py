@@ -118,7 +118,8 @@ def score_windows(
     index = [(i, s) for i, f in enumerate(feats) for s in tile_starts(len(f), window, stride)]
     parts: list[dict[int, tuple]] = [{} for _ in feats]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    bar = tqdm(total=len(index), unit="window", desc="score", disable=not progress)
+    # None: a bar only on a terminal (a log file gets no progress lines)
+    bar = tqdm(total=len(index), unit="window", desc="score", disable=None if progress else True)
     b = 0
     while b < len(index):
         chunk = index[b : b + batch_size]

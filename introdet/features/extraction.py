@@ -29,7 +29,7 @@ from introdet.features.shards import (
     write_meta,
     write_shard,
 )
-from introdet.media.library import VideoJob, video_jobs
+from introdet.media.library import VideoJob, passed_over_note, video_jobs
 from introdet.media.probe import probe, scan_end
 from introdet.media.sampling import SamplerConfig, frames_per_second
 from introdet.media.workers import run_ahead
@@ -56,6 +56,12 @@ class Summary:
         reason = reason or type(error).__name__
         self.failed.append((str(path), reason))
         log.error("%s: %s", path, reason)
+
+    def pass_over(self, files: list[Path], root: str | Path) -> None:
+        """Note the files of the input that are not videos (``find_videos``), in one line."""
+        note = passed_over_note(files, root)
+        if note is not None:
+            self.notes.append(note)
 
     def format(self) -> str:
         lines = [
@@ -164,8 +170,10 @@ def extract(
     name = encoder_name(encoder.identity)
     if encoder.identity.get("random_weights"):
         log.warning("encoder %s has RANDOM weights: features for tests and demos only", name)
-    jobs, failed = video_jobs(input, shard, only, series)
+    others: list[Path] = []
+    jobs, failed = video_jobs(input, shard, only, series, others)
     summary.failed += failed
+    summary.pass_over(others, input)
     todo, topup = [], []
     for job in jobs:
         old = _up_to_date(out, job, name, asdict(sampler))
@@ -181,7 +189,8 @@ def extract(
     mlog.addHandler(catcher)
     try:
         _top_up(topup, out, prints, summary, decoders)
-        bar = tqdm(total=len(todo), unit="ep", disable=not progress, desc="extract")
+        # None: a bar only on a terminal (a log file gets no progress lines)
+        bar = tqdm(total=len(todo), unit="ep", disable=None if progress else True, desc="extract")
         tick = None if processes or not progress else _DecodeProgress(bar, sampler.fps)
         decoder = _Decoder(
             encoder.image_size, sampler, None if processes else catcher, prints, tick

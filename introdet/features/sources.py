@@ -40,7 +40,13 @@ from introdet.features.shards import (
     read_manifest,
 )
 from introdet.media.labels import load_annotations
-from introdet.media.library import VideoJob, in_season_shard, series_of, video_jobs
+from introdet.media.library import (
+    VideoJob,
+    find_videos,
+    in_season_shard,
+    series_of,
+    video_jobs,
+)
 from introdet.media.sampling import SamplerConfig
 
 FinePass = Callable[[str, object], tuple[np.ndarray, dict]]
@@ -145,6 +151,9 @@ def _coarse(inputs: Inputs, how: Features, encoder, only: set[str] | None) -> So
     summary = Summary()
     eps = coarse_episodes(inputs.path, encoder, how.sampler, how.coarse, summary, only,
                           inputs.series, inputs.decoders, inputs.processes)  # fmt: skip
+    others: list[Path] = []
+    find_videos(inputs.path, others)  # the files coarse_episodes passed over
+    summary.pass_over(others, inputs.path)
     by_id = {e.meta.episode: e for e in eps}
 
     def fine(episode: str, intro) -> tuple[np.ndarray, dict]:
@@ -227,15 +236,18 @@ def load_prints(
     src = inputs.path
     if (src / MANIFEST).is_file():
         return _stored_prints(inputs, scan)
-    jobs, failed = video_jobs(src, only=wanted(inputs), series=inputs.series)
+    others: list[Path] = []
+    jobs, failed = video_jobs(src, only=wanted(inputs), series=inputs.series, passed_over=others)
     summary = Summary(failed=list(failed), work="fingerprinted")
+    summary.pass_over(others, src)
     # kept by key (the path in the library): an id changes when another file takes its name
     kept = {j.episode: cached_prints(cache, j.key, j.source_hash, scan) for j in jobs}
     todo = [j for j in jobs if kept[j.episode] is None]
     ahead = prints_ahead([j.path for j in todo], scan.scan, scan.fraction, scan.tail,
                          inputs.decoders, inputs.processes)  # fmt: skip
     made = {}
-    bar = tqdm(todo, unit="ep", desc="fingerprint", disable=not inputs.progress)
+    # disable=None: a bar only on a terminal (a log file gets no progress lines)
+    bar = tqdm(todo, unit="ep", desc="fingerprint", disable=None if inputs.progress else True)
     for job, (_, res) in zip(bar, ahead, strict=True):
         if isinstance(res, Exception):
             summary.fail(job.path, res)

@@ -68,12 +68,18 @@ class Annotations:
         lines += [f"{self.path}: rejected {_shown(ep)}: {why}" for ep, why in self.rejected]
         return lines
 
+    @property
+    def n_series(self) -> int:
+        """Series among the episodes used, look-alike spellings of a name counted once (the
+        grouping the splits use: ``group_series``)."""
+        return len({series_key(i.series) for i in self.intros.values()})
+
     def summary(self) -> str:
         n_intro = sum(i.has_intro for i in self.intros.values())
         return (
             f"{self.path}: {len(self.intros)} episodes used ({n_intro} with an intro, "
             f"{len(self.intros) - n_intro} without), {len(self.fixed)} fixed, "
-            f"{len(self.rejected)} rejected, {len({i.series for i in self.intros.values()})} series"
+            f"{len(self.rejected)} rejected, {self.n_series} series"
         )
 
 

@@ -71,26 +71,61 @@ def content_hash(path: str | Path) -> str:
     return f"sha256s:{h.hexdigest()[:32]}"
 
 
-def find_videos(root: str | Path) -> list[Path]:
+def find_videos(root: str | Path, passed_over: list[Path] | None = None) -> list[Path]:
     """Video files under root, sorted; symlinked folders are not followed (no loops).
 
     Hidden files and folders are passed over. Broken links named like videos are listed too,
     so that the run reports them as failed rather than leaving an episode out without a word
-    (an unmounted share, a moved file).
+    (an unmounted share, a moved file). ``passed_over``, if given, gets the other files, sorted
+    (an ``.mp3``, a ``notes.txt``), for the run to name: all but the companions of a video
+    (``e1.srt``, ``e1.nfo``, introdet's own ``e1.edl`` beside ``e1.mkv``), which belong to
+    an episode that was taken.
     """
     root = Path(root)
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise InputNotFound(f"{root}: no such file or folder (input)")
-    found = [
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in VIDEO_SUFFIXES
-        and not _hidden(p.relative_to(root))
-        and (p.is_file() or _broken_link(p))
-    ]
+    found, others = [], []
+    for p in root.rglob("*"):
+        if _hidden(p.relative_to(root)):
+            continue
+        if p.suffix.lower() in VIDEO_SUFFIXES:
+            if p.is_file() or _broken_link(p):
+                found.append(p)
+        elif passed_over is not None and p.is_file():
+            others.append(p)
+    if passed_over is not None:
+        stems = {(p.parent, p.stem) for p in found}
+        passed_over += sorted(p for p in others if not _companion(p, stems))
     return sorted(found)
+
+
+def _companion(path: Path, videos: set[tuple[Path, str]]) -> bool:
+    """Named after a video of its folder: ``e1.srt``, ``e1.en.srt``, ``e1.chapters.vtt``."""
+    stem = path.name
+    while "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+        if (path.parent, stem) in videos:
+            return True
+    return False
+
+
+PASSED_OVER_SHOWN = 5  # files a note names; the others are counted
+
+
+def passed_over_note(files: list[Path], root: str | Path) -> str | None:
+    """One line for a run's report naming the files ``find_videos`` passed over (relative to
+    the input ``root``); None when there are none."""
+    if not files:
+        return None
+    base = Path(root) if Path(root).is_dir() else Path(root).parent
+    names = [p.relative_to(base).as_posix() for p in files[:PASSED_OVER_SHOWN]]
+    more = len(files) - len(names)
+    listed = ", ".join(names) + (f" and {more} more" if more else "")
+    n = len(files)
+    files_word, its = ("1 file", "its") if n == 1 else (f"{n} files", "their")
+    return f"passed over {files_word}, not video by {its} suffix: {listed}"
 
 
 def _hidden(rel: Path) -> bool:
@@ -172,13 +207,15 @@ def video_jobs(
     shard: str | None = None,
     only: set[str] | None = None,
     series: str | None = None,
+    passed_over: list[Path] | None = None,
 ) -> tuple[list[VideoJob], list[tuple[str, str]]]:
     """The videos under ``input`` to work on (``shard``: this process's share, ``only``: just
     these episode ids), and ``(path, reason)`` for each file that cannot be one (an episode id
-    taken twice, a broken link, an unreadable file)."""
+    taken twice, a broken link, an unreadable file); ``passed_over``, if given, gets the files
+    that are not videos (``find_videos``)."""
     root = Path(input)
     base = root if root.is_dir() else root.parent
-    videos = find_videos(root)
+    videos = find_videos(root, passed_over)
     stems = Counter(p.stem for p in videos)  # over the whole input: ids never depend on shard=
     jobs, failed, owner = [], [], {}
     for path in take_shard(videos, shard):

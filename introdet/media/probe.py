@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 from introdet.errors import VideoError
 from introdet.media.packets import decoded, frame_ticks
@@ -25,13 +27,19 @@ MAX_TAIL_GAP = 1.0
 # land on any packet, maybe after the last keyframe); a GOP not found so is not checked
 TAIL_SEEKS = (0, 10, 60)
 MAX_TAIL_PACKETS = 3000  # packets of the last GOP (two, if it is open) held for the check
+RATE_PACKETS = 48  # packets from the start whose timestamps check the declared frame rate
+REORDER = 16  # packets read past those: a B-frame comes at most 16 after its later reference
+MS = 0.001  # coarsest rounding found in a finer clock (Matroska's milliseconds remuxed to MP4)
+# two declared rates this close are one, once written as a measured average: 24 and
+# 230400/9599 are, 24 and 24000/1001 (1/1001 apart) are not
+SAME_RATE = 1 / 2000
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
     duration: float  # seconds of the video stream
-    fps: float | None  # average frame rate
+    fps: float | None  # frame rate: the declared one its timestamps agree with (``frame_rate``)
     width: int  # display size: sample aspect ratio and rotation applied
     height: int
     rotation: int  # counter-clockwise degrees (0, 90, 180, 270) that make the picture upright
@@ -41,6 +49,10 @@ class VideoInfo:
     # the headers promise over MAX_TAIL_GAP more than the packets hold: probing said so, and
     # ``duration`` is where the packets end
     truncated: bool = False
+    # the stream's declared frame rates, most trusted first, and the seconds its timestamps
+    # are rounded to: what ``frame_rate`` checks other frame times against
+    rates: tuple[Fraction, ...] = ()
+    resolution: float = MS
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -55,12 +67,13 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         width, height = round(first.width * sar), first.height
         if rotation in (90, 270):
             width, height = height, width
-        rate = stream.average_rate or stream.guessed_rate
+        rates = declared_rates(stream)
+        steps, resolution = _first_steps(container, stream, origin)
         duration, truncated = _duration(container, stream, path, origin)
         return VideoInfo(
             path=str(path),
             duration=duration,
-            fps=float(rate) if rate else None,
+            fps=frame_rate(rates, steps, resolution, average=True),
             width=width,
             height=height,
             rotation=rotation,
@@ -68,7 +81,81 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             start_time=float(origin * stream.time_base),
             has_audio=bool(container.streams.audio),
             truncated=truncated,
+            rates=rates,
+            resolution=resolution,
         )
+
+
+def frame_rate(
+    rates: Sequence[Fraction], steps: Sequence[float], resolution: float, average: bool = False
+) -> float | None:
+    """Frames per second: the first declared rate (``rates``, most trusted first) that the
+    timestamps agree with, else what the timestamps say; None where neither says anything.
+
+    ``steps`` are seconds between consecutive frames, their ends rounded to ``resolution``
+    seconds: a 24-fps Matroska file (1 ms time base) steps 41 or 42 ms, never 41.667, so its
+    median step alone would say 23.81 or 24.39. A declared rate agrees when at least half the
+    steps are within ``resolution`` of its frame interval; one that does not (a variable frame
+    rate, a wrong header) gives way to the timestamps: the mean of the steps within
+    ``resolution`` of their median (the usual frame step), or with ``average`` of all of
+    them (frames a second over the steps' span). Without steps, the first declared rate is
+    taken as it is.
+    """
+    rates = [r for r in rates if r and r > 0]
+    d = np.asarray([x for x in steps if x > 0], np.float64)  # [S] seconds
+    if not len(d):
+        return _simplest(rates[0], rates) if rates else None
+    tol = resolution * (1 + 1e-6) + 1e-9  # float seconds: pts * time_base leaves ~1e-15
+    agree = [r for r in rates if 2 * np.count_nonzero(np.abs(d - 1 / float(r)) <= tol) >= len(d)]
+    if agree:
+        return _simplest(agree[0], agree)
+    if average:
+        return float(len(d) / d.sum())
+    near = d[np.abs(d - np.median(d)) <= tol]  # empty where the middle two steps differ much
+    return float(1 / (near.mean() if len(near) else np.median(d)))
+
+
+def _simplest(rate: Fraction, others: Sequence[Fraction]) -> float:
+    """``rate``, or the fewest-digits rate of ``others`` that is the same rate (SAME_RATE):
+    r_frame_rate's 30000/1001 rather than average_rate's 576000/19219 measured from an MP4."""
+    same = [r for r in others if abs(r / rate - 1) <= SAME_RATE]
+    return float(min(same, key=lambda r: (r.denominator, same.index(r))))
+
+
+def declared_rates(stream: av.VideoStream) -> tuple[Fraction, ...]:
+    """The frame rates the stream states, most trusted first: FFmpeg's average rate, the base
+    rate (r_frame_rate), its guess, the decoder's; each once, none that is zero or absent."""
+    cc = stream.codec_context
+    said = (stream.average_rate, stream.base_rate, stream.guessed_rate, cc.framerate)
+    return tuple(dict.fromkeys(Fraction(r) for r in said if r and r > 0))
+
+
+def _first_steps(
+    container: av.container.InputContainer, stream: av.VideoStream, origin: int
+) -> tuple[list[float], float]:
+    """Seconds between the presentation times of the first RATE_PACKETS packets, and the
+    seconds those times are rounded to: one tick of the time base, or the coarser grain by
+    which their steps differ, up to MS (milliseconds written into a finer clock: 24 fps in
+    MP4's 1/16000 steps 656 or 672 ticks). Steps that never differ show no rounding: exact
+    timestamps, checked to the tick. No steps where the stream has no timestamps or does not
+    seek back to its start."""
+    tb = stream.time_base
+    pts: list[int] = []
+    try:
+        container.seek(origin, stream=stream)
+        for packet in container.demux(stream):
+            if packet.size and packet.pts is not None:
+                pts.append(packet.pts)
+                if len(pts) == RATE_PACKETS + REORDER:
+                    break
+    except av.error.FFmpegError:
+        pts = []
+    # decoding order -> presentation order; the last ones read may still miss B-frames
+    pts = sorted(set(pts))[:RATE_PACKETS]
+    ticks = [b - a for a, b in itertools.pairwise(pts)]
+    grain = math.gcd(*(b - a for a, b in itertools.pairwise(ticks)))
+    resolution = max(float(tb), min(float(grain * tb), MS))
+    return [float(t * tb) for t in ticks], resolution
 
 
 def scan_end(

@@ -43,7 +43,25 @@ EDL_ACTIONS = (EDL_CUT, EDL_COMMERCIAL)
 INTRO_TITLE = "Intro"
 CREDITS_TITLE = "Credits"
 EPISODE_TITLE = "Episode"
-CSV_COLUMNS = ("episode", "source", "duration", "intro_start", "intro_end", "score")
+CSV_COLUMNS = (
+    *("episode", "source", "duration", "intro_start", "intro_end", "score"),
+    *("credits_start", "credits_end"),
+)
+# An "Episode" chapter shorter than this (the stretch between the file's start or end and a
+# found segment, or between two of them) joins its neighbour: the credits run to the file's
+# end, an intro found 0.4 s in starts it. Season mode's credits end where the last recurring
+# sound does, which can be a tenth of a second before the probed end of the file, and the model's
+# boundaries come from 1-fps rows: a gap under a second is the detection's rounding, not a
+# part of the episode. A player shows such a chapter as a sliver nobody can click (a
+# 0.1-s chapter of a 45-min episode is a twentieth of a pixel of a 1280-px seek bar), and its
+# "next chapter" lands there and plays a blink of it. 1 s, not more: a scene after the
+# credits, or a cold open before an intro, lasts seconds, and keeps its chapter. The
+# intro and credits chapters are kept however short: they are what was found.
+MIN_CHAPTER_MS = 1000
+# seconds the record keeps beside the intro: to the ms, as its start and end; coarse_start and
+# coarse_end stay exact, as found (refinement's cache key: episodes.refine compares them with
+# the next run's coarse intro)
+_INTRO_SECONDS = ("start_frame_pts", "end_frame_pts")
 # the fields every record has, in order; ``**extra`` may not overwrite them
 _RESERVED = (
     *("schema_version", "episode", "source", "duration"),
@@ -81,6 +99,11 @@ def episode_record(
         del extra["credits"]  # absent, not null, when none were found (record.schema.json)
     elif "credits" in extra:
         extra["credits"] = [round(t, 3) for t in _credits_span(episode, extra["credits"])]
+    if extra.get("other_intros"):  # postprocess.keep=all: [start, end, score] of each
+        extra["other_intros"] = [
+            [round(float(a), 3), round(float(b), 3), round(float(score), 4)]
+            for a, b, score in extra["other_intros"]
+        ]
     intro_dict = None
     if intro is not None:
         if not (0 <= intro.start <= intro.end):
@@ -91,11 +114,14 @@ def episode_record(
             "score": round(float(intro.score), 4),
             **(intro_extra or {}),
         }
+        for k in _INTRO_SECONDS:
+            if intro_dict.get(k) is not None:
+                intro_dict[k] = round(float(intro_dict[k]), 3)
     return {
         "schema_version": SCHEMA_VERSION,
         "episode": episode,
         "source": source,
-        "duration": float(duration),
+        "duration": round(float(duration), 3),  # ms, as every other time of the record
         "fps": float(fps),
         "encoder": encoder,
         "intro": intro_dict,
@@ -134,7 +160,8 @@ def found_segments(record: dict) -> list[tuple[str, float, float]]:
 
 
 def chapters(record: dict) -> list[tuple[str, int, int]]:
-    """(title, start_ms, end_ms) chapters covering [0, duration] without gaps or empty chapters."""
+    """(title, start_ms, end_ms) chapters covering [0, duration] without gaps or empty chapters,
+    and no "Episode" chapter under ``MIN_CHAPTER_MS`` beside another chapter."""
     end_ms = round(record["duration"] * 1000)
     spans, t = [], 0
     for title, start, end in sorted(found_segments(record), key=lambda s: s[1]):
@@ -154,7 +181,26 @@ def chapters(record: dict) -> list[tuple[str, int, int]]:
             out[-1] = (title, out[-1][1], b)
         else:
             out.append((title, a, b))
-    return out or [(EPISODE_TITLE, 0, end_ms)]
+    return _join_slivers(out) or [(EPISODE_TITLE, 0, end_ms)]
+
+
+def _join_slivers(chapters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Each "Episode" chapter under ``MIN_CHAPTER_MS`` joins the chapter before it (the first
+    one joins the next): a found segment's chapter takes it, so no two neighbours share a
+    title; a lone chapter stays, however short the file."""
+    out = list(chapters)
+    i = 0
+    while i < len(out):
+        title, a, b = out[i]
+        if title != EPISODE_TITLE or b - a >= MIN_CHAPTER_MS or len(out) == 1:
+            i += 1
+        elif i == 0:
+            out[1] = (out[1][0], a, out[1][2])
+            del out[0]
+        else:
+            out[i - 1] = (out[i - 1][0], out[i - 1][1], b)
+            del out[i]
+    return out
 
 
 def to_json(record: dict) -> str:
@@ -263,14 +309,15 @@ def write_files(
 
 
 def write_csv(records: Sequence[dict], path: str | Path) -> Path:
-    """One row per episode; intro columns are empty when no intro was found."""
+    """One row per episode; intro (credits) columns are empty when none was found."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in records:
         intro = r.get("intro") or {}
         spans = [intro.get(k, "") for k in ("start", "end", "score")]
-        writer.writerow([r["episode"], r.get("source") or "", r["duration"], *spans])
+        credits = r.get("credits") or ("", "")
+        writer.writerow([r["episode"], r.get("source") or "", r["duration"], *spans, *credits])
     return atomic_write_text(path, buf.getvalue())
 
 

@@ -2,11 +2,13 @@
 input=LIBRARY [predictions=DIR] [labels=FILE] [port=0] [host=127.0.0.1] [open=false]``.
 
 Serves a local page (Starlette on uvicorn) and prints its address with a fresh token; runs
-until interrupted (Ctrl+C). Labels are written to ``labels=`` after each change.
+until stopped with Ctrl+C (it says ``stopped`` and exits 0). Labels are written to ``labels=``
+after each change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -103,7 +105,11 @@ def review(cfg: DictConfig) -> int:
     if cfg.open:
         webbrowser.open(url)
     config = uvicorn.Config(create_app(session), log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    # Ctrl+C, the way to stop it: uvicorn closes the server, then raises the signal again
+    # into asyncio's cancelled main task (a KeyboardInterrupt under a CancelledError)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
+    print("stopped", flush=True)  # labels were saved at each change: nothing is left to do
     return 0
 
 

@@ -125,7 +125,7 @@ class FinishedRun(Callback):
         self.stopped = bool(trainer.should_stop)  # early stopping, not the epoch/step budget
         ckpt = trainer.checkpoint_callback
         if ckpt is not None and ckpt.save_last and ckpt.dirpath:
-            trainer.save_checkpoint(Path(ckpt.dirpath) / "last.ckpt")
+            trainer.save_checkpoint(Path(ckpt.dirpath) / "last.ckpt", weights_only=False)  # whole
 
     def state_dict(self) -> dict[str, Any]:
         return {"objective": self.objective, "stopped": self.stopped}

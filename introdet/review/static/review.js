@@ -252,7 +252,11 @@ async function save(body = { start: S.pending.start, end: S.pending.end }) {
     const res = await api(`/api/label/${enc(ep.id)}`, { method: "PUT", body: JSON.stringify(body) });
     S.rows.set(ep.id, { ...S.rows.get(ep.id), ...res });
     if (S.ep === ep) {
+      // an edit made while this save was on its way (a quick nudge) is kept: its own save is
+      // scheduled; taking the saved label as it is would undo it
+      const pending = { ...S.pending };
       setLabel(res.label);
+      if (pending.start !== body.start || pending.end !== body.end) S.pending = pending;
       $("messages").className = "messages";
       $("messages").textContent = [...res.notes, res.summary].join("\n");
       status(`saved ${ep.id}: ${span(res.label.start, res.label.end)}`, "ok");
