@@ -177,11 +177,14 @@ def _encoder_choices() -> set[str]:
 
 
 def test_encoder_choices_are_encoders():
-    """encoder= offered 'base' (the dataclass every encoder file extends) beside the
-    encoders; 'checkpoint' stays while predict's config names it as its default."""
-    choices = _encoder_choices()
-    assert "base" not in choices
-    assert choices - {"checkpoint"} == {"tiny", "vit_b32"}
+    """encoder= offered 'base' (the dataclass every encoder file extends) and 'checkpoint'
+    (predict's default, the encoder a checkpoint records) beside the encoders."""
+    assert _encoder_choices() == {"tiny", "vit_b32"}
+    # predict still takes the checkpoint's encoder unless told otherwise
+    assert compose_cfg("predict", ["input=x", "out=y"]).encoder.model_name is None
+    assert compose_cfg("predict", ["input=x", "out=y", "encoder=tiny"]).encoder.model_name == (
+        "introdet-tiny"
+    )
     # what the encoder files extend still types them: a mistyped key is refused
     assert compose_cfg("extract", ["input=x", "out=y", "encoder=tiny"]).encoder.batch_size == 128
     with pytest.raises(Exception, match="encoder.bogus"):
