@@ -193,6 +193,10 @@ def command(
             except KeyboardInterrupt:
                 print("interrupted", file=sys.stderr, flush=True)
                 sys.exit(EXIT_INTERRUPTED)
+            except OSError as e:  # Hydra making the run's log folder: out= a file, read-only
+                report(f"{e.filename}: cannot be made ({e.strerror}): out= and the run folder "
+                       "must be folders that can be written" if e.filename else str(e))  # fmt: skip
+                sys.exit(EXIT_ERROR)
 
         main.task = fn  # the plain function, for tests and for callers that already hold a cfg
         return main

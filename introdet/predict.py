@@ -225,7 +225,8 @@ def predict(cfg: DictConfig) -> int:
     find_previous(episodes, s.outputs.layout, output_root(s.inputs.path, episodes))
     if s.refine.enabled:
         refine(episodes, s.refine, s.inputs.progress)
-    records = write_outputs(episodes, s.outputs, provenance(s), asdict(s.season), s.inputs.shard)
+    records = write_outputs(episodes, s.outputs, provenance(s), asdict(s.season), s.inputs.shard,
+                            summary.failed)  # fmt: skip
     found = sum(r["intro"] is not None for r in records)
     modes = ", ".join(sorted({e.mode for e in episodes}))
     say(summary.format())

@@ -121,3 +121,18 @@ def test_logs_hold_the_summary_and_no_progress_bars(tmp_path):
     assert summary.startswith("predicted 2 episodes")
     log = (out / ".logs" / "predict" / "predict.log").read_text()
     assert summary in log and "fingerprinted 2" in log
+
+
+def test_an_out_that_is_a_file_is_one_line_before_any_work(tmp_path, capsys):
+    """#27: Hydra's traceback while it made out/.logs/predict, exit 1."""
+    from introdet.predict import main as predict_main
+
+    taken = tmp_path / "a file"
+    taken.write_text("mine")
+    assert run_command(predict_main, f"input={tmp_path}", f"out={taken}") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines() == [
+        f"error: {taken}/.logs/predict: cannot be made (Not a directory): out= and the run "
+        "folder must be folders that can be written"
+    ]
+    assert taken.read_text() == "mine"

@@ -3,6 +3,7 @@ and a file's content hash."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,37 @@ def test_files_that_are_not_videos_are_named(tmp_path):
         "passed over 1 file, not video by its suffix: a0.mp3"
     )
     assert passed_over_note([], tmp_path) is None
+
+
+def test_linked_season_folders_are_followed_once(tmp_path):
+    """#27: a season folder behind a link vanished without a word (media servers follow such
+    links); a link back up is a loop, cut."""
+    from introdet.media.library import find_videos
+
+    elsewhere = tmp_path / "disk2" / "Season 2"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "show_s02e01.mkv").write_bytes(b"x")
+    lib = tmp_path / "lib" / "Show"
+    (lib / "Season 1").mkdir(parents=True)
+    (lib / "Season 1" / "show_s01e01.mkv").write_bytes(b"x")
+    os.symlink(elsewhere, lib / "Season 2", target_is_directory=True)
+    os.symlink(lib, lib / "Season 1" / "back up", target_is_directory=True)  # a loop
+    found = [p.relative_to(tmp_path / "lib").as_posix() for p in find_videos(tmp_path / "lib")]
+    assert found == ["Show/Season 1/show_s01e01.mkv", "Show/Season 2/show_s02e01.mkv"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists a chmod 000 folder: needs another user")
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path):
+    from introdet.media.library import video_jobs
+
+    lib = tmp_path / "lib" / "Show"
+    (lib / "Season 1").mkdir(parents=True)
+    (lib / "Season 1" / "show_s01e01.mkv").write_bytes(b"x")
+    locked = lib / "Season 3"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        _, failed = video_jobs(tmp_path / "lib")
+    finally:
+        locked.chmod(0o755)
+    assert [(Path(p).name, "cannot be read" in why) for p, why in failed] == [("Season 3", True)]

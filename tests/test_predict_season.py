@@ -181,3 +181,41 @@ def test_a_folder_without_videos_names_what_it_passed_over(tmp_path, capsys):
     assert _predict(lib, tmp_path / "o") == 1
     printed = capsys.readouterr().out
     assert printed.count("passed over 2 files, not video by their suffix: a.mp3, notes.txt") == 1
+
+
+def test_outputs_never_replace_the_library_nor_grow_inside_it(library, tmp_path):
+    """#27: out= the library with chapters=apply overwrote every video with its copy, and out=
+    inside input= took its own copies for episodes, more each run."""
+    import hashlib
+
+    lib, _ = library
+    season = tmp_path / "lib" / "Northwind"
+    season.mkdir(parents=True)
+    for name in ("northwind_s01e01.webm", "northwind_s01e02.webm"):
+        shutil.copy(lib / "videos" / "Northwind" / name, season / name)
+
+    def digests() -> dict:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in season.glob("*.webm")}
+
+    before = digests()
+    assert _predict(tmp_path / "lib", tmp_path / "lib", "chapters=apply") == 0
+    assert digests() == before  # the copy would have been the video itself: not written
+    for _ in range(2):  # out= inside the library: its copies are never episodes
+        assert _predict(tmp_path / "lib", tmp_path / "lib" / "intros", "chapters=apply") == 0
+        rows = (tmp_path / "lib" / "intros" / "intros.csv").read_text().strip().splitlines()
+        assert len(rows) == 3  # the header and the two episodes
+    assert digests() == before
+
+
+def test_a_folder_that_cannot_take_sidecars_does_not_stop_the_others(library, tmp_path, capsys):
+    """#27: one season folder that could not be written stopped the run at its first sidecar
+    (exit 2) and the seasons after it got none."""
+    lib, _ = library
+    for show in ("Northwind", "Harbor"):
+        shutil.copytree(lib / "videos" / show, tmp_path / "lib" / show)
+    (tmp_path / "lib" / "Harbor" / "Season 1" / "harbor_s01e01.edl").mkdir()  # not writable
+    assert _predict(tmp_path / "lib", tmp_path / "o", "sidecars=true", "formats=[json,edl]") == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "harbor_s01e01.edl" in out
+    assert (tmp_path / "lib" / "Northwind" / "northwind_s01e02.edl").is_file()
+    assert (tmp_path / "lib" / "Harbor" / "Season 1" / "harbor_s01e02.edl").is_file()

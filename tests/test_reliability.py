@@ -119,7 +119,7 @@ OUTCOMES: dict[str, Outcome] = {
     # the header claims 60 s: the last packet says 5 s, and 5 rows come out, all exact
     "wrong_duration": Outcome("warned", "header says 60", FULL, _uncut(8, ".mkv"), _all_rows),
     "unicode_name": Outcome("done", "", FULL),
-    "symlink_loop": Outcome("ignored"),  # folders behind links are not followed
+    "symlink_loop": Outcome("ignored"),  # a link back up is a loop: cut, each folder read once
     "self_link": Outcome("failed", "broken symbolic link"),
     "directory_named_mp4": Outcome("ignored"),
 }

@@ -71,8 +71,13 @@ def content_hash(path: str | Path) -> str:
     return f"sha256s:{h.hexdigest()[:32]}"
 
 
-def find_videos(root: str | Path, passed_over: list[Path] | None = None) -> list[Path]:
-    """Video files under root, sorted; symlinked folders are not followed (no loops).
+def find_videos(
+    root: str | Path,
+    passed_over: list[Path] | None = None,
+    unreadable: list[tuple[Path, str]] | None = None,
+) -> list[Path]:
+    """Video files under root, sorted; linked folders are followed, each folder once (a link
+    back up is cut); ``unreadable`` gets the folders that cannot be listed.
 
     Hidden files and folders are passed over. Broken links named like videos are listed too,
     so that the run reports them as failed rather than leaving an episode out without a word
@@ -87,7 +92,7 @@ def find_videos(root: str | Path, passed_over: list[Path] | None = None) -> list
     if not root.is_dir():
         raise InputNotFound(f"{root}: no such file or folder (input)")
     found, others = [], []
-    for p in root.rglob("*"):
+    for p in _files(root, unreadable):
         if _hidden(p.relative_to(root)):
             continue
         if p.suffix.lower() in VIDEO_SUFFIXES:
@@ -99,6 +104,32 @@ def find_videos(root: str | Path, passed_over: list[Path] | None = None) -> list
         stems = {(p.parent, p.stem) for p in found}
         passed_over += sorted(p for p in others if not _companion(p, stems))
     return sorted(found)
+
+
+# a run's output folder holds this file: a scan of a library never goes into one below its root
+# (out= inside input=: its chapter copies would be taken for episodes, run after run)
+OUTPUT_MARK = ".introdet-outputs"
+
+
+def _files(root: Path, unreadable: list[tuple[Path, str]] | None = None):
+    """Every file under ``root``, through links to folders as media servers follow them (each
+    folder once: a link back up is a loop, cut), but none of an output folder of introdet below
+    it; ``unreadable`` gets each folder that cannot be listed, with the reason."""
+    seen: set[tuple[int, int]] = set()
+
+    def refused(error: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((Path(error.filename), error.strerror or str(error)))
+
+    for folder, dirs, files in os.walk(root, onerror=refused, followlinks=True):
+        here = Path(folder)
+        st = here.stat()
+        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: a loop, or twice
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = [d for d in dirs if not (here / d / OUTPUT_MARK).is_file()]
+        yield from (here / f for f in files)
 
 
 def _companion(path: Path, videos: set[tuple[Path, str]]) -> bool:
@@ -215,9 +246,13 @@ def video_jobs(
     that are not videos (``find_videos``)."""
     root = Path(input)
     base = root if root.is_dir() else root.parent
-    videos = find_videos(root, passed_over)
+    unreadable: list[tuple[Path, str]] = []
+    videos = find_videos(root, passed_over, unreadable)
     stems = Counter(p.stem for p in videos)  # over the whole input: ids never depend on shard=
-    jobs, failed, owner = [], [], {}
+    jobs, owner = [], {}
+    # a folder that cannot be listed is named, not left out without a word
+    failed = [(str(f), f"folder cannot be read ({why}): its videos are left out")
+              for f, why in unreadable]  # fmt: skip
     for path in take_shard(videos, shard):
         key = relative_key(path, base)
         ep = path.stem if stems[path.stem] == 1 else key

@@ -56,7 +56,7 @@ CSV_COLUMNS = (
 # 0.1-s chapter of a 45-min episode is a twentieth of a pixel of a 1280-px seek bar), and its
 # "next chapter" lands there and plays a blink of it. 1 s, not more: a scene after the
 # credits, or a cold open before an intro, lasts seconds, and keeps its chapter. The
-# intro and credits chapters are kept however short: they are what was found.
+# intro and credits chapters are kept however short (1 ms or more): they are what was found.
 MIN_CHAPTER_MS = 1000
 # seconds the record keeps beside the intro: to the ms, as its start and end; coarse_start and
 # coarse_end stay exact, as found (refinement's cache key: episodes.refine compares them with
@@ -159,17 +159,37 @@ def found_segments(record: dict) -> list[tuple[str, float, float]]:
     return found
 
 
+def playable_segments(record: dict) -> list[tuple[str, int, int]]:
+    """(title, start_ms, end_ms) of the found segments a player can use, in the record's order:
+    each clipped to [0, duration] in whole ms, one empty after clipping (under 1 ms: a
+    zero-length intro, one past the file's end, any segment of a file of duration 0) left out.
+
+    The one rule of every writer (EDL, FFMETADATA, WebVTT, chapters applied to a copy, CSV);
+    the JSON record keeps what was found.
+    """
+    end_ms = round(record["duration"] * 1000)
+    out = []
+    for title, start, end in found_segments(record):
+        a = min(max(round(start * 1000), 0), end_ms)
+        b = min(max(round(end * 1000), a), end_ms)
+        if b > a:
+            out.append((title, a, b))
+    return out
+
+
 def chapters(record: dict) -> list[tuple[str, int, int]]:
     """(title, start_ms, end_ms) chapters covering [0, duration] without gaps or empty chapters,
-    and no "Episode" chapter under ``MIN_CHAPTER_MS`` beside another chapter."""
+    and no "Episode" chapter under ``MIN_CHAPTER_MS`` beside another chapter; none for a file
+    of duration 0 (under 1 ms)."""
     end_ms = round(record["duration"] * 1000)
+    if end_ms <= 0:
+        return []
     spans, t = [], 0
-    for title, start, end in sorted(found_segments(record), key=lambda s: s[1]):
+    for title, start, end in sorted(playable_segments(record), key=lambda s: s[1]):
         # one set of integer boundaries shared by neighbours keeps the chapters contiguous; a
-        # segment overlapping the one before starts where that one ends, and one running past
-        # a short probed duration is clipped to the file
-        a = min(max(round(start * 1000), t), end_ms)
-        b = min(max(round(end * 1000), a), end_ms)
+        # segment overlapping the one before starts where that one ends
+        a = max(start, t)
+        b = max(end, a)
         spans += [(EPISODE_TITLE, t, a), (title, a, b)]
         t = b
     spans.append((EPISODE_TITLE, t, end_ms))
@@ -219,9 +239,11 @@ def check_edl_action(action: int) -> int:
 
 
 def to_edl(record: dict, action: int = EDL_ACTION) -> str:
-    """Kodi/MPlayer EDL: ``start end action`` for the intro, then the credits; empty if neither."""
+    """Kodi/MPlayer EDL: ``start end action`` for the intro, then the credits, as
+    ``playable_segments`` clips them; empty if neither."""
     check_edl_action(action)
-    return "".join(f"{a:.3f} {b:.3f} {action}\n" for _, a, b in found_segments(record))
+    spans = playable_segments(record)
+    return "".join(f"{a / 1000:.3f} {b / 1000:.3f} {action}\n" for _, a, b in spans)
 
 
 def escape_ffmetadata(text: str) -> str:
@@ -309,16 +331,39 @@ def write_files(
 
 
 def write_csv(records: Sequence[dict], path: str | Path) -> Path:
-    """One row per episode; intro (credits) columns are empty when none was found."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    """One row per episode; intro (credits) columns are empty when none a player can use was
+    found (``playable_segments``); text cells are never formulas (``csv_cell``)."""
+    lines = [_csv_line(CSV_COLUMNS)]
     for r in records:
-        intro = r.get("intro") or {}
-        spans = [intro.get(k, "") for k in ("start", "end", "score")]
-        credits = r.get("credits") or ("", "")
-        writer.writerow([r["episode"], r.get("source") or "", r["duration"], *spans, *credits])
-    return atomic_write_text(path, buf.getvalue())
+        found = {title: (a / 1000, b / 1000) for title, a, b in playable_segments(r)}
+        intro = found.get(INTRO_TITLE, ("", ""))
+        score = (r.get("intro") or {}).get("score", "") if INTRO_TITLE in found else ""
+        credits = found.get(CREDITS_TITLE, ("", ""))
+        row = [r["episode"], r.get("source") or "", r["duration"], *intro, score, *credits]
+        lines.append(_csv_line([csv_cell(v) for v in row]))
+    return atomic_write_text(path, "".join(lines))
+
+
+# a text cell starting with one of these is a formula to a spreadsheet (OWASP "CSV Injection"),
+# full-width forms included: some spreadsheets read them as the ASCII ones
+_FORMULA_START = "=+-@\t\r＝＋－＠"
+
+
+def csv_cell(value):
+    """``value``, with a ``'`` before a text that a spreadsheet would run as a formula
+    (``@SUM(1)``, ``=1+2``, ``-1``...); numbers and other text unchanged."""
+    if isinstance(value, str) and value and value[0] in _FORMULA_START:
+        return "'" + value
+    return value
+
+
+def _csv_line(row: Sequence) -> str:
+    """One CSV row ending in ``\n``, a field holding ``\r`` or ``\n`` quoted: a writer whose
+    line ends are ``\r\n`` quotes both (Python before 3.12 quotes only the line end's
+    characters), and only the row's own line end is replaced."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerow(row)
+    return buf.getvalue()[:-2] + "\n"
 
 
 def read_record(path: str | Path) -> dict:

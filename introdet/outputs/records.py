@@ -3,6 +3,7 @@ there, and the writing (a record the same as the earlier run's is left as it is)
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,12 +12,16 @@ from pathlib import Path
 from introdet.detection.episodes import Episode
 from introdet.errors import MediaError, OutputWriteError, RecordError
 from introdet.features.shards import MANIFEST
+from introdet.media.library import OUTPUT_MARK
 from introdet.media.paths import relative_key
 from introdet.outputs.chapters import apply_chapters
 from introdet.outputs.export import episode_record, read_record, write_csv, write_files
 from introdet.outputs.layout import Layout, common_root
 
 log = logging.getLogger(__name__)
+
+# a full disk, a quota or a file size limit: every later write would fail too, the run stops
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -91,19 +96,33 @@ def write_outputs(
     provenance: dict,
     season: dict,
     shard: tuple[int, int] | None = None,
+    failed: list[tuple[str, str]] | None = None,
 ) -> list[dict]:
     """Each episode's record in every asked format, and ``out/intros.csv`` (a job of
     ``shard=i/n``: ``out/intros-i-of-n.csv``, so that no two jobs write one file);
     ``provenance`` says what made them, with the ``season`` settings for a record season mode
-    decided."""
+    decided. An episode whose files cannot be written (a read-only season folder beside
+    ``sidecars=true``) goes to ``failed`` and the others are written; a full disk stops all."""
     records = []
+    (how.out / OUTPUT_MARK).touch()  # a scan of a library that holds out/ passes it over
     for e in episodes:
         rec = record_of(e, provenance | ({"season": season} if e.mode == "season" else {}))
         paths = how.layout.paths(e.key, e.meta.source, ["json", *how.formats])
         if rec != e.previous or not all(p.is_file() for p in paths.values()):
-            write_files(paths, rec, how.edl_action)
+            try:
+                write_files(paths, rec, how.edl_action)
+            except OutputWriteError as err:
+                if failed is None or err.errno in DISK_FULL:
+                    raise
+                failed.append((str(err.filename), err.strerror or str(err)))
+                continue
         if how.chapters == "apply":
             copy = how.layout.chapters_copy(e.key, e.meta.source)
+            if copy.resolve() == Path(e.meta.source).resolve():  # out= at the video's place
+                log.warning("%s: the copy with chapters would replace the video itself: not "
+                            "written (give another out=)", e.meta.source)  # fmt: skip
+                records.append(rec)
+                continue
             try:
                 apply_chapters(Path(e.meta.source), rec, copy)
             except MediaError as err:  # one video's container: the others still get theirs

@@ -24,7 +24,7 @@ from introdet.cli import command
 from introdet.errors import ConfigError
 from introdet.review.app import Review, create_app
 from introdet.review.labels import LabelsFile
-from introdet.review.library import load_episodes
+from introdet.review.library import library_root, load_episodes
 
 log = logging.getLogger("introdet.review")  # not "__main__" under python -m
 
@@ -45,6 +45,7 @@ def build(cfg: DictConfig, token: str | None = None) -> Review:
         episodes={ep.id: ep for ep in episodes},
         labels=LabelsFile(cfg.labels),
         token=token or secrets.token_urlsafe(24),
+        root=library_root(cfg.input),
         low_score=float(cfg.low_score),
         disagree=float(cfg.disagree),
         title=f"introdet review: {Path(cfg.input).name or cfg.input}",

@@ -5,8 +5,11 @@ Safety: every route but ``/static`` needs the session's token (``?token=`` or th
 ``X-Introdet-Token`` header, compared in constant time), so neither another local user nor a
 web page the browser has open can read the library or write labels. Episodes are addressed by
 the id in the server's own list, never by a path: an id that is not in it gets 404, one that
-could name a path outside a folder (``..``, absolute) 400. Bad requests get a JSON
-``{"error": ...}`` with a 4xx code and change nothing.
+could name a path outside a folder (``..``, absolute) 400. Only files that, links
+resolved, lie inside the library folder are read (403 otherwise), a video gone meanwhile is
+404, and request bodies are read up to ``MAX_BODY`` bytes (413 as soon as more come). Names
+that are not UTF-8 or hold control characters are shown, and addressed, escaped (``shown``).
+Bad requests get a JSON ``{"error": ...}`` with a 4xx code and change nothing.
 """
 
 from __future__ import annotations
@@ -29,11 +32,30 @@ from introdet.errors import AnnotationError, MediaError, UnsafeIdError
 from introdet.media.paths import id_path
 from introdet.review.frames import Media, frame_jpeg, inspect
 from introdet.review.labels import Label, LabelRejected, LabelsFile, Saved
-from introdet.review.library import Doubt, Episode, doubt, doubt_order, predicted_intro, timeline
+from introdet.review.library import (
+    OUTSIDE,
+    Doubt,
+    Episode,
+    doubt,
+    doubt_order,
+    predicted_intro,
+    shown,
+    timeline,
+)
 
 STATIC = Path(__file__).with_name("static")
 TOKEN_HEADER = "X-Introdet-Token"
 OPEN_PATHS = ("/static/",)  # the page's code and style: no library data in them
+MAX_BODY = 64 * 1024  # bytes of a request body read at most (a label is some 30)
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON whose text is always UTF-8: a lone surrogate left (a file name's byte that was not
+    UTF-8) goes out as the JSON escape ``\\udcff`` instead of failing the whole answer."""
+
+    def render(self, content) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -43,10 +65,21 @@ class Review:
     episodes: dict[str, Episode]
     labels: LabelsFile
     token: str
+    root: Path  # the library folder, resolved: no file outside it is served
     low_score: float = 0.6  # a predicted intro scored under this is in doubt
     disagree: float = 2.0  # seconds two intros' boundaries may differ and still agree
     title: str = "introdet review"
     failed: list[tuple[str, str]] = field(default_factory=list)  # files that are no episode
+    ids: dict[str, str] = field(init=False)  # the id the page shows and sends -> the real one
+
+    def __post_init__(self) -> None:
+        self.ids = {}
+        for i in list(self.episodes):
+            if shown(i) in self.ids:  # "\\xff" the name, and the byte 0xff: never both
+                ep = self.episodes.pop(i)
+                self.failed.append((str(ep.path), f"episode id {shown(i)!r} already shown"))
+            else:
+                self.ids[shown(i)] = i
 
     def doubts(self, labels: dict[str, Label]) -> dict[str, Doubt]:
         return {i: self.doubt(ep, labels.get(i)) for i, ep in self.episodes.items()}
@@ -67,7 +100,7 @@ class TokenGuard:
             given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token") or ""
             if not hmac.compare_digest(given.encode("utf-8", "backslashreplace"), self.token):
                 why = "missing or wrong token: open the address the review command printed"
-                await JSONResponse({"error": why}, status_code=403)(scope, receive, send)
+                await SafeJSONResponse({"error": why}, status_code=403)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -85,9 +118,22 @@ class Handlers:
             id_path(episode)  # "..", absolute, NUL: a path trick, not an id
         except UnsafeIdError as e:
             raise HTTPException(400, str(e)) from None
-        if episode not in self.review.episodes:
+        if episode not in self.review.ids:
             raise HTTPException(404, f"no episode {episode!r} in this library")
-        return self.review.episodes[episode]
+        return self.review.episodes[self.review.ids[episode]]
+
+    def file_of(self, ep: Episode) -> Path:
+        """The episode's video, links resolved: 404 when it is gone, 403 when it leads out of
+        the library folder (a link changed while the app runs)."""
+        try:
+            path = ep.path.resolve(strict=True)
+        except (OSError, RuntimeError):  # gone, or a link loop
+            path = None
+        if path is None or not path.is_file():
+            raise HTTPException(404, f"{shown(str(ep.path))}: the video is no longer there")
+        if not path.is_relative_to(self.review.root):
+            raise HTTPException(403, f"{shown(str(ep.path))}: {OUTSIDE}")
+        return path
 
     def labels(self) -> dict[str, Label]:
         try:
@@ -102,27 +148,31 @@ class Handlers:
         review, labels = self.review, self.labels()
         doubts = review.doubts(labels)
         rows = [_row(review.episodes[i], doubts[i], labels.get(i)) for i in doubt_order(doubts)]
-        failed = [{"path": p, "reason": why} for p, why in review.failed]
-        return JSONResponse({"title": review.title, "labels_file": str(review.labels.path),
-                             "episodes": rows, "failed": failed})  # fmt: skip
+        failed = [{"path": shown(p), "reason": shown(why)} for p, why in review.failed]
+        return SafeJSONResponse({"title": shown(review.title), "episodes": rows,
+                                 "labels_file": shown(str(review.labels.path)),
+                                 "failed": failed})  # fmt: skip
 
     def episode(self, request: Request) -> JSONResponse:
         ep = self.episode_of(request)
+        self.file_of(ep)
         label = self.labels().get(ep.id)
         body = _row(ep, self.review.doubt(ep, label), label)
-        body.update(timeline=timeline(ep), file=ep.path.name, media=_media(ep))
-        return JSONResponse(body)
+        body.update(timeline=timeline(ep), file=shown(ep.path.name), media=_media(ep))
+        return SafeJSONResponse(body)
 
     def video(self, request: Request) -> Response:
         ep = self.episode_of(request)
+        path = self.file_of(ep)  # served by its resolved path: checked is what is read
         kind = _media(ep).get("mime") or "application/octet-stream"
-        return FileResponse(ep.path, media_type=kind)  # Range requests answered with 206
+        return FileResponse(path, media_type=kind)  # Range requests answered with 206
 
     def frame(self, request: Request) -> Response:
         ep = self.episode_of(request)
+        path = self.file_of(ep)
         t, size = _number(request, "t", 0.0), _number(request, "size", 360.0)
         try:
-            jpeg = frame_jpeg(ep.path, t, int(size))
+            jpeg = frame_jpeg(path, t, int(size))
         except MediaError as e:
             raise HTTPException(422, str(e)) from None
         cache = {"Cache-Control": "private, max-age=3600"}
@@ -130,10 +180,11 @@ class Handlers:
 
     async def save_label(self, request: Request) -> JSONResponse:
         ep = self.episode_of(request)
-        interval = _interval(await request.body())
+        self.file_of(ep)  # its duration is probed: never from a file outside the library
+        interval = _interval(await _body(request))
         saved = await run_in_threadpool(self._save, ep, interval)  # probing, file I/O
         row = _row(ep, self.review.doubt(ep, saved.label), saved.label)
-        return JSONResponse({**row, "notes": list(saved.notes), "summary": saved.summary})
+        return SafeJSONResponse({**row, "notes": list(saved.notes), "summary": saved.summary})
 
     def _save(self, ep: Episode, interval: tuple[float, float] | None) -> Saved:
         labels = self.review.labels
@@ -166,7 +217,27 @@ def create_app(review: Review) -> Starlette:
 
 async def _json_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    return SafeJSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request's body, read as it comes up to ``limit`` bytes: 413 as soon as it is
+    longer (its Content-Length says so, or its chunks pass the limit), the rest unread."""
+    length = request.headers.get("content-length")
+    too_big = f"request body too large: more than {limit} bytes"
+    if length is not None:
+        if not length.strip().isdigit():
+            raise HTTPException(400, f"bad Content-Length {length[:40]!r}")
+        if int(length) > limit:
+            raise HTTPException(413, f"request body too large: {int(length)} bytes "
+                                f"(at most {limit})")  # fmt: skip
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, too_big)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _media(ep: Episode) -> dict:
@@ -181,9 +252,9 @@ def _media(ep: Episode) -> dict:
 
 def _row(ep: Episode, d: Doubt, label: Label | None) -> dict:
     return {
-        "id": ep.id,
-        "key": ep.key,
-        "series": ep.series,
+        "id": shown(ep.id),  # what the page sends back: ``Handlers.episode_of`` maps it
+        "key": shown(ep.key),
+        "series": shown(ep.series),
         "tier": d.tier,
         "score": d.score,
         "reasons": list(d.reasons),

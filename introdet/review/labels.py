@@ -10,6 +10,7 @@ then written atomically. One lock per file: two saves at once cannot lose one.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import threading
@@ -88,12 +89,20 @@ class LabelsFile:
             why = [reason for ep, reason in ann.rejected if ep == episode]
             if why:
                 raise LabelRejected(f"{self.path}: rejected {episode}: {why[0]}")
-            atomic_write_text(self.path, bom + changed)
+            atomic_write_text(self._target(), bom + changed)
         intro = ann.intros[episode]
         notes = tuple(
             f"{self.path}: fixed {episode}: {fix}" for ep, fix in ann.fixed if ep == episode
         )
         return Saved(Label(intro.start, intro.end), notes, ann.summary())
+
+    def _target(self) -> Path:
+        """The file to write: a symbolic link's target, written in its own folder (replacing
+        the link by a file would leave the target, which others read, with the old labels)."""
+        try:
+            return self.path.resolve()
+        except RuntimeError as e:  # a loop
+            raise OSError(errno.ELOOP, "symbolic link loop", str(self.path)) from e
 
     def _read(self) -> tuple[str, str, list[_Member]]:
         """(byte-order mark or "", text, top-level members); a missing file is an empty one."""

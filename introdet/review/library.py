@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from introdet.review.labels import Label
 
 Interval = tuple[float, float]
 MAX_SIBLINGS = 8  # other prediction folders beside predictions= compared with it
+OUTSIDE = "a link to a file outside the library folder: not served"
+_ODD = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # control characters, lone surrogates
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # doubt tiers, most doubtful first: the list is sorted by the first reason's tier
 NO_PREDICTION, LOW_SCORE, MODES_DISAGREE, LABEL_DISAGREES, NO_LABEL, SETTLED = range(6)
@@ -46,7 +50,13 @@ def load_episodes(
     """The videos under ``input`` with their records, and ``(path, reason)`` for each file
     that cannot be reviewed (ids taken twice, broken links: what predict reports too)."""
     jobs, failed = video_jobs(input)
-    episodes = [Episode(j.episode, j.key, j.path, j.series, j.source_hash) for j in jobs]
+    root = library_root(input)
+    episodes = []
+    for j in jobs:
+        if inside(j.path, root):
+            episodes.append(Episode(j.episode, j.key, j.path, j.series, j.source_hash))
+        else:  # E9.mkv -> /etc/passwd: the token is for the library, not the disk
+            failed.append((str(j.path), OUTSIDE))
     if predictions is None:
         for ep in episodes:
             ep.problem = "no predictions folder given"
@@ -71,6 +81,38 @@ def load_episodes(
             with contextlib.suppress(RecordError):  # no (readable) record of it there
                 ep.others[other.name] = read_record(other / rel)
     return episodes, failed
+
+
+def library_root(input: str | Path) -> Path:
+    """The folder whose files may be served: ``input``, or the folder of an ``input`` file;
+    links resolved."""
+    root = Path(input)
+    return (root if root.is_dir() else root.parent).resolve()
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, its links resolved, lies inside ``root`` (a resolved folder)."""
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop
+        return False
+
+
+def shown(text: str) -> str:
+    """``text`` as the page can show it and send it back in a URL: a byte that was not UTF-8
+    (kept by Python as a lone surrogate) as ``\\xff``, a newline as ``\\n``, any other control
+    character as ``\\xNN``; other text as it is."""
+
+    def escape(m: re.Match) -> str:
+        c = m.group()
+        if c in _NAMED:
+            return _NAMED[c]
+        code = ord(c)
+        if 0xDC80 <= code <= 0xDCFF:  # surrogateescape's byte
+            return f"\\x{code - 0xDC00:02x}"
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _ODD.sub(escape, text)
 
 
 def _record_paths(folder: Path) -> dict[str, Path]:
