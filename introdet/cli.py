@@ -9,7 +9,6 @@ training objective) is returned to Hydra's sweepers. Tracebacks are left for bug
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import os
@@ -29,14 +28,19 @@ from omegaconf.errors import MissingMandatoryValue
 
 from introdet import CONF_DIR
 from introdet.command_line import all_keys, prepared, unknown_key
-from introdet.errors import ConfigError, IntrodetError, printable
+from introdet.errors import (
+    EXIT_INTERRUPTED,
+    WRITE_ERRNOS,
+    ConfigError,
+    IntrodetError,
+    printable,
+)
 
 log = logging.getLogger(__name__)
 
 Task = Callable[[DictConfig], "int | float | None"]
 
 EXIT_ERROR = 2  # the run could not go on (bad input, setting or file); 1 = some items failed
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 # what Hydra raises for a command line or a config it cannot compose
 HYDRA_REFUSALS = (ConfigCompositionException, OverrideParseException, MissingConfigException)
 
@@ -91,8 +95,6 @@ def quiet_third_parties() -> None:
         root.setLevel(logging.WARNING)
 
 
-# what a full disk, a quota or a file size limit raise
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 def _written(error: OSError, cfg: DictConfig) -> str:

@@ -8,7 +8,13 @@ exit with code 2. Each class also keeps the builtin base callers may already cat
 
 from __future__ import annotations
 
+import errno
 import os
+
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it (128 + SIGINT)
+# what a full disk, a quota, a file size limit or a read-only file system raise: every later
+# write fails too, so a run stops at the first
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 def printable(text: str) -> str:

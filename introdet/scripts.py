@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import importlib
 import sys
+from functools import partial
 
 from introdet import CONF_DIR
-
-EXIT_INTERRUPTED = 130
+from introdet.errors import EXIT_INTERRUPTED
 
 # console script -> (module whose ``main`` runs the command, its config in conf/)
 COMMANDS = {
@@ -47,33 +47,12 @@ def launch(name: str) -> None:
     main()
 
 
-def extract() -> None:
-    launch("extract")
-
-
-def train() -> None:
-    launch("train")
-
-
-def predict() -> None:
-    launch("predict")
-
-
-def evaluate() -> None:
-    launch("evaluate")
-
-
-def validate() -> None:
-    launch("validate")
-
-
-def export_onnx() -> None:
-    launch("export_onnx")
-
-
-def demo() -> None:
-    launch("demo")
-
-
-def review() -> None:
-    launch("review")
+# the console scripts of pyproject.toml
+extract = partial(launch, "extract")
+train = partial(launch, "train")
+predict = partial(launch, "predict")
+evaluate = partial(launch, "evaluate")
+validate = partial(launch, "validate")
+export_onnx = partial(launch, "export_onnx")
+demo = partial(launch, "demo")
+review = partial(launch, "review")

@@ -24,6 +24,7 @@ from introdet.checks import FLAG, NULL, check_values, number, one_of, whole
 from introdet.cli import command, say
 from introdet.detection.checkpoint import Checkpoint, read_checkpoint
 from introdet.errors import (
+    EXIT_INTERRUPTED,
     CheckpointError,
     CheckpointMismatch,
     CheckpointNotFound,
@@ -34,7 +35,7 @@ from introdet.features.identity import encoder_name, same_encoder
 from introdet.training import run_folder
 from introdet.training.callbacks import FinishedRun
 from introdet.training.csv_logger import CSVHistoryLogger
-from introdet.training.interruption import EXIT_INTERRUPTED, Progress, Watch, interrupted, run_stage
+from introdet.training.interruption import Progress, Watch, interrupted, run_stage
 from introdet.training.quiet import progress_bar, quiet_lightning
 
 log = logging.getLogger(__name__)

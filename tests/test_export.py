@@ -360,15 +360,21 @@ def test_non_ascii_episode_ids(tmp_path):
         assert next(csv.DictReader(f))["episode"] == "Блеск 2x05"
 
 
-def test_write_csv_round_trip(tmp_path):
-    recs = [record(), record(None, episode="S01E02"), record(episode='odd, "quoted" id')]
-    path = write_csv(recs, tmp_path / "intros.csv")
+CSV_HEADER = ["episode", "source", "duration", "intro_start", "intro_end", "score",
+              "credits_start", "credits_end"]  # fmt: skip
+
+
+def _csv_rows(records: list[dict], folder) -> list[dict]:
+    path = write_csv(records, folder / "intros.csv")
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == [
-        "episode", "source", "duration", "intro_start", "intro_end", "score",
-        "credits_start", "credits_end",
-    ]  # fmt: skip
+    assert list(rows[0]) == CSV_HEADER
+    return rows
+
+
+def test_write_csv_round_trip(tmp_path):
+    recs = [record(), record(None, episode="S01E02"), record(episode='odd, "quoted" id')]
+    rows = _csv_rows(recs, tmp_path)
     assert [r["episode"] for r in rows] == ["S01E01", "S01E02", 'odd, "quoted" id']
     assert (float(rows[0]["intro_start"]), float(rows[0]["intro_end"])) == (10.4, 20.6)
     assert float(rows[0]["score"]) == 0.87 and float(rows[0]["duration"]) == DURATION
@@ -590,13 +596,7 @@ def test_short_episode_chapters_join_a_neighbour():
 
 def test_csv_has_credits_columns(tmp_path):
     recs = [record(credits=[80.0, 95.5]), record(None, episode="S01E02")]
-    path = write_csv(recs, tmp_path / "intros.csv")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    assert list(rows[0]) == [
-        "episode", "source", "duration", "intro_start", "intro_end", "score",
-        "credits_start", "credits_end",
-    ]  # fmt: skip
+    rows = _csv_rows(recs, tmp_path)
     assert (rows[0]["credits_start"], rows[0]["credits_end"]) == ("80.0", "95.5")
     assert rows[1]["credits_start"] == rows[1]["credits_end"] == ""
 

@@ -3,14 +3,13 @@ there, and the writing (a record the same as the earlier run's is left as it is)
 
 from __future__ import annotations
 
-import errno
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from introdet.detection.episodes import Episode
-from introdet.errors import MediaError, OutputWriteError, RecordError
+from introdet.errors import WRITE_ERRNOS, MediaError, OutputWriteError, RecordError
 from introdet.features.shards import MANIFEST
 from introdet.media.library import OUTPUT_MARK
 from introdet.media.paths import relative_key
@@ -20,8 +19,6 @@ from introdet.outputs.layout import Layout, common_root
 
 log = logging.getLogger(__name__)
 
-# a full disk, a quota or a file size limit: every later write would fail too, the run stops
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ def write_outputs(
             try:
                 write_files(paths, rec, how.edl_action)
             except OutputWriteError as err:
-                if failed is None or err.errno in DISK_FULL:
+                if failed is None or err.errno in WRITE_ERRNOS:
                     raise
                 failed.append((str(err.filename), err.strerror or str(err)))
                 continue

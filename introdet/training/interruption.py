@@ -15,8 +15,6 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig
 
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it (128 + SIGINT)
-
 
 @dataclass
 class Progress:
