@@ -1,5 +1,6 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never a partial one;
-and a lock for a folder only one job may write at a time."""
+a lock for a folder only one job may write at a time, and lines appended to a file that
+several jobs append to at once; whether a path is too long for the system to write."""
 
 from __future__ import annotations
 
@@ -21,6 +22,20 @@ _UMASK_LOCK = threading.Lock()
 TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".lock"  # held by the job writing the folder (training runs)
 _TEMP_PID = re.compile(r"\.(\d+)\.[^.]+\.tmp$")
+# what an atomic write puts around a file's name while it writes: ".<name>.<pid>.<8>.tmp", a
+# pid of up to 7 digits (Linux's largest pid_max is 4194304) and mkstemp's 8 random letters
+TEMP_EXTRA = len("." + "." + "1234567" + "." + "abcdefgh" + TEMP_SUFFIX)
+NAME_MAX = 255  # bytes of one name in a folder (ext4, XFS, Btrfs, APFS, NTFS through Linux)
+
+
+def _path_max() -> int:
+    try:
+        return os.pathconf("/", "PC_PATH_MAX")  # 4096 on Linux, 1024 on macOS
+    except (OSError, ValueError):
+        return 4096
+
+
+PATH_MAX = _path_max()  # the bytes a path given to the system may hold, its closing NUL included
 
 
 def file_mode() -> int:
@@ -69,6 +84,62 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def too_long(path: str | Path) -> str | None:
+    """Why ``path`` cannot be written atomically, measured with its temp file's name (the
+    system refuses a path of PATH_MAX bytes or more, or a name over NAME_MAX, with
+    ENAMETOOLONG); None when it can. A library whose paths fit may overflow under out=."""
+    path = Path(path)
+    size = len(os.fsencode(str(path))) + TEMP_EXTRA
+    if size >= PATH_MAX:
+        return f"a path of {size} bytes while written (the system takes {PATH_MAX - 1})"
+    longest = max(len(os.fsencode(p)) for p in (*path.parts[:-1], path.name + "x" * TEMP_EXTRA))
+    if longest > NAME_MAX:
+        return f"a name of {longest} bytes while written (a name holds {NAME_MAX})"
+    return None
+
+
+@contextlib.contextmanager
+def locked_file(path: str | Path) -> Iterator[int]:
+    """The file at ``path`` (made if missing) opened for appending and locked, waiting for any
+    other holder: its descriptor. The lock only counts on the file that is still at ``path``
+    once locked (one an atomic write replaced meanwhile is a new file: that one is taken)."""
+    path = Path(path)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass  # removed while we waited: open the one there now
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        yield fd
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def append_locked(fd: int, text: str) -> None:
+    """Append ``text`` to a file held by ``locked_file``; a line a killed writer left torn is
+    closed first, so that this one is never glued to it."""
+    data = text.encode("utf-8", errors="backslashreplace")
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        data = b"\n" + data
+    while data:  # a regular file takes it all at once, unless a signal cuts the write short
+        data = data[os.write(fd, data) :]
+
+
+def append_text(path: str | Path, text: str) -> None:
+    """``text`` appended to ``path`` under its lock: jobs appending at once lose no line."""
+    with locked_file(path) as fd:
+        append_locked(fd, text)
 
 
 def _alive(pid: int) -> bool:

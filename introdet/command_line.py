@@ -20,6 +20,8 @@ PATH_KEYS = frozenset({
     "data.train_labels", "data.val_labels", "data.test_labels", "encoder.pretrained",
     "hydra.run.dir", "hydra.sweep.dir",
 })  # fmt: skip
+# of those, the keys under which Hydra puts the run's log folder
+LOG_DIR_KEYS = frozenset({"out", "hydra.run.dir", "hydra.sweep.dir"})
 # of those, the keys that also take a list or a mapping, written [..] or {..}
 STRUCTURED = frozenset({"only", "predictions"})
 # Hydra's flags that take the next argument as their value
@@ -72,10 +74,14 @@ def quoted(arg: str) -> str:
         return arg
     if key in STRUCTURED and value[0] in "[{":
         return arg
-    # Hydra unescapes a backslash only before a quote (the closing one included), and OmegaConf
-    # reads "\${" as a literal "${"
+    if key in LOG_DIR_KEYS and "${" in value:
+        # Hydra writes the run's log folder back into its config, where "${" is read again
+        raise ConfigError(f"{arg}: a folder whose path holds '${{' cannot hold the run's logs "
+                          "(Hydra reads it as a variable): give another folder")  # fmt: skip
+    # Hydra unescapes a backslash only before a quote (the closing one included); OmegaConf
+    # reads "\${" as a literal "${" and "\\" before it as one backslash
     text = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, value)
-    text = text.replace("'", "\\'").replace("${", "\\${")
+    text = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text.replace("'", "\\'"))
     return f"{key}='{text}'"
 
 

@@ -136,3 +136,8 @@ class OutOfDeviceMemory(IntrodetError, ValueError):
 
 class FolderInUse(IntrodetError, RuntimeError):
     """Another process works in the folder this one would write (a second training of one run)."""
+
+
+class UsersFile(IntrodetError, FileExistsError):
+    """A file introdet did not write is where one of its outputs would go (``out=`` the
+    library, a sidecar beside a video): it is never replaced; ``filename`` names it."""

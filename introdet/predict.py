@@ -226,7 +226,7 @@ def predict(cfg: DictConfig) -> int:
     if s.refine.enabled:
         refine(episodes, s.refine, s.inputs.progress)
     records = write_outputs(episodes, s.outputs, provenance(s), asdict(s.season), s.inputs.shard,
-                            summary.failed)  # fmt: skip
+                            summary.failed, s.inputs.path)  # fmt: skip
     found = sum(r["intro"] is not None for r in records)
     modes = ", ".join(sorted({e.mode for e in episodes}))
     say(summary.format())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -192,3 +194,77 @@ CORPUS: dict[str, Callable[[Path], Path]] = {
     "self_link": dangling_link,
     "directory_named_mp4": directory_named_like_video,
 }
+
+
+# --- inputs that would make the decoder allocate or read without bound (test_media_limits) ---
+
+
+def pcm_clip(path: Path, seconds: int = SECONDS, rate: int = 48000) -> Path:
+    """A Matroska clip: H.264 pictures at FPS and a 440-Hz tone, mono 16-bit PCM at ``rate``."""
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        sound = c.add_stream("pcm_s16le", rate=rate)
+        sound.layout = "mono"
+        for i, pixels in enumerate(frames(seconds * FPS, 10)):
+            f = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, FPS)
+            c.mux(video.encode(f))
+        c.mux(video.encode())
+        t = np.arange(seconds * rate) / rate
+        tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+        for k in range(0, len(tone), 1024):
+            f = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="s16", layout="mono")
+            f.sample_rate, f.pts, f.time_base = rate, k, Fraction(1, rate)
+            c.mux(sound.encode(f))
+        c.mux(sound.encode())
+    return path
+
+
+def lying_sample_rate(folder: Path, hz: float = 1.0) -> Path:
+    """``pcm_clip`` whose Matroska header says its sound has ``hz`` samples a second (the data
+    stays 48 kHz): resampled as it claims, each packet would become ~11 million samples."""
+    path = pcm_clip(folder / "onehz.mkv")
+    data = bytearray(path.read_bytes())
+    # SamplingFrequency: ID 0xB5, size 0x88 (8-byte float)
+    at = data.find(b"\xb5\x88" + struct.pack(">d", 48000.0))
+    if at < 0:
+        raise AssertionError(f"{path}: no 8-byte SamplingFrequency element to rewrite")
+    data[at + 2 : at + 10] = struct.pack(">d", hz)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def zero_tailed(source: Path, dest: Path, zeros: int, sparse: bool) -> Path:
+    """A copy of ``source`` followed by ``zeros`` zero bytes: a hole (``sparse``: what a
+    preallocated download not finished leaves) or zeros written out."""
+    shutil.copyfile(source, dest)
+    if sparse:
+        os.truncate(dest, dest.stat().st_size + zeros)
+        return dest
+    with open(dest, "ab") as f:
+        for done in range(0, zeros, 1 << 20):
+            f.write(bytes(min(1 << 20, zeros - done)))
+    return dest
+
+
+def wide_picture(folder: Path) -> Path:
+    """Three 20000x16 pictures (VP9; x264 stops at 16384): a side over MAX_SIDE."""
+    return write_video(folder / "wide.mkv", frames(3, 11, h=16, w=20000), fps=1,
+                       codec="libvpx-vp9")  # fmt: skip
+
+
+def stretched_pixels(folder: Path) -> Path:
+    """128x96 pictures whose pixels are 96 times as wide as tall: shown 12288x96 (FFmpeg
+    takes sample aspect ratios up to the picture's height)."""
+    path = folder / "stretched.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=FPS)
+        s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
+        s.codec_context.sample_aspect_ratio = Fraction(96, 1)
+        for i, pixels in enumerate(frames(FPS, 12, h=96, w=128)):
+            f = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            f.pts = i
+            c.mux(s.encode(f))
+        c.mux(s.encode())
+    return path

@@ -25,7 +25,8 @@ ENV = os.environ | {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
 
 # the names Plex and Jellyfin recommend, and every character Hydra's grammar gives a meaning
 NAMES = ["Harbor (2019)", "a=b", "a,b", "[x]", "{x}", "it's", 'say "hi"', "#1", "~tmp",
-         "${oops}", "back\\slash", "trail\\", "two  spaces", "ünïcode", "x\\'y"]  # fmt: skip
+         "${oops}", "back\\slash", "trail\\", "two  spaces", "ünïcode", "x\\'y", "\\${x}",
+         "\\\\${x}", "${oc.env:HOME}"]  # fmt: skip
 
 
 def _composed(*args: str) -> dict:
@@ -40,8 +41,22 @@ def _composed(*args: str) -> dict:
 @pytest.mark.parametrize("name", NAMES)
 def test_a_path_reaches_the_command_as_typed(name, tmp_path):
     folder = f"{tmp_path}/{name}"
-    cfg = _composed(f"input={folder}", f"out={folder}/out", f"ckpt={folder}/m.ckpt")
-    assert (cfg["input"], cfg["out"], cfg["ckpt"]) == (folder, f"{folder}/out", f"{folder}/m.ckpt")
+    out = f"{tmp_path}/out" if "${" in name else f"{folder}/out"  # see the test below
+    cfg = _composed(f"input={folder}", f"out={out}", f"ckpt={folder}/m.ckpt")
+    assert (cfg["input"], cfg["out"], cfg["ckpt"]) == (folder, out, f"{folder}/m.ckpt")
+
+
+@pytest.mark.parametrize("name", ["${x}", "\\${x}", "${oc.env:HOME}"])
+def test_an_out_holding_a_variable_sign_is_one_line(name, tmp_path, capsys):
+    """Hydra writes the log folder under out= back into its config and reads it again."""
+    from introdet.predict import main as predict_main
+
+    out = f"{tmp_path}/{name}/out"
+    assert run_command(predict_main, f"input={tmp_path}", f"out={out}") == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"error: out={out}: a folder whose path holds '${{' cannot hold "
+                                "the run's logs (Hydra reads it as a variable): give another "
+                                "folder"]  # fmt: skip
 
 
 def test_lists_sweeps_and_quoted_values_are_left_to_hydra():

@@ -142,3 +142,44 @@ def test_a_folder_that_cannot_be_listed_is_named(tmp_path):
     finally:
         locked.chmod(0o755)
     assert [(Path(p).name, "cannot be read" in why) for p, why in failed] == [("Season 3", True)]
+
+
+def _without_root_powers() -> list[str]:
+    """A prefix under which a command meets folder permissions as another user does: root's
+    powers to pass them dropped (``setpriv``), nothing as a user."""
+    if os.geteuid() != 0:
+        return []
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("root without setpriv: a chmod 000 folder is readable")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+@pytest.mark.parametrize("mode", [0o000, 0o644])  # unreadable; listable but not enterable
+def test_predict_names_a_season_folder_it_cannot_enter_and_does_the_rest(tmp_path, mode):
+    import subprocess
+    import sys
+
+    from tests import badfiles
+
+    lib = tmp_path / "lib" / "Show"
+    for season in ("Season 1", "Season 2"):
+        for k in (1, 2):
+            badfiles.good(lib / season / f"show_{season[-1]}x0{k}.mp4", seed=k)
+    locked = lib / "Season 2"
+    locked.chmod(mode)
+    root = Path(__file__).resolve().parents[1]
+    cmd = [*_without_root_powers(), sys.executable, str(root / "predict.py"),
+           f"input={tmp_path / 'lib'}", f"out={tmp_path / 'o'}", "progress=false"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    finally:
+        locked.chmod(0o755)
+    said = run.stdout + run.stderr
+    assert run.returncode == 1 and "Traceback" not in said, said[-3000:]
+    failed = [line.strip() for line in run.stdout.splitlines() if line.strip().startswith("FAILED")]
+    assert failed and all("Season 2" in line for line in failed), said[-3000:]
+    assert sorted(p.name for p in (tmp_path / "o" / "Show" / "Season 1").glob("*.json")) == [
+        "show_1x01.json", "show_1x02.json"]  # fmt: skip

@@ -195,6 +195,36 @@ def test_identical_files_are_one_episode_not_an_intro_as_long_as_the_episode(tmp
                                                 pytest.approx(45.0, abs=0.2))  # fmt: skip
 
 
+@pytest.mark.parametrize("codec, suffix, lead", [("aac", ".mkv", 0.03), ("libopus", ".mka", 0)])
+def test_the_same_episode_in_another_file_is_one_episode(tmp_path, codec, suffix, lead):
+    """A remux (another container, its sound ``lead`` s later: another encoder's priming) or
+    a re-encode of e22: not byte-identical, still one episode seen twice."""
+    paths = [_episode_file(tmp_path, "e1", 14.0), _episode_file(tmp_path, "e22", 25.0)]
+    wave = episode_wave(theme_wave(20.0, rate=MAKE_RATE), 25.0, 30.0, seed=len("e22") * 7,
+                        rate=MAKE_RATE)  # fmt: skip
+    wave = np.concatenate([np.zeros(int(lead * MAKE_RATE), np.float32), wave])
+    rate = 48000 if codec == "libopus" else MAKE_RATE
+    if rate != MAKE_RATE:
+        wave = np.interp(np.arange(int(len(wave) * rate / MAKE_RATE)) * MAKE_RATE / rate,
+                         np.arange(len(wave)), wave).astype(np.float32)  # fmt: skip
+    paths.append(write_audio(tmp_path / f"e22 copy{suffix}", wave, rate=rate, codec=codec))
+    prints = [episode_prints(p) for p in paths]
+    assert prints[2].audio.codes.tobytes() != prints[1].audio.codes.tobytes()
+    found = season_findings(SeasonSources(prints, lambda k: None), CFG)
+    assert found.identical == {2: 1}
+    for r in found.results[1:]:
+        assert (r.intro.start, r.intro.end) == (pytest.approx(25.0, abs=0.2),
+                                                pytest.approx(45.0, abs=0.2))  # fmt: skip
+
+
+def test_episodes_that_share_their_intro_are_not_one_episode(tmp_path):
+    paths = [_episode_file(tmp_path, name, 14.0) for name in ("e1", "e22", "e333")]
+    found = season_findings(SeasonSources([episode_prints(p) for p in paths], lambda k: None),
+                            CFG)  # fmt: skip
+    assert found.identical == {}
+    assert all(r.intro is not None for r in found.results)
+
+
 def test_a_preview_after_the_credits_is_not_part_of_them():
     durations = [1300.0, 1310.0, 1290.0]
     links = []

@@ -9,8 +9,13 @@ one line per case that was not handled, and writes every case's record to
 ``<work>/hostile.json``.
 
 Kinds (one module each in ``benchmarks/hostile/``): inputs, kills, concurrent, diskfull,
-labels, checkpoints, configs. Disk-full cases mount small tmpfs folders (root); without
-that they are reported as not run.
+labels, checkpoints, configs (issue #17); library, changes, outputs, paths, resources, review
+(issue #27: library scans, a library that changes, output files and intros.csv, odd and long
+paths, files that lie about their size, the review app; what they share is in ``round3.py``).
+Disk-full cases mount small tmpfs folders (root); without that they are reported as not run.
+Cases that need permission bits to stop a command run it as root without the capabilities that
+pass over them (``setpriv --bounding-set=-dac_override,...``); where that cannot be done they
+are reported as not run.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from introdet.detection.edges import edge_link
 from introdet.detection.links import (
     Link,
@@ -32,7 +34,9 @@ from introdet.detection.season import (
     results_of,
     season_items,
 )
+from introdet.features.audio import AudioPrint
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
+from introdet.features.picture import hamming
 
 
 @dataclass
@@ -56,21 +60,59 @@ class SeasonFindings:
     identical: dict[int, int] = field(default_factory=dict)  # a copy -> the episode it copies
 
 
+# two files are one episode seen twice (a copy, a link, a remux into another container, a
+# copy re-encoded) when they last as long, to SAME_DURATION s, and their sound differs in at
+# most SAME_BITS of its code bits at the best shift within SAME_SHIFT s (priming samples a
+# remux adds, a container's start time). A copy heard half a code step off differs in a fifth
+# of its bits; two episodes of one show share an intro, credits, a recap, a quarter of a scan
+# at most, and differ in about half of the rest (chance): over a third in all
+SAME_DURATION = 0.5
+SAME_BITS = 0.25
+SAME_SHIFT = 0.5
+
+
 def identical(prints: Sequence[EpisodePrints]) -> dict[int, int]:
-    """Episodes that are copies (or links) of an earlier one: the same duration and the same
-    sound, code for code: k -> the first of them."""
-    first: dict[tuple, int] = {}
-    same = {}
+    """Episodes that are the same episode as an earlier one (``SAME_BITS``): k -> the first."""
+    same: dict[int, int] = {}
     for k, p in enumerate(prints):
         if p.audio is None or not len(p.audio):
             continue  # nothing to tell a copy by
-        tail = p.tail.codes.tobytes() if p.tail is not None else b""
-        key = (round(p.duration, 3), p.audio.codes.tobytes(), tail)
-        if key in first:
-            same[k] = first[key]
-        else:
-            first[key] = k
+        for j in range(k):
+            q = prints[j]
+            if j in same or q.audio is None or abs(p.duration - q.duration) > SAME_DURATION:
+                continue
+            exact = round(p.duration, 3) == round(q.duration, 3) and _codes(p) == _codes(q)
+            if (
+                exact
+                or _same_sound(p.audio, q.audio)
+                and (p.tail is None or q.tail is None or _same_sound(p.tail, q.tail))
+            ):
+                same[k] = j
+                break
     return same
+
+
+def _codes(p: EpisodePrints) -> tuple[bytes, bytes]:
+    return p.audio.codes.tobytes(), p.tail.codes.tobytes() if p.tail is not None else b""
+
+
+def _same_sound(a: AudioPrint, b: AudioPrint) -> bool:
+    """Whether two prints of one stretch of sound are of the same sound (``SAME_BITS``)."""
+    n = min(len(a), len(b))
+    if n == 0 or not np.isclose(a.hop, b.hop):
+        return False
+    reach = min(int(round(SAME_SHIFT / a.hop)), n - 1)
+    shift0 = int(round((b.start - a.start) / a.hop))  # code i of a is at code i - shift0 of b
+    for d in range(shift0 - reach, shift0 + reach + 1):
+        x = a.codes[max(0, d) : max(0, d) + n]
+        y = b.codes[max(0, -d) : max(0, -d) + n]
+        m = min(len(x), len(y))
+        heard = ~(a.silent[max(0, d) :][:m] | b.silent[max(0, -d) :][:m])
+        if heard.sum() * 2 < n:  # less than half of them compared: silence tells nothing
+            continue
+        if hamming(x[:m], y[:m])[heard].mean() <= SAME_BITS * 32:
+            return True
+    return False
 
 
 def season_findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:

@@ -20,6 +20,7 @@ silence.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ import av
 import numpy as np
 
 from introdet.errors import AudioError, ConfigError
+from introdet.media.container import failure, open_input
+
+log = logging.getLogger(__name__)
 
 RATE = 11025  # Hz of the decoded mono signal
 N_BANDS = 32  # -> 32 bits per code
@@ -35,6 +39,12 @@ HOP = 0.05  # seconds between frames (see docs/fingerprints.md for 0.1)
 WINDOW = 0.3  # seconds of signal per frame
 FLOOR = 0.01  # band energy floor, relative to the frame's mean band energy
 SILENCE_DB = -55.0  # a frame whose band power is below this (dB re full scale) is silent
+# sample rates a track may have: a header outside them is damaged or hostile (resampling a
+# track that says 1 Hz to RATE makes 11025 samples of each one: gigabytes for one packet)
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
+# the most sound decoded from one file, whatever it claims: longer than any episode or film;
+# its samples at RATE take 1.3 GB (twice that while they are joined)
+MAX_AUDIO_SECONDS = 8 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -70,29 +80,43 @@ def decode_audio(
 
     Returns None for a file without an audio stream. Only the audio stream is demuxed. A packet
     the decoder rejects is skipped (a damaged stretch costs its own samples only); a file that
-    cannot be opened at all raises ``AudioError``.
+    cannot be opened at all, or whose sample rate is implausible (outside MIN_SAMPLE_RATE ..
+    MAX_SAMPLE_RATE), raises ``AudioError``. At most MAX_AUDIO_SECONDS are decoded (a warning
+    says where that stops a track).
     """
     try:
-        container = av.open(str(path))
+        container = open_input(path)
     except (av.FFmpegError, OSError) as e:
-        raise AudioError(path, f"cannot open ({e})") from e
+        raise AudioError(path, f"cannot open ({failure(e)})") from e
     with container:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
+        if stream.codec_context.sample_rate:  # 0: not in the header, the frames say
+            _check_rate(path, stream.codec_context.sample_rate)
         stream.thread_type = "AUTO"
-        limit = None if max_seconds is None else int(max_seconds * rate)
+        cap = int(MAX_AUDIO_SECONDS * rate)
+        limit = cap if max_seconds is None else min(cap, int(max_seconds * rate))
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
         try:
-            chunks, start = _decode_stream(container, stream, rate, limit)
+            chunks, start = _decode_stream(container, stream, rate, limit, path)
         except av.FFmpegError as e:
-            raise AudioError(path, f"cannot decode the audio stream ({e})") from e
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)  # [S]
-    return (samples[:limit] if limit is not None else samples), start
+            raise AudioError(path, f"cannot decode the audio stream ({failure(e)})") from e
+    samples = np.concatenate(chunks)[:limit] if chunks else np.zeros(0, np.float32)  # [S]
+    if limit == cap and len(samples) == cap:
+        log.warning("%s: only the first %g s of its sound decoded (MAX_AUDIO_SECONDS); the "
+                    "rest is not heard", path, MAX_AUDIO_SECONDS)  # fmt: skip
+    return samples, start
 
 
-def _decode_stream(container, stream, rate: int, limit: int | None):
+def _check_rate(path: str | os.PathLike, sample_rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(path, f"implausible audio sample rate {sample_rate} Hz (a damaged "
+                               "header?)")  # fmt: skip
+
+
+def _decode_stream(container, stream, rate: int, limit: int, path: str | os.PathLike):
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
     chunks: list[np.ndarray] = []
     start: float | None = None
@@ -103,12 +127,13 @@ def _decode_stream(container, stream, rate: int, limit: int | None):
         except av.error.InvalidDataError:
             continue
         for frame in frames:
+            _check_rate(path, frame.sample_rate)  # before the resampler multiplies it
             if start is None and frame.time is not None:
                 start = float(frame.time)
             for out in resampler.resample(frame):
                 chunks.append(out.to_ndarray().reshape(-1))  # [n]
                 total += len(chunks[-1])
-        if limit is not None and total >= limit:
+        if total >= limit:
             return chunks, start or 0.0
     for out in resampler.resample(None):  # flush the resampler's delay line
         chunks.append(out.to_ndarray().reshape(-1))

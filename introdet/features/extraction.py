@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from introdet.errors import AudioError, ShardWriteError, VideoError, printable
+from introdet.atomic import too_long
+from introdet.errors import ShardWriteError, VideoError, printable
 from introdet.features.fingerprints import EpisodePrints, PicturePrint, episode_prints
+from introdet.features.print_store import SUFFIX as PRINTS_SUFFIX
 from introdet.features.print_store import PrintScan, is_current, write_prints
 from introdet.features.shards import (
     MANIFEST,
@@ -139,11 +141,7 @@ class _Decoder:
 def sound_prints(path: str | Path, scan: PrintScan) -> EpisodePrints:
     """The sound's prints over ``scan``; a track that cannot be decoded counts as none (the
     pictures still serve season mode)."""
-    try:
-        return episode_prints(path, scan.scan, scan.fraction, scan.tail)
-    except AudioError as e:
-        log.warning("%s", e)
-        return EpisodePrints(probe(path).duration, None)
+    return episode_prints(path, scan.scan, scan.fraction, scan.tail)
 
 
 def extract(
@@ -173,6 +171,7 @@ def extract(
     others: list[Path] = []
     jobs, failed = video_jobs(input, shard, only, series, others)
     summary.failed += failed
+    jobs = _fitting(jobs, out, summary)
     summary.pass_over(others, input)
     todo, topup = [], []
     for job in jobs:
@@ -217,6 +216,21 @@ def _prepare(out: Path) -> None:
         raise ShardWriteError(
             e.errno, f"cannot use the shard folder ({e.strerror or e})", str(out)
         ) from e
+
+
+def _fitting(jobs: list[VideoJob], out: Path, summary: Summary) -> list[VideoJob]:
+    """The jobs whose shard files the system can write: a library whose paths fit may not
+    under ``out`` (its ids nest), and such an episode fails alone."""
+    kept = []
+    for job in jobs:
+        # the prints' suffix is the longest a shard file gets
+        why = too_long(shard_file(out, job.episode, PRINTS_SUFFIX))
+        if why is None:
+            kept.append(job)
+        else:
+            summary.failed.append((str(job.path), f"file name too long: its features in {out} "
+                                   f"would need {why}: give a shorter out="))  # fmt: skip
+    return kept
 
 
 def _up_to_date(out: Path, job: VideoJob, encoder: str, sampler: dict) -> ShardMeta | None:

@@ -6,6 +6,7 @@ decoding the video; episodes decode ``decoders`` at a time, in processes if aske
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -13,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from introdet.errors import AudioError
 from introdet.features.audio import AudioPrint, audio_fingerprint
 from introdet.features.picture import flat_frames, picture_hash, thumbnails
 from introdet.media.probe import probe
 from introdet.media.sampling import frames_per_second
 from introdet.media.workers import run_ahead
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,16 @@ def episode_prints(
     info = probe(path)
     duration = info.duration
     head = None if scan is None else max(scan, fraction * duration)
-    if head is None or duration <= head + tail:
-        return EpisodePrints(duration, audio_fingerprint(path, speed=speed), fps=info.fps)
-    first = audio_fingerprint(path, max_seconds=head, speed=speed)
-    last = None
-    if tail > 0 and first:
-        last = audio_fingerprint(path, start=duration - tail, speed=speed)
+    try:
+        if head is None or duration <= head + tail:
+            return EpisodePrints(duration, audio_fingerprint(path, speed=speed), fps=info.fps)
+        first = audio_fingerprint(path, max_seconds=head, speed=speed)
+        last = None
+        if tail > 0 and first:
+            last = audio_fingerprint(path, start=duration - tail, speed=speed)
+    except AudioError as e:  # a sound that cannot be heard is none: the pictures still serve
+        log.warning("%s; its pictures alone are compared", e)
+        return EpisodePrints(duration, None, fps=info.fps)
     return EpisodePrints(duration, first, last, head, info.fps)
 
 

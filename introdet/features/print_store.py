@@ -14,6 +14,7 @@ over a library decodes only the episodes that are new or changed.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import zipfile
@@ -190,7 +191,16 @@ def keep_prints(
     folder: Path, episode: str, source: str, source_hash: str, prints: EpisodePrints,
     scan: PrintScan, picture: PicturePrint | None = None,
 ) -> None:  # fmt: skip
-    """Keep season mode's prints of one file (the ``.json``, written last, marks them whole)."""
-    record = write_prints(folder, episode, prints, picture, scan)
-    entry = {"source": source, "source_hash": source_hash, "prints": record}
-    atomic_write_text(shard_file(folder, episode, ".json"), json.dumps(entry, ensure_ascii=False))
+    """Keep season mode's prints of one file (the ``.json``, written last, marks them whole).
+
+    Prints whose path is too long for the system (a deep library mirrored under out=) are not
+    kept: the episode's outputs sit beside them in out/, measured against the same limit, and
+    the writing of the records fails that episode alone, with its reason (records.py)."""
+    try:
+        record = write_prints(folder, episode, prints, picture, scan)
+        entry = {"source": source, "source_hash": source_hash, "prints": record}
+        text = json.dumps(entry, ensure_ascii=False)
+        atomic_write_text(shard_file(folder, episode, ".json"), text)
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            raise

@@ -278,7 +278,7 @@ def _found(
 ) -> None:
     """Count one episode's prints: made now (``fresh``), or kept from an earlier run."""
     if prints.audio is None:
-        summary.notes.append(f"{job.path}: no audio track: its pictures are compared")
+        summary.notes.append(f"{job.path}: no sound to hear: its pictures are compared")
     found.append((job, prints))
     if fresh:
         summary.done.append(job.episode)

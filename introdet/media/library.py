@@ -96,9 +96,9 @@ def find_videos(
         if _hidden(p.relative_to(root)):
             continue
         if p.suffix.lower() in VIDEO_SUFFIXES:
-            if p.is_file() or _broken_link(p):
+            if _video_entry(p):
                 found.append(p)
-        elif passed_over is not None and p.is_file():
+        elif passed_over is not None and os.path.isfile(p):
             others.append(p)
     if passed_over is not None:
         stems = {(p.parent, p.stem) for p in found}
@@ -128,7 +128,8 @@ def _files(root: Path, unreadable: list[tuple[Path, str]] | None = None):
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
-        dirs[:] = [d for d in dirs if not (here / d / OUTPUT_MARK).is_file()]
+        # os.path.isfile: False, not an error, inside a folder that cannot be entered
+        dirs[:] = [d for d in dirs if not os.path.isfile(here / d / OUTPUT_MARK)]
         yield from (here / f for f in files)
 
 
@@ -167,7 +168,17 @@ def _hidden(rel: Path) -> bool:
 
 def _broken_link(path: Path) -> bool:
     """A symlink whose target is missing or loops back (exists() follows it and fails)."""
-    return path.is_symlink() and not path.exists()
+    return os.path.islink(path) and not os.path.exists(path)
+
+
+def _video_entry(path: Path) -> bool:
+    """Whether an entry named like a video is listed: a file, a broken link, or one that
+    cannot be looked at (in a folder that can be listed but not entered), so that the run
+    names it as failed rather than leaving it out without a word."""
+    try:
+        return path.is_file() or _broken_link(path)
+    except OSError:
+        return True
 
 
 # "Show.Name.S01E02.mkv", "Show Name - 1x02.mkv": the series is what comes before the code

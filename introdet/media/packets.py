@@ -13,6 +13,7 @@ from fractions import Fraction
 import av
 
 from introdet.errors import VideoError
+from introdet.media.container import failure
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def demuxed(
                 "%s: cannot read on after %s (%s); stopping",
                 path,
                 _at(feed.last_pts, stream.time_base),
-                e,
+                failure(e),
             )
             return
         feed.reached(packet)

@@ -1,4 +1,4 @@
-"""Probe a video with PyAV: its metadata, display size and true duration; open it safely."""
+"""Probe a video with PyAV: its metadata, display size and true duration."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import itertools
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
 
 from introdet.errors import VideoError
+from introdet.media.container import open_input, open_video, sample_aspect
 from introdet.media.packets import decoded, frame_ticks
 
 log = logging.getLogger(__name__)
@@ -184,33 +183,6 @@ def sample_count(scan_end: float, fps: float = 1.0, start: float = 0.0) -> int:
     return max(0, math.ceil(round((scan_end - start) * fps, 6)))
 
 
-@contextmanager
-def open_video(
-    path: str | os.PathLike,
-) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
-    """The file's container and its first video stream, closed on leaving; a missing, empty
-    or unreadable file, or one without video, raises VideoError."""
-    p = Path(path)
-    if not p.exists():
-        raise VideoError(path, "no such file")
-    if not p.is_file():
-        raise VideoError(path, "not a regular file")
-    if p.stat().st_size == 0:
-        raise VideoError(path, "empty file (0 bytes)")
-    try:
-        container = av.open(str(p), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError) as e:
-        # strerror alone: str(e) repeats the path and FFmpeg's tag-sized errno
-        raise VideoError(path, f"not a readable media file ({e.strerror or e})") from e
-    try:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
-            raise VideoError(path, f"no video stream (has {', '.join(kinds)})")
-        yield container, container.streams.video[0]
-    finally:
-        container.close()
-
-
 def origin_pts(container: av.container.InputContainer, stream: av.VideoStream) -> int:
     """pts of the stream's first frame: all returned times count from here."""
     if stream.start_time is not None:
@@ -313,7 +285,7 @@ def _last_packet_end(
                 return end
         except av.error.FFmpegError:
             pass
-    with av.open(str(path), metadata_errors="ignore") as fresh:
+    with open_input(path) as fresh:
         return _packets_end(fresh, fresh.streams.video[0])
 
 
@@ -421,11 +393,6 @@ def _rotation(stream: av.VideoStream, first: av.VideoFrame) -> int:
         except ValueError:
             degrees = 0
     return round(degrees / 90) * 90 % 360
-
-
-def sample_aspect(stream: av.VideoStream) -> Fraction:
-    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
-    return Fraction(sar) if sar and sar > 0 else Fraction(1)
 
 
 def _duration_tag(stream: av.VideoStream) -> Fraction | None:

@@ -16,6 +16,7 @@ import av
 
 from introdet.atomic import TEMP_SUFFIX, file_mode
 from introdet.errors import VideoError
+from introdet.media.container import failure, open_input
 from introdet.outputs.export import chapters
 
 # containers whose muxers write chapters, by the destination's suffix
@@ -42,8 +43,8 @@ def apply_chapters(video: Path, record: dict, dest: Path) -> Path:
     except VideoError:
         raise
     except (av.FFmpegError, OSError, ValueError) as e:
-        # strerror alone: str(e) of an FFmpegError repeats the path and FFmpeg's errno
-        reason = getattr(e, "strerror", None) or e
+        # the reason alone: str(e) of an FFmpegError repeats the path and FFmpeg's errno
+        reason = failure(e)
         raise VideoError(video, f"cannot write a copy with chapters to {dest} ({reason})") from e
     return dest
 
@@ -78,7 +79,7 @@ def _write_atomically(video: Path, dest: Path, muxer: str, marks: list[dict]) ->
 
 def _remux(video: Path, out_path: str, muxer: str, marks: list[dict]) -> None:
     with (
-        av.open(str(video), metadata_errors=_TAG_ERRORS) as src,
+        open_input(video, metadata_errors=_TAG_ERRORS) as src,
         av.open(out_path, "w", format=muxer, metadata_errors=_TAG_ERRORS) as out,
     ):
         out.metadata.update(src.metadata)

@@ -1,24 +1,40 @@
 """A run's episodes as records and player files: where each goes, what an earlier run left
-there, and the writing (a record the same as the earlier run's is left as it is)."""
+there, and the writing: a file that already holds what would be written is left as it is, one
+introdet did not write is never replaced (``owners``), each file written is noted in out/'s
+ledger, and what no video or setting wants any more is taken back (``tidy``)."""
 
 from __future__ import annotations
 
+import errno
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from introdet.atomic import too_long
 from introdet.detection.episodes import Episode
-from introdet.errors import WRITE_ERRNOS, MediaError, OutputWriteError, RecordError
+from introdet.errors import WRITE_ERRNOS, MediaError, OutputWriteError, RecordError, UsersFile
+from introdet.features.print_store import SUFFIX as PRINTS_SUFFIX
 from introdet.features.shards import MANIFEST
+from introdet.features.sources import PRINT_CACHE
 from introdet.media.library import OUTPUT_MARK
-from introdet.media.paths import relative_key
+from introdet.media.paths import id_path, relative_key
 from introdet.outputs.chapters import apply_chapters
-from introdet.outputs.export import episode_record, read_record, write_csv, write_files
+from introdet.outputs.export import episode_record, read_record, render, write_csv, write_files
 from introdet.outputs.layout import Layout, common_root
+from introdet.outputs.ledger import (
+    VIDEO_HASH,
+    Entry,
+    Ledger,
+    file_hash,
+    norm,
+    source_entry,
+    text_hash,
+)
+from introdet.outputs.owners import Owner, copy_of, is_record, is_summary, owner, rendered_from
+from introdet.outputs.tidy import Wanted, tidy
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -47,13 +63,9 @@ def find_previous(episodes: Sequence[Episode], layout: Layout, root: Path | None
     """Each episode's key, and its record of an earlier run over the same file content."""
     for e in episodes:
         e.key = relative_key(Path(e.meta.source), root) if root else e.meta.episode
-        path = layout.paths(e.key, e.meta.source, ["json"])["json"]
-        try:
-            old = read_record(path) if path.is_file() else None
-        except RecordError:
-            old = None  # damaged or of another schema: written anew
+        old = _earlier_record(layout.paths(e.key, e.meta.source, ["json"])["json"])
         if old and old.get("source_hash") == e.meta.source_hash:
-            e.previous = old
+            e.previous = old  # else damaged, of another schema or another file: made anew
 
 
 def record_of(e: Episode, provenance: dict) -> dict:
@@ -94,41 +106,147 @@ def write_outputs(
     season: dict,
     shard: tuple[int, int] | None = None,
     failed: list[tuple[str, str]] | None = None,
+    scope: Path | None = None,
 ) -> list[dict]:
     """Each episode's record in every asked format, and ``out/intros.csv`` (a job of
     ``shard=i/n``: ``out/intros-i-of-n.csv``, so that no two jobs write one file);
     ``provenance`` says what made them, with the ``season`` settings for a record season mode
     decided. An episode whose files cannot be written (a read-only season folder beside
-    ``sidecars=true``) goes to ``failed`` and the others are written; a full disk stops all."""
+    ``sidecars=true``, a path too long, a user's file in the way) goes to ``failed`` and the
+    others are written; a full disk stops all. Last, what introdet wrote before and no longer
+    wants is removed (``tidy``; ``scope``: the run's input, where a video gone takes its
+    outputs with it)."""
     records = []
     (how.out / OUTPUT_MARK).touch()  # a scan of a library that holds out/ passes it over
+    ledger = Ledger(how.out)
+    known = ledger.read()
+    kept: dict[str, set[Path]] = {}
     for e in episodes:
         rec = record_of(e, provenance | ({"season": season} if e.mode == "season" else {}))
-        paths = how.layout.paths(e.key, e.meta.source, ["json", *how.formats])
-        if rec != e.previous or not all(p.is_file() for p in paths.values()):
-            try:
-                write_files(paths, rec, how.edl_action)
-            except OutputWriteError as err:
-                if failed is None or err.errno in WRITE_ERRNOS:
-                    raise
-                failed.append((str(err.filename), err.strerror or str(err)))
-                continue
+        try:
+            files = _write_episode(e, rec, how, ledger, known)
+        except (OutputWriteError, UsersFile) as err:
+            if failed is None or err.errno in WRITE_ERRNOS:
+                raise
+            failed.append((str(err.filename), err.strerror or str(err)))
+            continue
         if how.chapters == "apply":
-            copy = how.layout.chapters_copy(e.key, e.meta.source)
-            if copy.resolve() == Path(e.meta.source).resolve():  # out= at the video's place
-                log.warning("%s: the copy with chapters would replace the video itself: not "
-                            "written (give another out=)", e.meta.source)  # fmt: skip
-                records.append(rec)
-                continue
-            try:
-                apply_chapters(Path(e.meta.source), rec, copy)
-            except MediaError as err:  # one video's container: the others still get theirs
-                log.warning("%s", err)
+            files |= _chapters_copy(e, rec, how, ledger, known)
+        kept[str(norm(e.meta.source))] = files
         records.append(rec)
+    _write_summary(records, how, shard, ledger, known)
+    taken = {str(norm(e.meta.source)) for e in episodes}
+    shards = scope is not None and (scope / MANIFEST).is_file()  # its videos may be anywhere
+    tidy(ledger, Wanted(kept, taken, None if shards else scope))
+    return records
+
+
+def _write_episode(
+    e: Episode, rec: dict, how: Outputs, ledger: Ledger, known: dict[Path, Entry]
+) -> set[Path]:
+    """The episode's files in every asked format (none of them, if one cannot be: a user's
+    file where it would go, a path too long); the paths its outputs are now."""
+    paths = how.layout.paths(e.key, e.meta.source, ["json", *how.formats])
+    _check_lengths(e, how, paths.values())
+    texts = {f: render(rec, f, how.edl_action) for f in paths}
+    old = _earlier_record(paths["json"])
+    todo, adopted = {}, []
+    for f, path in paths.items():
+        ours = is_record if f == "json" else rendered_from(old, f)
+        whose = owner(path, texts[f], known.get(norm(path)), ours)
+        if whose is Owner.USERS:
+            # the episode counts as failed (exit code 1): a script or a scheduled run must
+            # see that its outputs are not where it asked, and a user decide whose file wins
+            raise UsersFile(errno.EEXIST, "a file introdet did not write is there: left as it "
+                            f"is, and this episode's files not written ({_elsewhere(path, how)})",
+                            str(path))  # fmt: skip
+        if whose is Owner.SAME:
+            # noted anew unless the ledger has it as this video's: a video replaced by one of
+            # the same name (E2.mkv by E2.mp4) shares its sidecars' paths, and the entry of the
+            # one gone would take them with it
+            entry = known.get(norm(path))
+            noted = entry is not None and entry.hash == text_hash(texts[f])
+            adopted += [] if noted and entry.source == str(norm(e.meta.source)) else [f]
+        else:
+            todo[f] = path
+    write_files(todo, rec, how.edl_action)
+    ledger.add(source_entry(paths[f], text_hash(texts[f]), e.meta.source)
+               for f in [*todo, *adopted])  # fmt: skip
+    return {norm(p) for p in paths.values()}
+
+
+def _elsewhere(path: Path, how: Outputs) -> str:
+    """What puts an episode's file elsewhere than ``path``."""
+    if norm(path).is_relative_to(norm(how.out)):
+        return "give another out="
+    return "sidecars=false puts them in out= instead"  # beside the video: comskip's .edl
+
+
+def _check_lengths(e: Episode, how: Outputs, paths: Iterable[Path]) -> None:
+    """OutputWriteError naming the video when a file made for it would be too long a path:
+    its outputs, and its prints kept in out/ (a deep library mirrored under a deep out= can
+    overflow what the library itself fits in)."""
+    prints = how.out / PRINT_CACHE / f"{id_path(e.key)}{PRINTS_SUFFIX}"
+    copy = [how.layout.chapters_copy(e.key, e.meta.source)] if how.chapters == "apply" else []
+    for path in [prints, *paths, *copy]:
+        why = too_long(path)
+        if why:
+            where, fix = ("in out=", "give a shorter out=")
+            if not norm(path).is_relative_to(norm(how.out)):
+                where, fix = ("beside it", "sidecars=false, or a shorter path for the video")
+            raise OutputWriteError(
+                errno.ENAMETOOLONG,
+                f"file name too long: {path.name} {where} would need {why}: {fix}",
+                str(e.meta.source),
+            )
+
+
+def _earlier_record(path: Path) -> dict | None:
+    """The record at ``path`` if it is an introdet record, whatever video it was made of: the
+    player files of an output folder older than the ledger are known by it."""
+    try:
+        return read_record(path) if path.is_file() else None
+    except (RecordError, OSError):  # OSError: a path too long (Path.is_file lets it through)
+        return None
+
+
+def _chapters_copy(
+    e: Episode, rec: dict, how: Outputs, ledger: Ledger, known: dict[Path, Entry]
+) -> set[Path]:
+    """The copy of the video with chapters, unless it would replace the video or a user's
+    file (a warning, the record stays); the paths it is."""
+    copy = how.layout.chapters_copy(e.key, e.meta.source)
+    if copy.resolve() == Path(e.meta.source).resolve():  # out= at the video's place
+        log.warning("%s: the copy with chapters would replace the video itself: not "
+                    "written (give another out=)", e.meta.source)  # fmt: skip
+        return set()
+    old = _earlier_record(how.layout.paths(e.key, e.meta.source, ["json"])["json"])
+    if owner(copy, None, known.get(norm(copy)), copy_of(old, e.meta.source)) is Owner.USERS:
+        log.warning("%s: a file introdet did not write is there: the copy with chapters not "
+                    "written (give another out=)", copy)  # fmt: skip
+        return set()
+    try:
+        apply_chapters(Path(e.meta.source), rec, copy)
+    except MediaError as err:  # one video's container: the others still get theirs
+        log.warning("%s", err)
+        return {norm(copy)}  # a copy made before stays, as a failed episode's files do
+    ledger.add([source_entry(copy, file_hash(copy, VIDEO_HASH), e.meta.source)])
+    return {norm(copy)}
+
+
+def _write_summary(
+    records: list[dict], how: Outputs, shard: tuple[int, int] | None, ledger: Ledger,
+    known: dict[Path, Entry],
+) -> None:  # fmt: skip
+    """``intros.csv`` (``intros-i-of-n.csv`` for a shard job), unless a user's file is there."""
     csv = how.out / ("intros.csv" if shard is None else f"intros-{shard[0]}-of-{shard[1]}.csv")
+    if owner(csv, "", known.get(norm(csv)), is_summary) is Owner.USERS:
+        log.warning("%s: a file introdet did not write is there: the summary not written "
+                    "(give another out=)", csv)  # fmt: skip
+        return
     try:
         write_csv(records, csv)
     except OSError as err:
         why = f"cannot write {csv} ({err.strerror or err})"
         raise OutputWriteError(err.errno, why, str(csv)) from err
-    return records
+    ledger.add([source_entry(csv, file_hash(csv), None)])

@@ -17,6 +17,7 @@ import av
 from PIL import Image
 
 from introdet.errors import VideoError
+from introdet.media.container import failure, open_input
 from introdet.media.probe import probe
 from introdet.media.sampling import frames_per_second
 
@@ -52,11 +53,11 @@ def inspect(path: Path) -> Media:
     """Probe a video once (cached: the page asks on every visit) and judge its playability."""
     info = probe(path)
     try:
-        with av.open(str(path), metadata_errors="ignore") as c:
+        with open_input(path) as c:
             audio = c.streams.audio[0].codec_context.name if c.streams.audio else None
             kind = c.format.name  # "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mpegts", ...
     except (av.FFmpegError, OSError) as e:
-        raise VideoError(path, f"not a readable media file ({e})") from e
+        raise VideoError(path, f"not a readable media file ({failure(e)})") from e
     mime, demuxer, videos, audios = PLAYABLE.get(path.suffix.lower(), (None, "", set(), set()))
     found = f"{info.codec}" + (f" + {audio}" if audio else "") + f" in {path.suffix[1:].upper()}"
     if mime is None:
