@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 
-import torch
-
 from introdet.errors import ConfigError
 
 
 def _mps() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
 
@@ -19,10 +19,12 @@ def _mps() -> bool:
 def resolve_device(name: str) -> str:
     """The torch device ``name`` stands for here; ConfigError naming ``device=`` otherwise."""
     name = str(name).strip().lower()
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu"
     if name == "cpu":
         return name
+    import torch  # here: season mode asks for no device and never loads torch (1.5 s)
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu"
     m = re.fullmatch(r"cuda(?::(\d+))?", name)
     if m:
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -99,9 +99,8 @@ def _given(cfg: DictConfig) -> dict[str, set[str]]:
     return found
 
 
-def _postprocess(
-    cfg: DictConfig, method: str, detector: Detector | None, given: set[str]
-) -> PostprocessConfig:
+def _postprocess(cfg: DictConfig, method: str, detector: Detector | None, given: set[str]
+                 ) -> PostprocessConfig:  # fmt: skip
     """``postprocess.*``, or the parameters the checkpoint's run tuned on its validation
     episodes (``tuned_postprocess=true``), with the keys given on the command line."""
     tuned = None
@@ -157,7 +156,8 @@ def check(cfg: DictConfig) -> None:
     if unknown:
         raise ConfigError(f"formats: unknown {unknown}; known: {sorted(FORMATS)}")
     check_edl_action(cfg.edl_action)
-    resolve_device(cfg.device)
+    if cfg.ckpt:  # a model runs there (season mode needs no device, nor torch: 1.5 s)
+        resolve_device(cfg.device)
 
 
 def scored_episodes(s: Settings) -> tuple[list[Episode], Summary]:

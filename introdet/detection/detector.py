@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
-
-import torch
+from typing import TYPE_CHECKING, Protocol
 
 from introdet.detection.channels import recurrence_kind
-from introdet.detection.checkpoint import Checkpoint, read_checkpoint
-from introdet.device import resolve_device
 from introdet.errors import CheckpointNotFound, ConfigError
+
+if TYPE_CHECKING:  # torch loads with a checkpoint only: season mode never needs it (1.5 s)
+    import torch
+
+    from introdet.detection.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class TorchDetector:
     """The network of a checkpoint, in eval mode, without gradients (and without Lightning)."""
 
     def __init__(self, ckpt: Checkpoint, device: str | torch.device = "cpu") -> None:
+        import torch
+
         hp = ckpt.hparams
         self.path, self.sha256 = ckpt.path, ckpt.sha256
         self.net = ckpt.model(device)
@@ -64,6 +67,9 @@ def load_detector(
         raise CheckpointNotFound(f"{path}: checkpoint not found (ckpt=)")
     if path.suffix == ".onnx":
         return _onnx_detector(path)
+    from introdet.detection.checkpoint import read_checkpoint
+    from introdet.device import resolve_device
+
     ckpt = read_checkpoint(path)
     if runtime == "torch":
         return TorchDetector(ckpt, resolve_device(device))

@@ -15,7 +15,6 @@ import numpy as np
 from introdet.detection.channels import N_SEASON, appended
 from introdet.detection.postprocess import PostprocessConfig, Segment, to_segments
 from introdet.detection.recurrence import add_season_channels, recurrence_scores
-from introdet.detection.windows import score_windows
 from introdet.media.library import series_key
 
 log = logging.getLogger(__name__)
@@ -69,6 +68,8 @@ def model_probabilities(
     elif season == "auto" and any(len(idx) > 1 for idx in groups.values()):
         log.info("the checkpoint was trained without season features: single-episode mode")
     window = detector.window
+    from introdet.detection.windows import score_windows  # torch: for a model only
+
     probs = score_windows(
         detector, inputs, window, min(stride, window), batch_size, detector.device, progress
     )
