@@ -268,3 +268,25 @@ def stretched_pixels(folder: Path) -> Path:
             c.mux(s.encode(f))
         c.mux(s.encode())
     return path
+
+
+def junk_tailed(source: Path, dest: Path, n: int, seed: int = 0) -> Path:
+    """A copy of ``source`` followed by ``n`` random bytes (junk after the container's end)."""
+    shutil.copyfile(source, dest)
+    rng = np.random.default_rng(seed)
+    with open(dest, "ab") as f:
+        for done in range(0, n, 1 << 20):
+            f.write(rng.integers(0, 256, min(1 << 20, n - done), dtype=np.uint8).tobytes())
+    return dest
+
+
+def unknown_segment_size(source: Path, dest: Path) -> Path:
+    """A copy of the Matroska file ``source`` whose Segment size is unknown (all ones), as a
+    live recording writes it: nothing says where the segment ends."""
+    data = bytearray(source.read_bytes())
+    at = data.find(b"\x18\x53\x80\x67\x01")  # the Segment ID, an 8-byte size (FFmpeg's)
+    if at < 0:
+        raise AssertionError(f"{source}: no Segment with an 8-byte size to rewrite")
+    data[at + 4 : at + 12] = b"\x01" + b"\xff" * 7
+    dest.write_bytes(bytes(data))
+    return dest

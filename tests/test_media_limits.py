@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import struct
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,8 @@ from introdet.demo.videofile import write_video
 from introdet.errors import AudioError, VideoError
 from introdet.features.audio import decode_audio
 from introdet.media import container
+from introdet.media import container_end as container_end_module
+from introdet.media.container_end import SLACK, container_end
 from introdet.media.probe import probe
 from introdet.media.sampling import frames_per_second
 from introdet.media.zero_tail import MARGIN, MIN_TAIL, ZeroTail, zero_tail
@@ -114,6 +117,20 @@ def _read_everything(path: Path):
     return info, sound, pictures
 
 
+def _bytes_to_read_everything(path: Path) -> tuple[int, tuple]:
+    """Bytes read by ``_read_everything(path)``, and what it read."""
+    before = _bytes_read()
+    got = _read_everything(path)
+    return _bytes_read() - before, got
+
+
+def _assert_same(got, want) -> None:
+    assert got[0] == want[0]
+    assert np.array_equal(got[1][0], want[1][0]) and got[1][1] == want[1][1]
+    assert [k for k, _ in got[2]] == [k for k, _ in want[2]]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got[2], want[2], strict=True))
+
+
 @pytest.mark.parametrize(
     ("suffix", "sparse", "zeros", "said"),
     [(".mkv", True, 2 << 30, "2.1 GB"), (".mkv", False, 128 * MiB, "134.2 MB"),
@@ -131,10 +148,7 @@ def test_a_tail_of_zeros_is_not_read(tmp_path, caplog, suffix, sparse, zeros, sa
     got = _read_everything(tailed)
     # the zeros are probed (at most 16 MiB read to check them) and MARGIN kept per open
     assert _bytes_read() - before - clean_bytes < 32 * MiB
-    assert got[0] == want[0]
-    assert np.array_equal(got[1][0], want[1][0]) and got[1][1] == want[1][1]
-    assert [k for k, _ in got[2]] == [k for k, _ in want[2]]
-    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got[2], want[2], strict=True))
+    _assert_same(got, want)
     end = len(clean.read_bytes().rstrip(b"\0")) + MARGIN
     assert [r.getMessage() for r in caplog.records] == [
         f"{tailed}: its last {said} are zeros (a download not finished?); read up to byte {end}"
@@ -206,6 +220,131 @@ def test_a_short_zero_tail_is_read_as_it_is(tmp_path, caplog):
     padded = badfiles.zero_tailed(clean, tmp_path / "padded.mkv", MiB, sparse=False)
     assert probe(padded).duration == probe(clean).duration
     assert not caplog.records
+
+
+# --- junk after the container's end -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec", "where"),
+    [(".mkv", "libx264", "its Matroska segment ends"),
+     (".webm", "libvpx-vp9", "its Matroska segment ends"),
+     (".mp4", "libx264", "its last MP4 box ends"),  # FFmpeg stops at the junk: the warning
+     (".avi", "mpeg4", "its last AVI RIFF chunk ends")],
+)  # fmt: skip
+def test_random_bytes_after_the_container_are_not_read(tmp_path, caplog, suffix, codec, where):
+    clean = write_video(tmp_path / f"clean{suffix}", badfiles.frames(50, 0), fps=10,
+                        codec=codec, audio=True)  # fmt: skip
+    junky = badfiles.junk_tailed(clean, tmp_path / f"E1{suffix}", 64 * MiB)
+    _read_everything(clean)  # imports done and the clean file in the page cache
+    clean_bytes, want = _bytes_to_read_everything(clean)
+    caplog.clear()
+    junk_bytes, got = _bytes_to_read_everything(junky)
+    # unbounded: ~450 MiB (Matroska, AVI: each pass that reaches the end reads all the junk)
+    assert junk_bytes - clean_bytes < 2 * MiB
+    _assert_same(got, want)
+    said = f"{junky}: 67.1 MB after {where} are not its data; read up to byte"
+    assert [r.getMessage() for r in caplog.records] == [f"{said} {clean.stat().st_size}"]
+    junky.unlink()
+
+
+def test_a_matroska_segment_of_unknown_size_is_read_whole(tmp_path, caplog):
+    clean = write_video(tmp_path / "clean.mkv", badfiles.frames(30, 2), fps=10, audio=True)
+    live = badfiles.unknown_segment_size(clean, tmp_path / "live.mkv")
+    junky = badfiles.junk_tailed(live, tmp_path / "E2.mkv", 2 * MiB, seed=1)
+    assert container_end(junky) is None
+    _, want = _bytes_to_read_everything(clean)
+    caplog.clear()
+    read, got = _bytes_to_read_everything(junky)
+    assert read > junky.stat().st_size  # nothing says where the segment ends: all is read
+    _assert_same(got, want)
+    assert not [r for r in caplog.records if "not its data" in r.getMessage()]
+
+
+def _clip(tmp_path: Path, suffix: str) -> bytes:
+    codec = "mpeg4" if suffix == ".avi" else "libx264"
+    path = write_video(tmp_path / f"c{suffix}", badfiles.frames(20, 3), fps=10, codec=codec,
+                       audio=True)  # fmt: skip
+    return path.read_bytes()
+
+
+def _mp4_box(kind: bytes, body: bytes, large: bool = False) -> bytes:
+    if large:
+        return struct.pack(">I4sQ", 1, kind, 16 + len(body)) + body
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _shrunk_segment(mkv: bytes) -> bytes:
+    """``mkv`` whose Segment size ends it where its first Cluster starts (a wrong size)."""
+    at = mkv.find(b"\x18\x53\x80\x67\x01") + 12
+    size = mkv.find(b"\x1f\x43\xb6\x75") - at
+    return mkv[: at - 7] + size.to_bytes(7, "big") + mkv[at:]
+
+
+JUNK = _data(3000, seed=5)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "make", "end"),
+    [
+        (".mkv", lambda c: c + JUNK, len),  # its segment, then junk
+        (".mkv", lambda c: c, None),  # nothing after it
+        (".mkv", lambda c: c[: len(c) // 2] + JUNK, None),  # cut short: its segment runs on
+        (".mkv", lambda c: c + c + JUNK, None),  # a second segment
+        (".mkv", lambda c: _shrunk_segment(c) + JUNK, None),  # its size ends it too soon
+        (".mp4", lambda c: c + JUNK, len),
+        (".mp4", lambda c: c[: len(c) // 2] + JUNK, None),  # cut short: a box runs past
+        (".mp4", lambda c: c[:-100], None),  # moov cut short
+        (".mp4", lambda c: c + b"\0" * 3000, len),  # zeros: no box
+        (".mp4", lambda c: (c + _mp4_box(b"mdat", JUNK, large=True) + _mp4_box(b"free", b"")
+                            + JUNK), lambda c: len(c) + 16 + len(JUNK) + 8),  # 64-bit size
+        (".mp4", lambda c: c + b"\0\0\0\0mdat" + JUNK, None),  # a box to the end of the file
+        (".mp4", lambda c: b"\0\0\0\4ftyp" + JUNK, None),  # no box at all: no MP4
+        (".avi", lambda c: c + JUNK, len),
+        (".avi", lambda c: c[: len(c) // 2] + JUNK, None),  # cut short
+        (".avi", lambda c: c + b"RIFF" + struct.pack("<I", 3004) + b"AVIX" + JUNK + JUNK,
+         lambda c: len(c) + 3012),  # an OpenDML extension, then junk
+        (".avi", lambda c: c + b"idx1" + struct.pack("<I", 16) + JUNK, None),  # a chunk past
+    ],
+    ids=["mkv", "mkv_alone", "mkv_cut", "mkv_twice", "mkv_wrong_size", "mp4", "mp4_cut",
+         "mp4_moov_cut", "mp4_zeros", "mp4_largesize", "mp4_to_eof", "mp4_none", "avi",
+         "avi_cut", "avix", "avi_index_after"],
+)  # fmt: skip
+def test_container_end_is_where_the_structure_says_and_never_cuts_data(
+    tmp_path, monkeypatch, suffix, make, end
+):
+    monkeypatch.setattr(container_end_module, "SLACK", 0)  # small files, a few bytes of junk
+    clip = _clip(tmp_path, suffix)
+    path = tmp_path / f"f{suffix}"
+    path.write_bytes(make(clip))
+    found = container_end(path)
+    if end is None:
+        assert found is None
+    else:
+        assert found is not None and found.data_end == end(clip)
+        assert found.size == path.stat().st_size
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_32_bit_size_that_may_have_wrapped_is_no_end(tmp_path, suffix):
+    """Over 4 GiB after the last box or RIFF chunk with a 32-bit size: a writer without 64-bit
+    sizes may have wrapped it, what follows is no sure junk (a hole: nothing written)."""
+    clip = _clip(tmp_path, suffix)
+    path = tmp_path / f"f{suffix}"
+    path.write_bytes(clip)
+    os.truncate(path, len(clip) + (4 << 30))
+    assert container_end(path) is None
+    os.truncate(path, len(clip) + (4 << 30) - 4 * MiB)  # the last chunk: under 4 GiB before
+    assert container_end(path).data_end == len(clip)
+
+
+def test_a_few_bytes_after_the_container_are_read_without_a_word(tmp_path):
+    clip = _clip(tmp_path, ".mkv")
+    path = tmp_path / "f.mkv"
+    path.write_bytes(clip + _data(SLACK, seed=6))
+    assert container_end(path) is None
+    path.write_bytes(clip + _data(SLACK + 1, seed=6))
+    assert container_end(path).junk == SLACK + 1
 
 
 def test_a_read_that_finds_no_packet_in_time_ends_in_one_line(tmp_path, monkeypatch):

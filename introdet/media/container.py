@@ -5,9 +5,11 @@ the same everywhere.
 Two bounds hold for every file. A read timeout (READ_TIMEOUT) ends a demuxer that gets no
 packet for that long; FFmpeg's errors tell it as ``av.error.ExitError``, which ``failure``
 words. A file that ends in a long run of zeros (``zero_tail``: a preallocated download not
-finished) is read only up to its data, through FFmpeg's ``subfile`` protocol (native reads,
-the size known to the demuxer), with one warning per file; other files are opened as they
-are. ``open_video`` also refuses picture sizes no decoder should be asked to allocate.
+finished), or in more than a megabyte of something else after its container ends
+(``container_end``: a Matroska segment, MP4 boxes or AVI RIFF chunks followed by junk), is
+read only up to its data, through FFmpeg's ``subfile`` protocol (native reads, the size known
+to the demuxer), with one warning per file; other files are opened as they are.
+``open_video`` also refuses picture sizes no decoder should be asked to allocate.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import av
 
 from introdet.errors import VideoError
+from introdet.media.container_end import ContainerEnd, container_end
 from introdet.media.zero_tail import ZeroTail, zero_tail
 
 log = logging.getLogger(__name__)
@@ -49,15 +52,15 @@ def open_input(
     """``av.open`` for reading with the bounds above; a file of nothing but zeros raises
     OSError (ENODATA) with a message saying so. ``metadata_errors``: how tags that are not
     UTF-8 are decoded (``"ignore"``; the chapter writer keeps them byte for byte)."""
-    tail = _zero_tail(path)
+    bound = _bound(path)
     url = os.fspath(path)
-    if tail is not None:
-        if tail.data_end == 0:
-            raise OSError(errno.ENODATA, f"all its {_size(tail.size)} are zeros: a download "
+    if bound is not None:
+        if bound.data_end == 0:
+            raise OSError(errno.ENODATA, f"all its {_size(bound.size)} are zeros: a download "
                                          "not started?")  # fmt: skip
         # start,end are bytes of the file; the ",," ends the options, "file:" keeps a path
         # with a colon in it from being taken for a protocol
-        url = f"subfile,,start,0,end,{tail.read_end},,:file:{os.path.abspath(url)}"
+        url = f"subfile,,start,0,end,{bound.read_end},,:file:{os.path.abspath(url)}"
     return av.open(url, metadata_errors=metadata_errors, timeout=(None, READ_TIMEOUT))
 
 
@@ -118,19 +121,30 @@ def _check_picture(path: str | os.PathLike, stream: av.VideoStream) -> None:
                                f"x{h}; a damaged header?)")  # fmt: skip
 
 
-def _zero_tail(path: str | os.PathLike) -> ZeroTail | None:
-    """``zero_tail`` of a regular file (None for anything else: a FIFO would block), found
+def _bound(path: str | os.PathLike) -> ZeroTail | ContainerEnd | None:
+    """Where reading a regular file stops (None for anything else: a FIFO would block), found
     once per state of the file: probe, sampler and audio decoder each open it again."""
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         return None
-    return _tail_of(os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return _bound_of(os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=256)
-def _tail_of(path: str, dev: int, ino: int, size: int, mtime_ns: int) -> ZeroTail | None:
+def _bound_of(
+    path: str, dev: int, ino: int, size: int, mtime_ns: int
+) -> ZeroTail | ContainerEnd | None:
+    """The zero tail or the container's end, whichever says the data ends sooner (a tail of
+    zeros right after the container is told as zeros: a download not finished), said once."""
     tail = zero_tail(path)
-    if tail is not None and tail.data_end > 0:  # all zeros: open_input's error says it
+    if tail is not None and tail.data_end == 0:
+        return tail  # all zeros: open_input's error says it
+    end = container_end(path)
+    if end is not None and (tail is None or end.data_end < tail.data_end):
+        log.warning("%s: %s after %s are not its data; read up to byte %d",
+                    path, _size(end.junk), end.where, end.read_end)  # fmt: skip
+        return end
+    if tail is not None:
         log.warning("%s: its last %s are zeros (a download not finished?); read up to byte %d",
                     path, _size(tail.zeros), tail.read_end)  # fmt: skip
     return tail
