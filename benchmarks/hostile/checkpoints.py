@@ -276,6 +276,17 @@ def _export_a(a: Assets) -> Path:
     return a.get("onnx:a", build)
 
 
+def _other_model(path: Path) -> None:
+    """A valid ONNX file of another model than introdet's (x [1, 3] -> Identity -> y)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "other", [x], [y])
+    onnx.save(helper.make_model(graph), str(path))
+
+
 def onnx_file(ctx: Ctx, damage: str) -> Verdict:
     a = ctx.assets
     ck = Check()
@@ -291,8 +302,8 @@ def onnx_file(ctx: Ctx, damage: str) -> Verdict:
         for i in np.random.default_rng(1).integers(len(buf) // 2, len(buf) - 100, 64):
             buf[i] ^= 0xFF
         path.write_bytes(bytes(buf))
-    elif damage == "wrong_kind":
-        shutil.copyfile(src / "encoder.onnx", path)
+    elif damage == "wrong_kind":  # a valid ONNX file that is no detector: one Identity
+        _other_model(path)
     elif damage == "empty":
         path.write_bytes(b"")
     out = ctx.dir / "pred"
