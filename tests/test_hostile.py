@@ -237,10 +237,22 @@ def _damaged(kind: str, good: Path, ckpt: Path, marker: Path) -> Path:
         saved = torch.load(good, weights_only=True)
         saved["hyper_parameters"]["window"] = 0
         torch.save(saved, ckpt)
+    if kind in _SHAPES:  # plain data of the wrong shape where weights or settings go
+        saved = torch.load(good, weights_only=True)
+        _SHAPES[kind](saved)
+        torch.save(saved, ckpt)
     return ckpt
 
 
-@pytest.mark.parametrize("kind", ["cut", "code", "flipped", "window_0"])
+_SHAPES = {
+    "weights_list": lambda c: c.update(state_dict=list(c["state_dict"].values())),
+    "weights_numbered": lambda c: c.update(state_dict=dict(enumerate(c["state_dict"].values()))),
+    "weights_text": lambda c: c.update(state_dict={k: "w" for k in c["state_dict"]}),
+    "settings_list": lambda c: c.update(hyper_parameters=[1, 2]),
+}
+
+
+@pytest.mark.parametrize("kind", ["cut", "code", "flipped", "window_0", *_SHAPES])
 def test_export_refuses_a_damaged_checkpoint_in_one_line(kind, tmp_path, model_ckpt, capfd):
     """export_onnx read the file without the checks predict makes: a traceback, or (flipped
     bytes, a refused hyper-parameter) an export of other weights or an error naming a key."""
@@ -257,7 +269,7 @@ def test_export_refuses_a_damaged_checkpoint_in_one_line(kind, tmp_path, model_c
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "kind", ["random", "empty", "cut", "code", "not_lightning", "flipped", "window_0"]
+    "kind", ["random", "empty", "cut", "code", "not_lightning", "flipped", "window_0", *_SHAPES]
 )
 def test_a_refused_checkpoint_is_one_error_line_and_runs_no_code(kind, tmp_path, model_ckpt):
     marker = tmp_path / "code-ran"

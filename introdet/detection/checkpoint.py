@@ -94,6 +94,14 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first})") from e
     if not isinstance(data, dict) or "state_dict" not in data:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    # plain data may still be of any shape: weights must be named, settings a mapping
+    weights, settings = data["state_dict"], data.get("hyper_parameters")
+    if not isinstance(weights, dict) or not all(isinstance(k, str) for k in weights):
+        raise CheckpointError(f"{path}: not a Lightning checkpoint (its state_dict is not "
+                              "weights by name)")  # fmt: skip
+    if settings is not None and not isinstance(settings, dict):
+        raise CheckpointError(f"{path}: not a Lightning checkpoint (its hyper_parameters are "
+                              "not settings by name)")  # fmt: skip
     damaged = _failed_checksum(raw)
     if damaged:
         raise CheckpointError(f"{path}: damaged: its entry {damaged} fails its checksum")
