@@ -150,6 +150,23 @@ def test_a_chapters_copy_no_longer_asked_for_is_removed(clips, tmp_path):
     assert not copy.exists() and (out / "Show" / "Season 1" / "E1.json").is_file()
 
 
+def test_a_users_file_where_the_chapters_copy_would_go_is_left_as_it_is(clips, tmp_path, caplog):
+    """The copy's owner is judged by the record from before this run: the one this run has
+    just written names the same video and would make any file at the copy's path look ours."""
+    lib, out = tmp_path / "lib", tmp_path / "o"
+    _season(clips, lib / "Show" / "Season 1")
+    mine = out / "Show" / "Season 1" / "E1.mp4"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my own cut of E1\n")
+    assert _predict(lib, out, "chapters=apply") == 0
+    assert mine.read_bytes() == b"my own cut of E1\n"
+    assert "the copy with chapters not written" in caplog.text
+    assert (out / "Show" / "Season 1" / "E2.mp4").is_file()  # the others still get theirs
+    caplog.clear()
+    assert _predict(lib, out, "chapters=apply") == 0  # and on a re-run, with a record there
+    assert mine.read_bytes() == b"my own cut of E1\n"
+
+
 def test_files_introdet_did_not_write_are_never_removed(clips, tmp_path, caplog):
     lib, out = tmp_path / "lib", tmp_path / "o"
     videos = _season(clips, lib / "Show" / "Season 1")
@@ -262,6 +279,20 @@ def test_player_files_of_a_version_before_the_ledger_are_known_by_their_record(c
     assert _predict(lib, out, "formats=[json,edl,vtt]") == 0
     assert edl.read_text() != to_edl(old) and read_record(record)["intro"] != old["intro"]
     assert vtt.read_text() == to_vtt(read_record(vtt.with_name("E2.json")))
+
+
+def test_a_chapters_copy_of_a_version_before_the_ledger_is_known_by_its_record(
+    clips, tmp_path, caplog
+):
+    lib, out = tmp_path / "lib", tmp_path / "o"
+    _season(clips, lib / "Show" / "Season 1")
+    assert _predict(lib, out, "chapters=apply") == 0
+    (out / LEDGER).unlink()
+    copy = out / "Show" / "Season 1" / "E1.mp4"
+    copy.write_bytes(b"an older introdet's copy, cut short")
+    assert _predict(lib, out, "chapters=apply") == 0
+    assert "copy with chapters not written" not in caplog.text
+    assert copy.stat().st_size > 1000  # made anew
 
 
 # --- the ledger: jobs at once ---------------------------------------------------------------

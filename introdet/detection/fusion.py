@@ -74,6 +74,13 @@ SAME_SHIFT = 0.5
 def identical(prints: Sequence[EpisodePrints]) -> dict[int, int]:
     """Episodes that are the same episode as an earlier one (``SAME_BITS``): k -> the first."""
     same: dict[int, int] = {}
+    codes: dict[int, tuple[bytes, bytes]] = {}
+
+    def code(i: int) -> tuple[bytes, bytes]:
+        if i not in codes:
+            codes[i] = _codes(prints[i])
+        return codes[i]
+
     for k, p in enumerate(prints):
         if p.audio is None or not len(p.audio):
             continue  # nothing to tell a copy by
@@ -81,7 +88,7 @@ def identical(prints: Sequence[EpisodePrints]) -> dict[int, int]:
             q = prints[j]
             if j in same or q.audio is None or abs(p.duration - q.duration) > SAME_DURATION:
                 continue
-            exact = round(p.duration, 3) == round(q.duration, 3) and _codes(p) == _codes(q)
+            exact = round(p.duration, 3) == round(q.duration, 3) and code(k) == code(j)
             if (
                 exact
                 or _same_sound(p.audio, q.audio)

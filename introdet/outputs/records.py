@@ -123,15 +123,18 @@ def write_outputs(
     kept: dict[str, set[Path]] = {}
     for e in episodes:
         rec = record_of(e, provenance | ({"season": season} if e.mode == "season" else {}))
+        # read before this run writes its own: that one names this video, and would make
+        # any file at the chapters copy's path look like introdet's
+        old = _earlier_record(how.layout.paths(e.key, e.meta.source, ["json"])["json"])
         try:
-            files = _write_episode(e, rec, how, ledger, known)
+            files = _write_episode(e, rec, old, how, ledger, known)
         except (OutputWriteError, UsersFile) as err:
             if failed is None or err.errno in WRITE_ERRNOS:
                 raise
             failed.append((str(err.filename), err.strerror or str(err)))
             continue
         if how.chapters == "apply":
-            files |= _chapters_copy(e, rec, how, ledger, known)
+            files |= _chapters_copy(e, rec, old, how, ledger, known)
         kept[str(norm(e.meta.source))] = files
         records.append(rec)
     _write_summary(records, how, shard, ledger, known)
@@ -142,14 +145,15 @@ def write_outputs(
 
 
 def _write_episode(
-    e: Episode, rec: dict, how: Outputs, ledger: Ledger, known: dict[Path, Entry]
-) -> set[Path]:
+    e: Episode, rec: dict, old: dict | None, how: Outputs, ledger: Ledger,
+    known: dict[Path, Entry],
+) -> set[Path]:  # fmt: skip
     """The episode's files in every asked format (none of them, if one cannot be: a user's
-    file where it would go, a path too long); the paths its outputs are now."""
+    file where it would go, a path too long); ``old``: the record there before this run; the
+    paths its outputs are now."""
     paths = how.layout.paths(e.key, e.meta.source, ["json", *how.formats])
     _check_lengths(e, how, paths.values())
     texts = {f: render(rec, f, how.edl_action) for f in paths}
-    old = _earlier_record(paths["json"])
     todo, adopted = {}, []
     for f, path in paths.items():
         ours = is_record if f == "json" else rendered_from(old, f)
@@ -211,8 +215,9 @@ def _earlier_record(path: Path) -> dict | None:
 
 
 def _chapters_copy(
-    e: Episode, rec: dict, how: Outputs, ledger: Ledger, known: dict[Path, Entry]
-) -> set[Path]:
+    e: Episode, rec: dict, old: dict | None, how: Outputs, ledger: Ledger,
+    known: dict[Path, Entry],
+) -> set[Path]:  # fmt: skip
     """The copy of the video with chapters, unless it would replace the video or a user's
     file (a warning, the record stays); the paths it is."""
     copy = how.layout.chapters_copy(e.key, e.meta.source)
@@ -220,8 +225,10 @@ def _chapters_copy(
         log.warning("%s: the copy with chapters would replace the video itself: not "
                     "written (give another out=)", e.meta.source)  # fmt: skip
         return set()
-    old = _earlier_record(how.layout.paths(e.key, e.meta.source, ["json"])["json"])
-    if owner(copy, None, known.get(norm(copy)), copy_of(old, e.meta.source)) is Owner.USERS:
+    # a copy the ledger does not know is a user's, unless the folder is older than the ledger
+    # (nothing known) and its record there names this video
+    ours = copy_of(None if known else old, e.meta.source)
+    if owner(copy, None, known.get(norm(copy)), ours) is Owner.USERS:
         log.warning("%s: a file introdet did not write is there: the copy with chapters not "
                     "written (give another out=)", copy)  # fmt: skip
         return set()
