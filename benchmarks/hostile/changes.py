@@ -180,10 +180,11 @@ E1 = "Vandal/Season 1/Vandal - S01E01"
 
 
 def own_file(ctx: Ctx, files: dict[str, bytes], out_at: str = "lib", formats: str = ALL,
-             sidecars: bool = False, how: str = "file", one: bool = False, ckpt: bool = False
-             ) -> Verdict:  # fmt: skip
+             sidecars: bool = False, how: str = "file", one: bool = False, ckpt: bool = False,
+             in_out: bool = False, chapters: bool = False) -> Verdict:  # fmt: skip
     """A user's file named as introdet's would be (``E1.json`` beside ``E1.mkv`` with out= the
-    library, ``E1.edl`` with sidecars): two runs, its bytes unchanged, a line naming it."""
+    library, ``E1.edl`` with sidecars; ``in_out``: in out=, as ``E1.mkv`` where
+    ``chapters=apply`` would put its copy): two runs, its bytes unchanged, a line naming it."""
     a = ctx.assets
     ck = Check()
     lib = ctx.dir / "L"
@@ -191,8 +192,11 @@ def own_file(ctx: Ctx, files: dict[str, bytes], out_at: str = "lib", formats: st
     mine = ctx.dir / "mine"
     user: dict[Path, str] = {}
     links = []
+    season = lib / "Vandal" / "Season 1"
+    inp = season / "Vandal - S01E01.mkv" if one else lib
+    out = {"lib": season if one else lib, "apart": ctx.dir / "out"}[out_at]
     for suffix, data in files.items():
-        p = lib / f"{E1}{suffix}"
+        p = (out if in_out else lib) / f"{E1}{suffix}"
         if how == "file":
             user |= _plant({p: data})
         elif how == "readonly":
@@ -208,10 +212,8 @@ def own_file(ctx: Ctx, files: dict[str, bytes], out_at: str = "lib", formats: st
             else:
                 os.link(target, p)
             user[p] = user[target]
-    season = lib / "Vandal" / "Season 1"
-    inp = season / "Vandal - S01E01.mkv" if one else lib
-    out = {"lib": season if one else lib, "apart": ctx.dir / "out"}[out_at]
-    args = [f"input={inp}", f"out={out}", formats, *(["sidecars=true"] if sidecars else [])]
+    args = [f"input={inp}", f"out={out}", formats, *(["sidecars=true"] if sidecars else []),
+            *(["chapters=apply"] if chapters else [])]  # fmt: skip
     for i in (1, 2):
         r = predict(ck, *args, ckpt=a.ckpt_a if ckpt else None)
         if not sane(ck, r, (0, 1), f"run {i}"):
@@ -280,6 +282,9 @@ def cases(assets: Assets) -> list[Case]:
             files={".chapters.vtt": b"WEBVTT\n\n1\n00:00:00.000 --> 00:00:05.000\nMine\n",
                    ".ffmetadata": b";FFMETADATA1\ntitle=mine\n"},
             out_at="apart", sidecars=True),
+        "own_video_where_the_chapters_copy_goes": dict(
+            files={".mkv": b"my own cut of episode 1\n"}, out_at="apart", in_out=True,
+            chapters=True),
     }.items():  # fmt: skip
         add(name, partial(own_file, **kw), cost=14)
     return out
