@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
+from introdet.detection.chapter_names import by_chapters, with_chapters
 from introdet.detection.detector import Detector
 from introdet.detection.fusion import SeasonSources, season_findings
 from introdet.detection.postprocess import PostprocessConfig, Segment
@@ -121,8 +122,8 @@ def refine(episodes: Sequence[Episode], cfg: RefineConfig, progress: bool = Fals
     episodes are not decoded again."""
     # disable=None: a bar only on a terminal (a log file gets no progress lines)
     for e in tqdm(episodes, unit="ep", desc="refine", disable=None if progress else True):
-        if e.intro is None:
-            continue
+        if e.intro is None or by_chapters(e.season):
+            continue  # a chapter's edges are the author's
         old = (e.previous or {}).get("intro") or {}
         if (old.get("coarse_start"), old.get("coarse_end")) == (e.intro.start, e.intro.end):
             e.intro = Segment(old["start"], old["end"], e.intro.score)
@@ -143,9 +144,6 @@ def season_episodes(
     episodes = []
     for name, idx in groups.items():
         members = [found[i] for i in idx]
-        if len(members) == 1:
-            log.warning("%s: the only episode of %r given: season mode needs its season "
-                        "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
         resound = resound_of([job.path for job, _ in members], PrintScan.of(cfg))
         sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
                                 resound, partial(_window, members))  # fmt: skip
@@ -154,7 +152,12 @@ def season_episodes(
             why = f"the same content as {members[first][0].path}: decided as one episode"
             summary.warned.append((str(members[k][0].path), why))
         encoder = SOUND_AND_PICTURES if findings.pictured else SOUND
-        for (job, p), r in zip(members, findings.results, strict=True):
+        results = [with_chapters(job.path, r) for (job, _), r in
+                   zip(members, findings.results, strict=True)]  # fmt: skip
+        if len(members) == 1 and not results[0].evidence.get("chapters"):
+            log.warning("%s: the only episode of %r given: season mode needs its season "
+                        "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
+        for (job, p), r in zip(members, results, strict=True):
             episodes.append(_season_episode(job, p, r, encoder))
     fresh = set(summary.done)
     again = [name for name, idx in groups.items() if any(found[i][0].episode in fresh for i in idx)]

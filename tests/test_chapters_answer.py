@@ -1,0 +1,103 @@
+"""Issue #28: a file's own chapters are the answer where they name a segment plausibly:
+season mode takes their intro and credits as they are (not moved to a cut), says so in the
+record, leaves a mislabelled chapter out with its reason, and decides a lone episode whose
+chapters name its segments instead of asking for its season."""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from introdet.demo.make_library import make_library
+from introdet.outputs.export import read_record
+from introdet.predict import predict
+from tests.commands import output
+from tests.conftest import compose_cfg
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+SHOW = "northwind"
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("chapters-lib")
+    return out, make_library(out, seed=0, size="tiny")
+
+
+def with_marks(video: Path, dest: Path, marks: list[tuple[float, float, str]]) -> Path:
+    """A Matroska copy of ``video`` (every packet as it is) carrying ``marks``."""
+    ms = Fraction(1, 1000)
+    with av.open(str(video)) as src, av.open(str(dest), "w", format="matroska") as out:
+        copies = {s.index: out.add_stream_from_template(s, opaque=True) for s in src.streams
+                  if s.type in ("video", "audio")}  # fmt: skip
+        out.set_chapters([{"id": k, "start": round(a * 1000), "end": round(b * 1000),
+                           "time_base": ms, "metadata": {"title": t}}
+                          for k, (a, b, t) in enumerate(marks, 1)])  # fmt: skip
+        for packet in src.demux([src.streams[i] for i in copies]):
+            if packet.size:
+                packet.stream = copies[packet.stream.index]
+                out.mux(packet)
+    return dest
+
+
+def _season(lib: Path, truth: dict, dest: Path) -> dict[str, dict]:
+    """The show's first season copied to ``dest``: its episodes' truth by id."""
+    eps = {k: e for k, e in truth["episodes"].items() if k.startswith(f"{SHOW}_s01")}
+    dest.mkdir(parents=True)
+    for e in eps.values():
+        shutil.copy(lib / e["path"], dest / Path(e["path"]).name)
+    return eps
+
+
+def _predict(input: Path, out: Path) -> int:
+    return predict(compose_cfg("predict", [f"input={input}", f"out={out}", "progress=false"]))
+
+
+def test_chapters_name_the_intro_and_credits_and_a_mislabelled_one_is_left_out(library, tmp_path):
+    lib, truth = library
+    season = tmp_path / "in" / "Northwind"
+    eps = _season(lib, truth, season)
+    ids = sorted(k for k, e in eps.items() if e["intro"])
+    told, fooled = ids[0], ids[1]
+    # the chapters put the intro 0.4 s off the season's answer: theirs is taken as it is
+    t = eps[told]
+    a, b, dur = t["intro"]["start"] + 0.4, t["intro"]["end"] - 0.4, t["duration"]
+    src = season / Path(t["path"]).name
+    with_marks(src, src.with_suffix(".mkv"), [(0, a, "Cold Open"), (a, b, "Opening"),
+                                               (b, dur - 3, "Episode"),
+                                               (dur - 3, dur, "End Credits")])  # fmt: skip
+    src.unlink()
+    f = eps[fooled]
+    src = season / Path(f["path"]).name
+    with_marks(src, src.with_suffix(".mkv"), [(0, f["duration"], "Opening")])
+    src.unlink()
+
+    assert _predict(tmp_path / "in", tmp_path / "o") == 0
+    rec = read_record(output(tmp_path / "o", told))
+    assert (rec["intro"]["start"], rec["intro"]["end"]) == (pytest.approx(a), pytest.approx(b))
+    assert "coarse_start" not in rec["intro"]  # not moved to a cut: the author's edges
+    assert rec["credits"] == [pytest.approx(dur - 3), pytest.approx(dur)]
+    assert rec["season"]["chapters"]["intro"]["chapter"] == "Opening"
+    assert "intro" not in {k for k in rec["season"] if k != "chapters"}
+    other = read_record(output(tmp_path / "o", fooled))
+    assert other["intro"]["start"] == pytest.approx(f["intro"]["start"], abs=0.1)
+    assert "not taken as the intro" in other["season"]["chapters"]["not_taken"][0]
+    assert "intro" not in {k for k in other["season"]["chapters"] if k != "not_taken"}
+
+
+def test_a_lone_episode_with_chapters_is_decided_by_them(library, tmp_path, caplog):
+    lib, truth = library
+    e = next(e for k, e in sorted(truth["episodes"].items()) if k.startswith(SHOW) and e["intro"])
+    folder = tmp_path / "in" / "Northwind"
+    folder.mkdir(parents=True)
+    a, b = e["intro"]["start"], e["intro"]["end"]
+    with_marks(lib / e["path"], folder / "pilot.mkv", [(0, a, "Prologue"), (a, b, "Intro"),
+                                                        (b, e["duration"], "Episode")])  # fmt: skip
+    assert _predict(tmp_path / "in", tmp_path / "o") == 0
+    rec = read_record(output(tmp_path / "o", "pilot"))
+    assert (rec["intro"]["start"], rec["intro"]["end"]) == (pytest.approx(a), pytest.approx(b))
+    assert "season mode needs its season" not in caplog.text
