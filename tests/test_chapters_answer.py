@@ -100,4 +100,4 @@ def test_a_lone_episode_with_chapters_is_decided_by_them(library, tmp_path, capl
     assert _predict(tmp_path / "in", tmp_path / "o") == 0
     rec = read_record(output(tmp_path / "o", "pilot"))
     assert (rec["intro"]["start"], rec["intro"]["end"]) == (pytest.approx(a), pytest.approx(b))
-    assert "season mode needs its season" not in caplog.text
+    assert "its intro needs its season" not in caplog.text

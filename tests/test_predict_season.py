@@ -86,8 +86,12 @@ def test_a_lone_episode_is_no_season(library, tmp_path, caplog):
     alone.mkdir(parents=True)
     shutil.copy(lib / e["path"], alone)
     assert _predict(tmp_path / "in", tmp_path / "o") == 0
-    assert "season mode needs its season" in caplog.text
-    assert read_record(output(tmp_path / "o", "northwind_s01e01"))["intro"] is None
+    assert "its intro needs its season" in caplog.text
+    rec = read_record(output(tmp_path / "o", "northwind_s01e01"))
+    assert rec["intro"] is None
+    # its credits from its last pictures, and the record says so
+    assert rec["credits"] == pytest.approx([e["credits"]["start"], e["credits"]["end"]], abs=0.5)
+    assert rec["season"]["end_pictures"].startswith("dark frames with text from 0:19")
 
 
 def _video_only(src: Path, dst: Path) -> None:

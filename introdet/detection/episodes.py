@@ -19,6 +19,7 @@ from tqdm import tqdm
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
 from introdet.detection.chapter_names import by_chapters, with_chapters
 from introdet.detection.detector import Detector
+from introdet.detection.end_credits import with_end_credits
 from introdet.detection.fusion import SeasonSources, season_findings
 from introdet.detection.postprocess import PostprocessConfig, Segment
 from introdet.detection.refine import RefineConfig, refine_episode
@@ -152,11 +153,12 @@ def season_episodes(
             why = f"the same content as {members[first][0].path}: decided as one episode"
             summary.warned.append((str(members[k][0].path), why))
         encoder = SOUND_AND_PICTURES if findings.pictured else SOUND
-        results = [with_chapters(job.path, r) for (job, _), r in
+        results = [with_end_credits(job.path, with_chapters(job.path, r)) for (job, _), r in
                    zip(members, findings.results, strict=True)]  # fmt: skip
-        if len(members) == 1 and not results[0].evidence.get("chapters"):
-            log.warning("%s: the only episode of %r given: season mode needs its season "
-                        "(or a checkpoint: ckpt=)", members[0][0].path, name)  # fmt: skip
+        if len(members) == 1 and results[0].intro is None:
+            log.warning("%s: the only episode of %r given: its intro needs its season (or a "
+                        "checkpoint: ckpt=), its credits were looked for in its last "
+                        "pictures", members[0][0].path, name)  # fmt: skip
         for (job, p), r in zip(members, results, strict=True):
             episodes.append(_season_episode(job, p, r, encoder))
     fresh = set(summary.done)
