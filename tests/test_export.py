@@ -308,7 +308,7 @@ def test_format_time():
 
 def test_episode_record_fields():
     rec = record(intro_extra={"coarse_start": 9.0, "refined": True}, season="1")
-    assert rec["schema_version"] == SCHEMA_VERSION == 2
+    assert rec["schema_version"] == SCHEMA_VERSION == 3
     assert rec["intro"] == {
         "start": 10.4,
         "end": 20.6,
@@ -361,7 +361,8 @@ def test_non_ascii_episode_ids(tmp_path):
 
 
 CSV_HEADER = ["episode", "source", "duration", "intro_start", "intro_end", "score",
-              "credits_start", "credits_end"]  # fmt: skip
+              "credits_start", "credits_end", "recap_start", "recap_end", "preview_start",
+              "preview_end", "commercials"]  # fmt: skip
 
 
 def _csv_rows(records: list[dict], folder) -> list[dict]:
@@ -614,3 +615,55 @@ def test_seconds_in_records_and_csv_are_rounded_to_the_ms(tmp_path):
     assert '"duration": 55.597,' in path.read_text(encoding="utf-8")
     with open(write_csv([rec], tmp_path / "intros.csv"), newline="", encoding="utf-8") as f:
         assert next(csv.DictReader(f))["duration"] == "55.597"
+
+
+# --- schema 3: every segment type, in every writer --------------------------------------------
+
+TYPED = [
+    {"type": "recap", "start": 0.0, "end": 8.0, "confidence": 1.0, "evidence": "chapter 'Recap'"},
+    {"type": "intro", "start": 10.4, "end": 20.6, "confidence": 0.87, "evidence": "the theme"},
+    {"type": "commercial", "start": 50.0, "end": 55.0, "confidence": 1.0, "evidence": "x"},
+    {"type": "credits", "start": 80.0, "end": 94.0, "confidence": 1.0, "evidence": "y"},
+    {"type": "preview", "start": 94.0, "end": 100.0, "confidence": 1.0, "evidence": "z"},
+]
+
+
+def test_every_writer_writes_every_segment_type(tmp_path):
+    rec = record(credits=[80.0, 94.0], segments=TYPED)
+    spans = [(s["start"], s["end"]) for s in TYPED]
+    assert [(a, b) for a, b, _ in parse_edl(to_edl(rec))] == spans
+    _, chapters = parse_ffmetadata(to_ffmetadata(rec))
+    titles = ["Recap", "Episode", "Intro", "Episode", "Commercial", "Episode", "Credits",
+              "Preview"]  # fmt: skip
+    assert [t for t, _, _ in chapters] == titles
+    assert "\nRecap\n" in to_vtt(rec) and "\nPreview\n" in to_vtt(rec)
+    (row,) = _csv_rows([rec], tmp_path)
+    assert (row["recap_start"], row["recap_end"], row["preview_start"]) == ("0.0", "8.0", "94.0")
+    assert row["commercials"] == "50-55" and row["credits_start"] == "80.0"
+    dest = apply_chapters(_clip(tmp_path), rec | {"duration": 2.0, "segments": [
+        {"type": "recap", "start": 0.0, "end": 0.5, "confidence": 1.0, "evidence": "r"},
+        {"type": "preview", "start": 1.5, "end": 2.0, "confidence": 1.0, "evidence": "p"},
+    ]}, tmp_path / "copy.mkv")  # fmt: skip
+    with av.open(str(dest)) as c:
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Recap", "Episode", "Preview"]
+
+
+def test_records_of_schema_2_still_read_and_write(tmp_path):
+    rec = record(credits=[80.0, 94.0]) | {"schema_version": 2}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(rec))
+    old = read_record(path)
+    assert [(a, b) for a, b, _ in parse_edl(to_edl(old))] == [(10.4, 20.6), (80.0, 94.0)]
+
+
+def test_a_segment_of_no_known_type_or_no_interval_is_refused():
+    with pytest.raises(RecordError, match="no known type"):
+        record(segments=[{"type": "outro", "start": 1.0, "end": 2.0}])
+    with pytest.raises(RecordError, match=r"recap \[5.0, 2.0\] is not an interval"):
+        record(segments=[{"type": "recap", "start": 5.0, "end": 2.0}])
+
+
+def _clip(tmp_path) -> Path:
+    path = tmp_path / "clip.mkv"
+    write_video(path, np.zeros((50, 32, 32, 3), np.uint8), fps=25)
+    return path

@@ -272,6 +272,7 @@ def test_player_files_of_a_version_before_the_ledger_are_known_by_their_record(c
     (out / LEDGER).unlink()
     record, edl = out / "Show" / "Season 1" / "E1.json", out / "Show" / "Season 1" / "E1.edl"
     old = json.loads(record.read_text()) | {"intro": {"start": 1.0, "end": 3.0, "score": 0.9}}
+    old = {k: v for k, v in old.items() if k != "segments"} | {"schema_version": 2}  # older
     record.write_text(json.dumps(old))
     edl.write_text(to_edl(old))
     vtt = out / "Show" / "Season 1" / "E2.chapters.vtt"

@@ -14,6 +14,7 @@ from introdet.detection.postprocess import Segment
 from introdet.outputs import export
 from introdet.outputs.chapters import apply_chapters, chapter_dicts
 from introdet.outputs.export import (
+    CSV_COLUMNS,
     chapters,
     episode_record,
     to_edl,
@@ -54,7 +55,7 @@ def test_csv_text_cells_are_never_formulas(tmp_path, name):
 def test_csv_plain_cells_and_numbers_are_unchanged(tmp_path):
     r = rec("S01E01 - Pilot", intro=None, credits=[80.0, 95.5])
     (row,) = read_rows(write_csv([r], tmp_path / "intros.csv"))[1:]
-    assert row == ["S01E01 - Pilot", "/v/e.mkv", "100.0", "", "", "", "80.0", "95.5"]
+    assert row == ["S01E01 - Pilot", "/v/e.mkv", "100.0", "", "", "", "80.0", "95.5", *[""] * 5]
 
 
 # --- item 15: CR and LF inside a field ------------------------------------------------------------
@@ -68,7 +69,7 @@ def test_csv_newlines_in_names_keep_one_row_per_episode(tmp_path):
     assert len(rows) == 1 + len(names)
     assert [r[0] for r in rows[1:]] == names
     assert [r[1] for r in rows[1:]] == [f"/v/{n}\r.mkv" for n in names]
-    assert all(len(r) == 8 for r in rows)
+    assert all(len(r) == len(CSV_COLUMNS) for r in rows)
 
 
 # --- item 18: one rule for every writer -----------------------------------------------------------
@@ -91,7 +92,7 @@ def test_segments_past_the_end_are_clipped_in_every_writer(tmp_path):
     assert chapters(r) == [("Episode", 0, 90000), ("Credits", 90000, 100000)]
     assert "END=100000" in to_ffmetadata(r) and "00:01:40.000" in to_vtt(r)
     (row,) = read_rows(write_csv([r], tmp_path / "intros.csv"))[1:]
-    assert row[3:] == ["", "", "", "90.0", "100.0"]
+    assert row[3:] == ["", "", "", "90.0", "100.0", *[""] * 5]
     assert r["credits"] == [90.0, 120.0]  # the record keeps what was found
 
 
@@ -103,7 +104,7 @@ def test_a_file_of_duration_zero_gets_no_chapters(tmp_path):
     assert "[CHAPTER]" not in to_ffmetadata(r)
     assert "-->" not in to_vtt(r)
     (row,) = read_rows(write_csv([r], tmp_path / "intros.csv"))[1:]
-    assert row[2:] == ["0.0", "", "", "", "", ""]
+    assert row[2:] == ["0.0", *[""] * 10]
 
 
 def test_chapters_applied_to_a_copy_follow_the_same_rule(tmp_path):

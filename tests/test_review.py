@@ -84,7 +84,7 @@ def _write_record(folder, videos, row, intro, score, recurring, mode) -> None:
     n = int(row["duration"]) + 1
     probs = [0.9 if intro and intro[0] <= k < intro[1] else 0.05 for k in range(n)]
     record = {
-        "schema_version": 2, "episode": path.stem, "key": key, "source": str(path),
+        "schema_version": 3, "episode": path.stem, "key": key, "source": str(path),
         "source_hash": content_hash(path), "series": row["series"], "duration": row["duration"],
         "fps": 1.0, "video_fps": row["fps"], "encoder": "none", "mode": mode,
         "intro": None if intro is None else {"start": intro[0], "end": intro[1], "score": score},
@@ -92,6 +92,9 @@ def _write_record(folder, videos, row, intro, score, recurring, mode) -> None:
         "provenance": {"introdet": "0.1.0", "method": "season", "checkpoint": None,
                        "postprocess": None, "sampler": None, "refine": {}},
     }  # fmt: skip
+    spans = ([("intro", intro)] if intro else []) + [("credits", record["credits"])]
+    record["segments"] = [{"type": k, "start": a, "end": b, "confidence": 1.0,
+                           "evidence": "made by the test"} for k, (a, b) in spans]  # fmt: skip
     if recurring:
         record["season"] = {"recurring": [[*recurring, "intro", 2]]}
     Draft202012Validator(json.loads(SCHEMA.read_text())).validate(record)  # the real format

@@ -198,6 +198,8 @@ def _record_spans(rec: dict) -> list[tuple[str, float, float]]:
         spans.append(("credits", *rec["credits"]))
     for i, other in enumerate(rec.get("other_intros") or []):
         spans.append((f"other_intros[{i}]", other[0], other[1]))
+    for i, seg in enumerate(rec.get("segments") or []):  # schema 3: every type
+        spans.append((f"segments[{i}] ({seg.get('type')})", seg.get("start"), seg.get("end")))
     return spans
 
 

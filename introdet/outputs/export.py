@@ -1,4 +1,4 @@
-"""Detected intros and credits -> JSON records, CSV summary, EDL, FFMETADATA, WebVTT chapters.
+"""Detected segments -> JSON records, CSV summary, EDL, FFMETADATA, WebVTT chapters.
 
 The JSON record is the canonical result; the other formats are rendered from it.
 
@@ -32,9 +32,10 @@ from introdet.detection.postprocess import Segment
 from introdet.errors import ConfigError, OutputWriteError, RecordError
 from introdet.media.labels import format_time as clock
 
-# 2: key, source_hash and provenance added (outputs/record.schema.json); 1 still reads
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 2: key, source_hash and provenance added (outputs/record.schema.json); 3: segments, the
+# typed list (outputs/segments.py); 1 and 2 still read
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 EDL_CUT = 0  # MPlayer skips it; Kodi cuts it out of the timeline
 EDL_COMMERCIAL = 3  # Kodi skips it once and lets the viewer seek back; MPlayer ignores it
 EDL_ACTION = EDL_COMMERCIAL
@@ -43,9 +44,15 @@ EDL_ACTIONS = (EDL_CUT, EDL_COMMERCIAL)
 INTRO_TITLE = "Intro"
 CREDITS_TITLE = "Credits"
 EPISODE_TITLE = "Episode"
+# the segment types a record's list holds (media servers' Intro, Outro, Recap, Preview,
+# Commercial), and each one's chapter title
+TYPES = ("intro", "credits", "recap", "preview", "commercial")
+TITLES = {"intro": INTRO_TITLE, "credits": CREDITS_TITLE, "recap": "Recap",
+          "preview": "Preview", "commercial": "Commercial"}  # fmt: skip
 CSV_COLUMNS = (
     *("episode", "source", "duration", "intro_start", "intro_end", "score"),
-    *("credits_start", "credits_end"),
+    *("credits_start", "credits_end", "recap_start", "recap_end", "preview_start"),
+    *("preview_end", "commercials"),
 )
 # An "Episode" chapter shorter than this (the stretch between the file's start or end and a
 # found segment, or between two of them) joins its neighbour: the credits run to the file's
@@ -83,7 +90,8 @@ def episode_record(
     """The canonical result: ``intro_extra`` joins the intro dict, ``extra`` the record.
 
     ``extra`` may carry ``credits=[start, end]`` in seconds, checked and rounded to ms
-    (``credits=None``: none found, the key is left out).
+    (``credits=None``: none found, the key is left out), and ``segments``, the typed list
+    (``outputs.segments``), each checked.
     """
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
@@ -95,15 +103,7 @@ def episode_record(
     probs = [round(float(p), 4) for p in probabilities]
     if not all(math.isfinite(p) for p in probs):
         raise RecordError(f"{episode}: probabilities contain NaN or inf")
-    if "credits" in extra and extra["credits"] is None:
-        del extra["credits"]  # absent, not null, when none were found (record.schema.json)
-    elif "credits" in extra:
-        extra["credits"] = [round(t, 3) for t in _credits_span(episode, extra["credits"])]
-    if extra.get("other_intros"):  # postprocess.keep=all: [start, end, score] of each
-        extra["other_intros"] = [
-            [round(float(a), 3), round(float(b), 3), round(float(score), 4)]
-            for a, b, score in extra["other_intros"]
-        ]
+    _check_extra(episode, extra)
     intro_dict = None
     if intro is not None:
         if not (0 <= intro.start <= intro.end):
@@ -130,6 +130,21 @@ def episode_record(
     }
 
 
+def _check_extra(episode: str, extra: dict) -> None:
+    """The credits, other intros and segments of ``extra`` checked and rounded, in place."""
+    if "credits" in extra and extra["credits"] is None:
+        del extra["credits"]  # absent, not null, when none were found (record.schema.json)
+    elif "credits" in extra:
+        extra["credits"] = [round(t, 3) for t in _credits_span(episode, extra["credits"])]
+    if "segments" in extra:
+        _check_segments(episode, extra["segments"])
+    if extra.get("other_intros"):  # postprocess.keep=all: [start, end, score] of each
+        extra["other_intros"] = [
+            [round(float(a), 3), round(float(b), 3), round(float(score), 4)]
+            for a, b, score in extra["other_intros"]
+        ]
+
+
 def format_time(seconds: float, hour_digits: int = 1) -> str:
     """``H:MM:SS.mmm`` (``hour_digits=2``: ``HH:MM:SS.mmm``, as WebVTT requires)."""
     if not (math.isfinite(seconds) and seconds >= 0):
@@ -149,8 +164,25 @@ def _credits_span(episode: str, credits) -> tuple[float, float]:
     return start, end
 
 
+def _check_segments(episode: str, segments) -> None:
+    if not isinstance(segments, list):
+        raise RecordError(f"{episode}: segments must be a list, got {segments!r}")
+    for s in segments:
+        if not isinstance(s, dict) or s.get("type") not in TITLES:
+            raise RecordError(f"{episode}: a segment of no known type ({', '.join(TYPES)}): "
+                              f"{s!r}")  # fmt: skip
+        start, end = s.get("start"), s.get("end")
+        ok = all(isinstance(t, int | float) and math.isfinite(t) for t in (start, end))
+        if not ok or not 0 <= start <= end:
+            raise RecordError(f"{episode}: {s['type']} [{start}, {end}] is not an interval")
+
+
 def found_segments(record: dict) -> list[tuple[str, float, float]]:
-    """(title, start_s, end_s) of the intro, then of the credits, for those the record has."""
+    """(title, start_s, end_s) of each segment the record has: its typed list (schema 3),
+    else the intro, then the credits."""
+    if isinstance(record.get("segments"), list):
+        return [(TITLES[s["type"]], float(s["start"]), float(s["end"]))
+                for s in record["segments"] if s.get("type") in TITLES]  # fmt: skip
     found = []
     if record.get("intro") is not None:
         found.append((INTRO_TITLE, record["intro"]["start"], record["intro"]["end"]))
@@ -239,8 +271,8 @@ def check_edl_action(action: int) -> int:
 
 
 def to_edl(record: dict, action: int = EDL_ACTION) -> str:
-    """Kodi/MPlayer EDL: ``start end action`` for the intro, then the credits, as
-    ``playable_segments`` clips them; empty if neither."""
+    """Kodi/MPlayer EDL: ``start end action`` for each segment (``found_segments``), as
+    ``playable_segments`` clips them; empty if none."""
     check_edl_action(action)
     spans = playable_segments(record)
     return "".join(f"{a / 1000:.3f} {b / 1000:.3f} {action}\n" for _, a, b in spans)
@@ -331,15 +363,22 @@ def write_files(
 
 
 def write_csv(records: Sequence[dict], path: str | Path) -> Path:
-    """One row per episode; intro (credits) columns are empty when none a player can use was
-    found (``playable_segments``); text cells are never formulas (``csv_cell``)."""
+    """One row per episode; a type's columns are empty when none a player can use was found
+    (``playable_segments``; the first of each type, ``commercials`` all of them as
+    ``start-end`` separated by ``;``); text cells are never formulas (``csv_cell``)."""
     lines = [_csv_line(CSV_COLUMNS)]
     for r in records:
-        found = {title: (a / 1000, b / 1000) for title, a, b in playable_segments(r)}
+        spans = playable_segments(r)
+        found: dict[str, tuple[float, float]] = {}
+        for title, a, b in spans:
+            found.setdefault(title, (a / 1000, b / 1000))
         intro = found.get(INTRO_TITLE, ("", ""))
         score = (r.get("intro") or {}).get("score", "") if INTRO_TITLE in found else ""
-        credits = found.get(CREDITS_TITLE, ("", ""))
-        row = [r["episode"], r.get("source") or "", r["duration"], *intro, score, *credits]
+        more = [v for t in (CREDITS_TITLE, TITLES["recap"], TITLES["preview"])
+                for v in found.get(t, ("", ""))]  # fmt: skip
+        ads = ";".join(f"{a / 1000:g}-{b / 1000:g}" for t, a, b in spans
+                       if t == TITLES["commercial"])  # fmt: skip
+        row = [r["episode"], r.get("source") or "", r["duration"], *intro, score, *more, ads]
         lines.append(_csv_line([csv_cell(v) for v in row]))
     return atomic_write_text(path, "".join(lines))
 

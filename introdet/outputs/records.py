@@ -32,6 +32,7 @@ from introdet.outputs.ledger import (
     text_hash,
 )
 from introdet.outputs.owners import Owner, copy_of, is_record, is_summary, owner, rendered_from
+from introdet.outputs.segments import episode_segments
 from introdet.outputs.tidy import Wanted, tidy
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def record_of(e: Episode, provenance: dict) -> dict:
         more["coarse_to_fine"] = e.coarse_to_fine
     if e.intro is not None and e.refined.get("video_fps"):
         more["video_fps"] = e.refined["video_fps"]  # errors in frames
+    more["segments"] = episode_segments(e)
     return episode_record(
         e.meta.episode,
         e.meta.source,
