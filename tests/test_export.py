@@ -630,7 +630,9 @@ TYPED = [
 
 def test_every_writer_writes_every_segment_type(tmp_path):
     rec = record(credits=[80.0, 94.0], segments=TYPED)
-    spans = [(s["start"], s["end"]) for s in TYPED]
+    # the credits and the preview that follows them at once: one EDL line (MPlayer drops the
+    # second of two that touch)
+    spans = [(0.0, 8.0), (10.4, 20.6), (50.0, 55.0), (80.0, 100.0)]
     assert [(a, b) for a, b, _ in parse_edl(to_edl(rec))] == spans
     _, chapters = parse_ffmetadata(to_ffmetadata(rec))
     titles = ["Recap", "Episode", "Intro", "Episode", "Commercial", "Episode", "Credits",

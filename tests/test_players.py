@@ -169,6 +169,48 @@ def test_mpv_shows_the_ffmetadata_chapters_as_the_readme_says(episode, tmp_path)
     ]  # fmt: skip
 
 
+# --- schema 3: every segment type reaches the players ------------------------------------------
+
+# the recap starts after 0:00 and the preview ends before the file: MPlayer run headless here
+# bounces back from a skip at the first frame and does not return from one to the end
+TYPED = [("recap", 1.0, 3.0), ("intro", 5.0, 12.0), ("commercial", 13.0, 14.0),
+         ("credits", 15.0, 18.0), ("preview", 18.0, 19.0)]  # fmt: skip
+TYPED_CHAPTERS = [("Episode", 0, 1000), ("Recap", 1000, 3000), ("Episode", 3000, 5000), ("Intro", 5000, 12000),
+                  ("Episode", 12000, 13000), ("Commercial", 13000, 14000),
+                  ("Episode", 14000, 15000), ("Credits", 15000, 18000),
+                  ("Preview", 18000, 19000), ("Episode", 19000, 20000)]  # fmt: skip
+
+
+def typed_record() -> dict:
+    segments = [{"type": k, "start": a, "end": b, "confidence": 1.0, "evidence": "test"}
+                for k, a, b in TYPED]  # fmt: skip
+    return episode_record("S01E01", None, SECONDS, 10.0, "vit", INTRO, [], credits=CREDITS,
+                          segments=segments)  # fmt: skip
+
+
+@needs_mplayer
+def test_mplayer_skips_every_segment_type(episode, tmp_path):
+    (edl,) = write_episode(typed_record(), tmp_path, ["edl"], edl_action=0)
+    times, out = play_with_edl(episode, edl, tmp_path)
+    assert "Read 4 EDL actions." in out  # the credits and the preview after them: one line
+    starts = re.findall(r"EDL_SKIP: pts \[[\d.]+\], offset \[[\d.]+\], start \[([\d.]+)\]", out)
+    # MPlayer may skip a segment again after a seek to the key frame before its end
+    assert sorted({float(t) for t in starts}) == [1.0, 5.0, 13.0, 15.0]
+    # each skipped (a status line or two where MPlayer's clock jumps), the episode between shown
+    assert shown(times, 5.5, 12.0) <= 3 and shown(times, 15.5, 18.0) <= 3
+    assert shown(times, 3.5, 5.0) >= 10 and shown(times, 19.0, 20.0) >= 5
+
+
+@needs_ffprobe
+def test_ffprobe_reads_every_segment_types_chapter(episode, tmp_path):
+    video = apply_chapters(episode, typed_record(), tmp_path / "S01E01.mkv")
+    cmd = [FFPROBE, "-v", "error", "-show_chapters", "-of", "json", str(video)]
+    run = subprocess.run(cmd, capture_output=True, timeout=60, check=True, text=True)
+    chapters = json.loads(run.stdout)["chapters"]
+    got = [(c["tags"]["title"], round(float(c["start_time"]) * 1000),
+            round(float(c["end_time"]) * 1000)) for c in chapters]  # fmt: skip
+    assert got == TYPED_CHAPTERS
+
 
 def test_the_readme_warns_that_mplayer_seeks_to_keyframes():
     """MPlayer's EDL skip resumes at a keyframe (a file with one every 10 s lost 7.4 s of

@@ -272,10 +272,17 @@ def check_edl_action(action: int) -> int:
 
 def to_edl(record: dict, action: int = EDL_ACTION) -> str:
     """Kodi/MPlayer EDL: ``start end action`` for each segment (``found_segments``), as
-    ``playable_segments`` clips them; empty if none."""
+    ``playable_segments`` clips them, in order of time; segments that touch or overlap are
+    one line (MPlayer drops a line that starts where the one before ends: the credits and the
+    preview after them); empty if none."""
     check_edl_action(action)
-    spans = playable_segments(record)
-    return "".join(f"{a / 1000:.3f} {b / 1000:.3f} {action}\n" for _, a, b in spans)
+    lines: list[list[int]] = []
+    for _, a, b in sorted(playable_segments(record), key=lambda s: s[1]):
+        if lines and a <= lines[-1][1]:
+            lines[-1][1] = max(lines[-1][1], b)
+        else:
+            lines.append([a, b])
+    return "".join(f"{a / 1000:.3f} {b / 1000:.3f} {action}\n" for a, b in lines)
 
 
 def escape_ffmetadata(text: str) -> str:
