@@ -25,16 +25,16 @@ from introdet.cli import command, say
 from introdet.config import check_nodes
 from introdet.detection.detector import Detector, load_detector
 from introdet.detection.episodes import Episode, Scoring, refine, score, season_channels
-from introdet.detection.episodes import season_episodes as decide_seasons
 from introdet.detection.postprocess import PostprocessConfig, as_config
 from introdet.detection.refine import RefineConfig
 from introdet.detection.season import SeasonConfig
+from introdet.detection.season_mode import season_mode
 from introdet.device import resolve_device
 from introdet.errors import ConfigError
 from introdet.features.extraction import Summary
 from introdet.features.print_store import PrintScan
 from introdet.features.shards import check_consistent, encoder_name
-from introdet.features.sources import PRINT_CACHE, Features, Inputs, load_episodes, load_prints
+from introdet.features.sources import PRINT_CACHE, Features, Inputs, load_episodes
 from introdet.media.library import parse_shard
 from introdet.outputs.export import FORMATS, check_edl_action
 from introdet.outputs.records import Outputs, find_previous, output_root, write_outputs
@@ -211,8 +211,7 @@ def predict(cfg: DictConfig) -> int:
     for tmp in abandoned_temp_files(out.rglob(f".*{TEMP_SUFFIX}")):  # of a killed run
         tmp.unlink(missing_ok=True)
     if s.method == "season":
-        found, summary, picture = load_prints(s.inputs, out / PRINT_CACHE, PrintScan.of(s.season))
-        episodes = decide_seasons(found, picture, s.season, summary)
+        episodes, summary = season_mode(s.inputs, out / PRINT_CACHE, s.season)
     else:
         episodes, summary = scored_episodes(s)
     if not episodes:

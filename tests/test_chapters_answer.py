@@ -101,3 +101,35 @@ def test_a_lone_episode_with_chapters_is_decided_by_them(library, tmp_path, capl
     rec = read_record(output(tmp_path / "o", "pilot"))
     assert (rec["intro"]["start"], rec["intro"]["end"]) == (pytest.approx(a), pytest.approx(b))
     assert "its intro needs its season" not in caplog.text
+
+
+def test_a_season_whose_chapters_answer_for_every_episode_is_not_decoded(library, tmp_path):
+    """Every episode names its intro and credits: nothing is fingerprinted (no prints kept),
+    each record is its chapters'. One episode without them: the whole season is heard."""
+    lib, truth = library
+    season = tmp_path / "in" / "Northwind"
+    eps = _season(lib, truth, season)
+    marks = {}
+    for k, e in eps.items():
+        src = season / Path(e["path"]).name
+        dur = e["duration"]
+        marks[k] = (3.5, 8.0, dur - 4.0)
+        with_marks(src, src.with_suffix(".mkv"), [(0, 3.5, "Recap"), (3.5, 8.0, "OP"),
+                                                   (8.0, dur - 4.0, "Episode"),
+                                                   (dur - 4.0, dur, "ED")])  # fmt: skip
+        src.unlink()
+    out = tmp_path / "o"
+    assert _predict(tmp_path / "in", out) == 0
+    assert not list(out.glob(".prints/**/*.prints.npz"))  # nothing decoded
+    for k, (a, b, c) in marks.items():
+        rec = read_record(output(out, k))
+        assert rec["encoder"] == "none (the video's own chapters)"
+        assert (rec["intro"]["start"], rec["intro"]["end"]) == (a, b)
+        assert rec["credits"][0] == pytest.approx(c)
+        assert [s["type"] for s in rec["segments"]] == ["recap", "intro", "credits"]
+        assert rec["segments"][1]["evidence"] == "chapter 'OP'"
+    # one episode more, without chapters: the season's sound is heard again, all of it
+    extra = next(e for k, e in sorted(truth["episodes"].items()) if k.startswith("harbor_s01"))
+    shutil.copy(lib / extra["path"], season / "zz_plain.mp4")
+    assert _predict(tmp_path / "in", tmp_path / "o2") == 0
+    assert len(list((tmp_path / "o2").glob(".prints/**/*.prints.npz"))) == len(eps) + 1

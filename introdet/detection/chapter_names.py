@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from introdet.detection.postprocess import Segment
@@ -201,11 +200,6 @@ def _clock(t: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def any_named(chapters: Sequence[FileChapter]) -> bool:
-    """Whether any chapter names a segment (a file worth reading ``segments_of`` for)."""
-    return any(kind_of(c.title) is not None for c in chapters)
-
-
 def with_chapters(path: str | os.PathLike, found: SeasonEpisode) -> SeasonEpisode:
     """``found`` with the intro and credits that ``path``'s own chapters name, where they
     name them plausibly: the author's answer wins over what the season suggests. Every named
@@ -215,6 +209,31 @@ def with_chapters(path: str | os.PathLike, found: SeasonEpisode) -> SeasonEpisod
         reading = segments_of(read_chapters(path))
     except VideoError:
         return found
+    return _told(reading, found)
+
+
+@dataclass(frozen=True)
+class ChapterAnswer:
+    """What a file's chapters alone decide: its duration and its segments."""
+
+    duration: float
+    found: SeasonEpisode
+
+
+def chapters_answer(path: str | os.PathLike) -> ChapterAnswer | None:
+    """The whole answer ``path``'s chapters give, an intro and credits both named plausibly
+    (and what else they name); None where they do not (its sound is heard then)."""
+    try:
+        chapters = read_chapters(path)
+    except VideoError:
+        return None
+    reading = segments_of(chapters)
+    if not chapters.duration or reading.of(INTRO) is None or reading.of(CREDITS) is None:
+        return None
+    return ChapterAnswer(chapters.duration, _told(reading, SeasonEpisode()))
+
+
+def _told(reading: ChapterReading, found: SeasonEpisode) -> SeasonEpisode:
     if not reading.segments and not reading.notes:
         return found
     told: dict = {s.kind: {"start": round(s.start, 3), "end": round(s.end, 3),

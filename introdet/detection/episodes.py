@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from introdet.detection.channels import Rows, season_evidence, snap_to_season
-from introdet.detection.chapter_names import by_chapters, with_chapters
+from introdet.detection.chapter_names import ChapterAnswer, by_chapters, with_chapters
 from introdet.detection.detector import Detector
 from introdet.detection.end_credits import with_end_credits
 from introdet.detection.fusion import SeasonSources, season_findings
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SOUND = "none (season mode: sound)"  # a season-mode record's encoder: no image features
 SOUND_AND_PICTURES = "none (season mode: sound and pictures)"
+CHAPTERS = "none (the video's own chapters)"
 INTRO_KEYS = ("start", "end", "score")  # a record's intro besides what refinement adds
 
 
@@ -137,12 +138,14 @@ Found = Sequence[tuple[VideoJob, EpisodePrints]]
 
 
 def season_episodes(
-    found: Found, picture: PictureOf, cfg: SeasonConfig, summary: Summary
-) -> list[Episode]:
+    found: Found, picture: PictureOf, cfg: SeasonConfig, summary: Summary,
+    told: Sequence[tuple[VideoJob, ChapterAnswer]] = (),
+) -> list[Episode]:  # fmt: skip
     """Training-free season mode: intros and credits from what recurs in each season's sound
-    (and pictures, where the sound leaves doubt)."""
+    (and pictures, where the sound leaves doubt); ``told``: videos their chapters decide."""
     groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
-    episodes = []
+    episodes = [_season_episode(job, EpisodePrints(a.duration, None), a.found, CHAPTERS)
+                for job, a in told]  # fmt: skip
     for name, idx in groups.items():
         members = [found[i] for i in idx]
         resound = resound_of([job.path for job, _ in members], PrintScan.of(cfg))

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -224,22 +225,28 @@ def season_prints(
 
 
 PictureOf = Callable[[VideoJob, EpisodePrints], PicturePrint]
+Answered = Callable[[Path], Any]  # a video's answer without its sound (its chapters), or None
 PRINT_CACHE = ".prints"  # season mode's prints, kept in the output folder between runs
 
 
 def load_prints(
-    inputs: Inputs, cache: Path, scan: PrintScan
-) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary, PictureOf]:
+    inputs: Inputs, cache: Path, scan: PrintScan, answered: Answered | None = None
+) -> tuple[list[tuple[VideoJob, EpisodePrints]], Summary, PictureOf, list[tuple[VideoJob, Any]]]:
     """Fingerprints of the episodes of ``inputs`` for season mode (no image encoder): of its
-    videos (kept in ``cache`` for re-runs), or stored in its shards; and the picture print of
-    an episode on demand."""
+    videos (kept in ``cache`` for re-runs), or stored in its shards; the picture print of an
+    episode on demand; and the videos ``answered`` decides without a sound (their answers):
+    all those of a series where it answers every one, none of it decoded."""
     src = inputs.path
     if (src / MANIFEST).is_file():
-        return _stored_prints(inputs, scan)
+        return (*_stored_prints(inputs, scan), [])
     others: list[Path] = []
     jobs, failed = video_jobs(src, only=wanted(inputs), series=inputs.series, passed_over=others)
     summary = Summary(failed=list(failed), work="fingerprinted")
     summary.pass_over(others, src)
+    told = _answered(jobs, answered)
+    if told:
+        summary.notes.append(f"decided by their own chapters, nothing decoded: {len(told)}")
+        jobs = [j for j in jobs if j.episode not in told]
     # kept by key (the path in the library): an id changes when another file takes its name
     kept = {j.episode: cached_prints(cache, j.key, j.source_hash, scan) for j in jobs}
     todo = [j for j in jobs if kept[j.episode] is None]
@@ -270,7 +277,27 @@ def load_prints(
                         seen[job.episode])  # fmt: skip
         return seen[job.episode]
 
-    return found, summary, picture
+    return found, summary, picture, list(told.values())
+
+
+def _answered(jobs: list[VideoJob], answered: Answered | None) -> dict[str, tuple[VideoJob, Any]]:
+    """episode -> (job, answer) for the series whose every video ``answered`` decides; a
+    series stops being asked at its first video it does not (one read for a plain library)."""
+    if answered is None:
+        return {}
+    series: dict[str | None, list[VideoJob]] = {}
+    for j in jobs:
+        series.setdefault(j.series, []).append(j)
+    out = {}
+    for members in series.values():
+        answers = []
+        for j in members:
+            answers.append(answered(j.path))
+            if answers[-1] is None:
+                break
+        else:
+            out |= {j.episode: (j, a) for j, a in zip(members, answers, strict=True)}
+    return out
 
 
 def _found(
