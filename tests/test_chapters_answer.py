@@ -128,6 +128,8 @@ def test_a_season_whose_chapters_answer_for_every_episode_is_not_decoded(library
         assert rec["credits"][0] == pytest.approx(c)
         assert [s["type"] for s in rec["segments"]] == ["recap", "intro", "credits"]
         assert rec["segments"][1]["evidence"] == "chapter 'OP'"
+        # a player may let the opening play the first time: on the first episode only
+        assert rec["segments"][1]["first_appearance"] == (k == min(marks))
     # one episode more, without chapters: the season's sound is heard again, all of it
     extra = next(e for k, e in sorted(truth["episodes"].items()) if k.startswith("harbor_s01"))
     shutil.copy(lib / extra["path"], season / "zz_plain.mp4")

@@ -175,8 +175,8 @@ def test_mpv_shows_the_ffmetadata_chapters_as_the_readme_says(episode, tmp_path)
 # bounces back from a skip at the first frame and does not return from one to the end
 TYPED = [("recap", 1.0, 3.0), ("intro", 5.0, 12.0), ("commercial", 13.0, 14.0),
          ("credits", 15.0, 18.0), ("preview", 18.0, 19.0)]  # fmt: skip
-TYPED_CHAPTERS = [("Episode", 0, 1000), ("Recap", 1000, 3000), ("Episode", 3000, 5000), ("Intro", 5000, 12000),
-                  ("Episode", 12000, 13000), ("Commercial", 13000, 14000),
+TYPED_CHAPTERS = [("Episode", 0, 1000), ("Recap", 1000, 3000), ("Episode", 3000, 5000),
+                  ("Intro", 5000, 12000), ("Episode", 12000, 13000), ("Commercial", 13000, 14000),
                   ("Episode", 14000, 15000), ("Credits", 15000, 18000),
                   ("Preview", 18000, 19000), ("Episode", 19000, 20000)]  # fmt: skip
 

@@ -144,6 +144,8 @@ def season_episodes(
     """Training-free season mode: intros and credits from what recurs in each season's sound
     (and pictures, where the sound leaves doubt); ``told``: videos their chapters decide."""
     groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
+    for idx in group_by_series([j.series for j, _ in told], [j.episode for j, _ in told]).values():
+        _first_appearance([told[i][1].found for i in idx])
     episodes = [_season_episode(job, EpisodePrints(a.duration, None), a.found, CHAPTERS)
                 for job, a in told]  # fmt: skip
     for name, idx in groups.items():
@@ -162,6 +164,7 @@ def season_episodes(
             log.warning("%s: the only episode of %r given: its intro needs its season (or a "
                         "checkpoint: ckpt=), its credits were looked for in its last "
                         "pictures", members[0][0].path, name)  # fmt: skip
+        _first_appearance(results)
         for (job, p), r in zip(members, results, strict=True):
             episodes.append(_season_episode(job, p, r, encoder))
     fresh = set(summary.done)
@@ -171,6 +174,14 @@ def season_episodes(
         + (f" ({', '.join(again)})" if again else "")
     )
     return episodes
+
+
+def _first_appearance(found: Sequence[SeasonEpisode]) -> None:
+    """Mark the first of a season's episodes (broadcast order) whose intro plays: a player may
+    choose not to skip an opening the first time it is heard."""
+    first = next((r for r in found if r.intro is not None), None)
+    if first is not None:
+        first.evidence = first.evidence | {"first_appearance": True}
 
 
 def _season_episode(job: VideoJob, p: EpisodePrints, r: SeasonEpisode, encoder: str) -> Episode:

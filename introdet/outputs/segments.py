@@ -24,6 +24,8 @@ def episode_segments(e: Episode) -> list[dict]:
     out = []
     if e.intro is not None:
         out.append(_segment("intro", e.intro.start, e.intro.end, *_intro_why(e, season, told)))
+        if e.season is not None:  # the first of its season's episodes in broadcast order
+            out[-1]["first_appearance"] = bool(season.get("first_appearance"))
     credits = e.season.credits if e.season is not None else None
     if credits is not None:
         if "credits" in told:
