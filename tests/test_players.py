@@ -212,6 +212,25 @@ def test_ffprobe_reads_every_segment_types_chapter(episode, tmp_path):
     assert got == TYPED_CHAPTERS
 
 
+@pytest.mark.skipif(MPV is None, reason="no mpv on PATH (apt-get install mpv)")
+def test_mpv_shows_every_segment_types_ffmetadata_chapter(episode, tmp_path):
+    (written,) = write_episode(typed_record(), tmp_path, ["ffmetadata"])
+    titles = "${chapter-list/count} " + " ".join(
+        f"${{chapter-list/{i}/title}}@${{=chapter-list/{i}/time}}" for i in range(10)
+    )
+    run = subprocess.run(
+        [MPV, "--no-config", "--vo=null", "--ao=null", "--frames=1",
+         f"--chapters-file={written}", "--term-playing-msg=CHAPTERS " + titles, str(episode)],
+        env={**os.environ, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    out = (run.stdout + run.stderr).decode(errors="replace")
+    line = next(x for x in out.splitlines() if x.startswith("CHAPTERS"))
+    got = [(t.split("@")[0], float(t.split("@")[1])) for t in line.split()[2:] if "@" in t]
+    want = [(title, a / 1000) for title, a, _ in TYPED_CHAPTERS]
+    assert line.split()[1] == str(len(TYPED_CHAPTERS)) and got[: len(want)] == want
+
+
 def test_the_readme_warns_that_mplayer_seeks_to_keyframes():
     """MPlayer's EDL skip resumes at a keyframe (a file with one every 10 s lost 7.4 s of
     episode after the intro): the README says so and sends those who mind to mpv's chapters."""
