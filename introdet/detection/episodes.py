@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -145,7 +146,7 @@ def season_episodes(
     (and pictures, where the sound leaves doubt); ``told``: videos their chapters decide."""
     groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
     for idx in group_by_series([j.series for j, _ in told], [j.episode for j, _ in told]).values():
-        _first_appearance([told[i][1].found for i in idx])
+        _first_appearance([told[i][0] for i in idx], [told[i][1].found for i in idx])
     episodes = [_season_episode(job, EpisodePrints(a.duration, None), a.found, CHAPTERS)
                 for job, a in told]  # fmt: skip
     for name, idx in groups.items():
@@ -164,7 +165,7 @@ def season_episodes(
             log.warning("%s: the only episode of %r given: its intro needs its season (or a "
                         "checkpoint: ckpt=), its credits were looked for in its last "
                         "pictures", members[0][0].path, name)  # fmt: skip
-        _first_appearance(results)
+        _first_appearance([job for job, _ in members], results)
         for (job, p), r in zip(members, results, strict=True):
             episodes.append(_season_episode(job, p, r, encoder))
     fresh = set(summary.done)
@@ -176,12 +177,19 @@ def season_episodes(
     return episodes
 
 
-def _first_appearance(found: Sequence[SeasonEpisode]) -> None:
-    """Mark the first of a season's episodes (broadcast order) whose intro plays: a player may
-    choose not to skip an opening the first time it is heard."""
-    first = next((r for r in found if r.intro is not None), None)
+def _first_appearance(jobs: Sequence[VideoJob], found: Sequence[SeasonEpisode]) -> None:
+    """Mark the first of a season's episodes whose intro plays: a player may choose not to
+    skip an opening the first time it is heard. Broadcast order is the order of the videos'
+    paths, numbers as numbers ("E2" before "E10"), not of their ids: an id is a stem or a
+    whole key, as other shows' names make it."""
+
+    def order(k: int) -> list:
+        text = str(jobs[k].key or jobs[k].path)
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+    first = next((k for k in sorted(range(len(jobs)), key=order) if found[k].intro is not None), None)
     if first is not None:
-        first.evidence = first.evidence | {"first_appearance": True}
+        found[first].evidence = found[first].evidence | {"first_appearance": True}
 
 
 def _season_episode(job: VideoJob, p: EpisodePrints, r: SeasonEpisode, encoder: str) -> Episode:
