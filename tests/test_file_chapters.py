@@ -114,12 +114,8 @@ def test_chapter_titles_name_segment_kinds(title, kind):
 
 def test_mislabelled_chapters_are_not_taken_and_the_note_says_why():
     """An "Opening" of 25 minutes (a whole act named so), "Credits" that start the film."""
-    found = FileChapters(
-        (FileChapter(0, 40, "End Credits"), FileChapter(40, 1540, "Opening"),
-         FileChapter(1540, 2400, "Episode"), FileChapter(2400, 2460, "Next time")),
-        2460.0,
-    )  # fmt: skip
-    reading = segments_of(found)
+    reading = segments_of(_file(2460.0, (0, 40, "End Credits"), (40, 1540, "Opening"),
+                                (1540, 2400, "Episode"), (2400, 2460, "Next time")))  # fmt: skip
     assert [(s.kind, s.start) for s in reading.segments] == [(PREVIEW, 2400)]
     credits, opening = reading.notes
     assert "'End Credits' (0:00-0:40) not taken as the credits: it starts in the first" in credits
@@ -127,9 +123,10 @@ def test_mislabelled_chapters_are_not_taken_and_the_note_says_why():
 
 
 def test_neighbouring_chapters_of_one_kind_are_one_segment():
-    found = FileChapters(
-        (FileChapter(0, 100, "Episode"), FileChapter(100, 150, "OP part 1"),
-         FileChapter(150, 190, "OP part 2"), FileChapter(190, 1300, "Episode")),
-        1300.0,
-    )  # fmt: skip
+    found = _file(1300.0, (0, 100, "Episode"), (100, 150, "OP part 1"), (150, 190, "OP part 2"),
+                  (190, 1300, "Episode"))  # fmt: skip
     assert [(s.kind, s.start, s.end) for s in segments_of(found).segments] == [(INTRO, 100, 190)]
+
+
+def _file(duration: float, *marks: tuple[float, float, str]) -> FileChapters:
+    return FileChapters(tuple(FileChapter(*m) for m in marks), duration)
