@@ -187,7 +187,8 @@ def _first_appearance(jobs: Sequence[VideoJob], found: Sequence[SeasonEpisode]) 
         text = str(jobs[k].key or jobs[k].path)
         return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
-    first = next((k for k in sorted(range(len(jobs)), key=order) if found[k].intro is not None), None)
+    playing = [k for k in sorted(range(len(jobs)), key=order) if found[k].intro is not None]
+    first = playing[0] if playing else None
     if first is not None:
         found[first].evidence = found[first].evidence | {"first_appearance": True}
 
