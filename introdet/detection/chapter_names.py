@@ -21,6 +21,7 @@ from introdet.detection.postprocess import Segment
 from introdet.detection.season import SeasonEpisode
 from introdet.errors import VideoError
 from introdet.media.file_chapters import FileChapter, FileChapters, read_chapters
+from introdet.media.labels import short_time
 
 INTRO, CREDITS, RECAP, PREVIEW, COMMERCIAL = "intro", "credits", "recap", "preview", "commercial"
 KINDS = (INTRO, CREDITS, RECAP, PREVIEW, COMMERCIAL)
@@ -152,8 +153,8 @@ def segments_of(found: FileChapters) -> ChapterReading:
         seg = NamedSegment(kind, chapters[0].start, chapters[-1].end, chapters[0].title)
         why = _implausible(seg, duration)
         if why:
-            notes.append(f"chapter {seg.chapter!r} ({_clock(seg.start)}-{_clock(seg.end)}) not "
-                         f"taken as the {kind}: {why}")  # fmt: skip
+            span = f"{short_time(seg.start)}-{short_time(seg.end)}"
+            notes.append(f"chapter {seg.chapter!r} ({span}) not taken as the {kind}: {why}")
         else:
             taken.append(seg)
     return ChapterReading(tuple(taken), tuple(notes))
@@ -193,11 +194,6 @@ def _normal(text: str) -> str:
         kept.append(ch)
     text = unicodedata.normalize("NFKC", "".join(kept))
     return " ".join(re.sub(r"[^\w]+|_", " ", text).split())
-
-
-def _clock(t: float) -> str:
-    m, s = divmod(int(round(t)), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def with_chapters(path: str | os.PathLike, found: SeasonEpisode) -> SeasonEpisode:

@@ -30,6 +30,7 @@ import numpy as np
 
 from introdet.detection.postprocess import Segment
 from introdet.detection.season import SeasonEpisode
+from introdet.media.labels import short_time
 from introdet.media.probe import probe
 from introdet.media.sampling import frames_per_second
 
@@ -114,7 +115,7 @@ def _candidate(seen: FrameLooks, duration: float, step: float) -> tuple[Segment 
     if duration - end > min(AFTER[0], AFTER[1] * duration):
         return None, "the last dark frames are too far from the end"
     if start < 0.5 * duration:
-        return None, f"dark frames from {_clock(start)}: in the first half, not credits"
+        return None, f"dark frames from {short_time(start)}: in the first half, not credits"
     return Segment(start, end, 1.0), "text" if seen.text[first : last + 1].any() else ""
 
 
@@ -124,7 +125,7 @@ def _judged(seg: Segment, text: bool) -> tuple[Segment | None, str]:
     if length < (MIN_TEXT if text else MIN_BLACK):
         return None, f"dark frames at the end too short for credits ({length:.1f} s)"
     what = "dark frames with text" if text else "dark frames"
-    return seg, f"{what} from {_clock(seg.start)} to {_clock(seg.end)}"
+    return seg, f"{what} from {short_time(seg.start)} to {short_time(seg.end)}"
 
 
 def _last_run(seen: FrameLooks, step: float) -> tuple[int, int] | None:
@@ -194,11 +195,6 @@ def _sampled(path: str | os.PathLike, t0: float, t1: float, fps: float, decode: 
     if not gray:
         return _NONE
     return looks(np.stack(gray), np.array(times))
-
-
-def _clock(t: float) -> str:
-    m, s = divmod(int(round(t)), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def with_end_credits(path: str | os.PathLike, found: SeasonEpisode) -> SeasonEpisode:

@@ -141,6 +141,13 @@ def format_time(seconds: float, hour_digits: int = 1, millis: bool = False) -> s
     return f"{h:0{hour_digits}d}:{m:02d}:{s:02d}" + (f".{ms:03d}" if ms or millis else "")
 
 
+def short_time(seconds: float) -> str:
+    """``M:SS`` (``H:MM:SS`` from an hour), whole seconds: a time in a sentence a person reads
+    ("dark frames from 41:12 to 43:05")."""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
 # --- series names ------------------------------------------------------------------------
 
 
