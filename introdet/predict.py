@@ -36,7 +36,6 @@ from introdet.features.print_store import PrintScan
 from introdet.features.shards import check_consistent, encoder_name
 from introdet.features.sources import PRINT_CACHE, Features, Inputs, load_episodes
 from introdet.media.library import parse_shard
-from introdet.outputs.export import FORMATS, check_edl_action
 from introdet.outputs.records import Outputs, find_previous, output_root, write_outputs
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ def resolve(cfg: DictConfig) -> Settings:
     return Settings(
         method,
         inputs,
-        Outputs(out, tuple(cfg.formats), bool(cfg.sidecars), cfg.edl_action, cfg.chapters),
+        _outputs(cfg),
         Features(OmegaConf.to_object(cfg.sampler), OmegaConf.to_object(cfg.coarse),
                  OmegaConf.to_container(cfg.encoder, resolve=True),
                  Path(cfg.shards) if cfg.shards else None),  # fmt: skip
@@ -83,6 +82,11 @@ def resolve(cfg: DictConfig) -> Settings:
         OmegaConf.to_object(cfg.refine),
         detector,
     )
+
+
+def _outputs(cfg: DictConfig) -> Outputs:
+    return Outputs.checked(cfg.out, cfg.formats, cfg.sidecars, cfg.edl_action, cfg.chapters,
+                           cfg.segments)  # fmt: skip
 
 
 def _given(cfg: DictConfig) -> dict[str, set[str]]:
@@ -152,10 +156,7 @@ def check(cfg: DictConfig) -> None:
     parse_shard(cfg.shard)
     if cfg.method == "model" and not cfg.ckpt:
         raise ConfigError("method=model needs ckpt= (method=season needs no training)")
-    unknown = [f for f in cfg.formats if f not in FORMATS]
-    if unknown:
-        raise ConfigError(f"formats: unknown {unknown}; known: {sorted(FORMATS)}")
-    check_edl_action(cfg.edl_action)
+    _outputs(cfg)
     if cfg.ckpt:  # a model runs there (season mode needs no device, nor torch: 1.5 s)
         resolve_device(cfg.device)
 

@@ -151,9 +151,30 @@ def test_the_run_summary_names_what_was_new(demo, tmp_path, capsys):
 
 
 def test_bad_formats_and_edl_actions_stop_before_any_decoding(tmp_path):
-    for bad, msg in (("formats=[json,srt]", "formats: unknown"), ("edl_action=5", "edl_action")):
+    for bad, msg in (("formats=[json,srt]", "formats: unknown"), ("edl_action=5", "edl_action"),
+                     ("edl_action={outro:0}", "unknown segment type"),
+                     ("segments=[intro,outro]", "segments: unknown")):  # fmt: skip
         with pytest.raises(ConfigError, match=msg):
             _predict(tmp_path / "nowhere", tmp_path / "o", bad)
+
+
+def test_the_chosen_types_and_their_actions_reach_the_player_files(demo, tmp_path):
+    lib = tmp_path / "lib"
+    placed = _two_shows(demo, lib)
+    out = tmp_path / "o"
+    assert _predict(lib, out, "formats=[json,edl,vtt]", "segments=[credits]",
+                    "edl_action={credits:mplayer}") == 0  # fmt: skip
+    credited = intros = 0
+    for key in placed:
+        rec = json.loads((out / f"{key}.json").read_text())
+        credits = [s for s in rec["segments"] if s["type"] == "credits"]
+        edl = (out / f"{key}.edl").read_text().split()
+        vtt = (out / f"{key}.chapters.vtt").read_text()
+        assert edl == [x for s in credits for x in (f"{s['start']:.3f}", f"{s['end']:.3f}", "0")]
+        assert "Intro" not in vtt and ("Credits" in vtt) == bool(credits), key
+        credited += bool(credits)
+        intros += rec["intro"] is not None  # the record keeps what was found
+    assert credited >= len(placed) // 2 and intros >= 1
 
 
 def test_an_empty_folder_is_a_warning_and_exit_code_1(tmp_path, caplog):

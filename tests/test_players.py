@@ -201,6 +201,20 @@ def test_mplayer_skips_every_segment_type(episode, tmp_path):
     assert shown(times, 3.5, 5.0) >= 10 and shown(times, 19.0, 20.0) >= 5
 
 
+@needs_mplayer
+def test_mplayer_skips_the_types_given_its_action_and_plays_the_others(episode, tmp_path):
+    """Kodi's action for the intro and credits, MPlayer's for the recap and the ident; the
+    preview left out of the player files (``segments=``): MPlayer skips just the two."""
+    types = ["intro", "credits", "recap", "commercial"]
+    (edl,) = write_episode(typed_record(), tmp_path, ["edl"], {"recap": 0, "commercial": 0},
+                           types)  # fmt: skip
+    times, out = play_with_edl(episode, edl, tmp_path)
+    starts = re.findall(r"EDL_SKIP: pts \[[\d.]+\], offset \[[\d.]+\], start \[([\d.]+)\]", out)
+    assert sorted({float(t) for t in starts}) == [1.0, 13.0]
+    assert shown(times, 1.5, 3.0) <= 3 and shown(times, 5.0, 12.0) >= 30
+    assert shown(times, 15.0, 20.0) >= 30  # credits (Kodi's) and preview (not chosen) play
+
+
 @needs_ffprobe
 def test_ffprobe_reads_every_segment_types_chapter(episode, tmp_path):
     video = apply_chapters(episode, typed_record(), tmp_path / "S01E01.mkv")

@@ -17,7 +17,7 @@ import av
 from introdet.atomic import TEMP_SUFFIX, file_mode
 from introdet.errors import VideoError
 from introdet.media.container import failure, open_input
-from introdet.outputs.export import chapters
+from introdet.outputs.timeline import chapters
 
 # containers whose muxers write chapters, by the destination's suffix
 MUXERS = {".mkv": "matroska", ".webm": "webm", ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}

@@ -1,13 +1,12 @@
 """Detected segments -> JSON records, CSV summary, EDL, FFMETADATA, WebVTT chapters.
 
-The JSON record is the canonical result; the other formats are rendered from it.
+The JSON record is the canonical result; the other formats are rendered from it, showing the
+segment types a user chose (``outputs.timeline``).
 
 What reads what:
 
-- EDL (``<episode>.edl`` beside the video): one ``start end action`` line per found segment.
-  Action 3 (``EDL_COMMERCIAL``, the default) is Kodi's commercial break: Kodi skips it once and
-  the viewer can seek back into it; MPlayer ignores it. Action 0 (``EDL_CUT``) is what MPlayer
-  skips; Kodi then removes the segment from the timeline altogether. mpv reads no MPlayer EDL.
+- EDL (``<episode>.edl`` beside the video): one ``start end action`` line per found segment,
+  Kodi's or MPlayer's action per type (``outputs.edl``).
 - FFMETADATA: the chapters only, with no global tags, so that applying it keeps the video's own
   title and tags::
 
@@ -29,42 +28,30 @@ from pathlib import Path
 
 from introdet.atomic import atomic_write_text
 from introdet.detection.postprocess import Segment
-from introdet.errors import ConfigError, OutputWriteError, RecordError
+from introdet.errors import OutputWriteError, RecordError
 from introdet.media.labels import format_time as clock
+from introdet.outputs.edl import EDL_ACTION, check_edl_action, to_edl
+from introdet.outputs.timeline import (
+    CREDITS_TITLE,
+    INTRO_TITLE,
+    TITLES,
+    TYPES,
+    chapters,
+    check_types,
+    credits_span,
+    for_players,
+    playable_segments,
+)
 
 # 2: key, source_hash and provenance added (outputs/record.schema.json); 3: segments, the
 # typed list (outputs/segments.py); 1 and 2 still read
 SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
-EDL_CUT = 0  # MPlayer skips it; Kodi cuts it out of the timeline
-EDL_COMMERCIAL = 3  # Kodi skips it once and lets the viewer seek back; MPlayer ignores it
-EDL_ACTION = EDL_COMMERCIAL
-# 1 (mute) and 2 (scene marker) would play the intro: no use to us
-EDL_ACTIONS = (EDL_CUT, EDL_COMMERCIAL)
-INTRO_TITLE = "Intro"
-CREDITS_TITLE = "Credits"
-EPISODE_TITLE = "Episode"
-# the segment types a record's list holds (media servers' Intro, Outro, Recap, Preview,
-# Commercial), and each one's chapter title
-TYPES = ("intro", "credits", "recap", "preview", "commercial")
-TITLES = {"intro": INTRO_TITLE, "credits": CREDITS_TITLE, "recap": "Recap",
-          "preview": "Preview", "commercial": "Commercial"}  # fmt: skip
 CSV_COLUMNS = (
     *("episode", "source", "duration", "intro_start", "intro_end", "score"),
     *("credits_start", "credits_end", "recap_start", "recap_end", "preview_start"),
     *("preview_end", "commercials"),
 )
-# An "Episode" chapter shorter than this (the stretch between the file's start or end and a
-# found segment, or between two of them) joins its neighbour: the credits run to the file's
-# end, an intro found 0.4 s in starts it. Season mode's credits end where the last recurring
-# sound does, which can be a tenth of a second before the probed end of the file, and the model's
-# boundaries come from 1-fps rows: a gap under a second is the detection's rounding, not a
-# part of the episode. A player shows such a chapter as a sliver nobody can click (a
-# 0.1-s chapter of a 45-min episode is a twentieth of a pixel of a 1280-px seek bar), and its
-# "next chapter" lands there and plays a blink of it. 1 s, not more: a scene after the
-# credits, or a cold open before an intro, lasts seconds, and keeps its chapter. The
-# intro and credits chapters are kept however short (1 ms or more): they are what was found.
-MIN_CHAPTER_MS = 1000
 # seconds the record keeps beside the intro: to the ms, as its start and end; coarse_start and
 # coarse_end stay exact, as found (refinement's cache key: episodes.refine compares them with
 # the next run's coarse intro)
@@ -135,7 +122,7 @@ def _check_extra(episode: str, extra: dict) -> None:
     if "credits" in extra and extra["credits"] is None:
         del extra["credits"]  # absent, not null, when none were found (record.schema.json)
     elif "credits" in extra:
-        extra["credits"] = [round(t, 3) for t in _credits_span(episode, extra["credits"])]
+        extra["credits"] = [round(t, 3) for t in credits_span(episode, extra["credits"])]
     if "segments" in extra:
         _check_segments(episode, extra["segments"])
     if extra.get("other_intros"):  # postprocess.keep=all: [start, end, score] of each
@@ -152,18 +139,6 @@ def format_time(seconds: float, hour_digits: int = 1) -> str:
     return clock(seconds, hour_digits, millis=True)  # a labels file's format, always with .mmm
 
 
-def _credits_span(episode: str, credits) -> tuple[float, float]:
-    if not (isinstance(credits, list | tuple) and len(credits) == 2):
-        raise RecordError(f"{episode}: credits must be [start, end] in seconds, got {credits!r}")
-    try:
-        start, end = float(credits[0]), float(credits[1])
-    except (TypeError, ValueError):
-        raise RecordError(f"{episode}: credits {credits!r} are not numbers") from None
-    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
-        raise RecordError(f"{episode}: credits [{start}, {end}] are not an interval")
-    return start, end
-
-
 def _check_segments(episode: str, segments) -> None:
     if not isinstance(segments, list):
         raise RecordError(f"{episode}: segments must be a list, got {segments!r}")
@@ -177,112 +152,8 @@ def _check_segments(episode: str, segments) -> None:
             raise RecordError(f"{episode}: {s['type']} [{start}, {end}] is not an interval")
 
 
-def found_segments(record: dict) -> list[tuple[str, float, float]]:
-    """(title, start_s, end_s) of each segment the record has: its typed list (schema 3),
-    else the intro, then the credits."""
-    if isinstance(record.get("segments"), list):
-        return [(TITLES[s["type"]], float(s["start"]), float(s["end"]))
-                for s in record["segments"] if s.get("type") in TITLES]  # fmt: skip
-    found = []
-    if record.get("intro") is not None:
-        found.append((INTRO_TITLE, record["intro"]["start"], record["intro"]["end"]))
-    if record.get("credits") is not None:
-        found.append((CREDITS_TITLE, *_credits_span(record["episode"], record["credits"])))
-    return found
-
-
-def playable_segments(record: dict) -> list[tuple[str, int, int]]:
-    """(title, start_ms, end_ms) of the found segments a player can use, in the record's order:
-    each clipped to [0, duration] in whole ms, one empty after clipping (under 1 ms: a
-    zero-length intro, one past the file's end, any segment of a file of duration 0) left out.
-
-    The one rule of every writer (EDL, FFMETADATA, WebVTT, chapters applied to a copy, CSV);
-    the JSON record keeps what was found.
-    """
-    end_ms = round(record["duration"] * 1000)
-    out = []
-    for title, start, end in found_segments(record):
-        a = min(max(round(start * 1000), 0), end_ms)
-        b = min(max(round(end * 1000), a), end_ms)
-        if b > a:
-            out.append((title, a, b))
-    return out
-
-
-def chapters(record: dict) -> list[tuple[str, int, int]]:
-    """(title, start_ms, end_ms) chapters covering [0, duration] without gaps or empty chapters,
-    and no "Episode" chapter under ``MIN_CHAPTER_MS`` beside another chapter; none for a file
-    of duration 0 (under 1 ms)."""
-    end_ms = round(record["duration"] * 1000)
-    if end_ms <= 0:
-        return []
-    spans, t = [], 0
-    for title, start, end in sorted(playable_segments(record), key=lambda s: s[1]):
-        # one set of integer boundaries shared by neighbours keeps the chapters contiguous; a
-        # segment overlapping the one before starts where that one ends
-        a = max(start, t)
-        b = max(end, a)
-        spans += [(EPISODE_TITLE, t, a), (title, a, b)]
-        t = b
-    spans.append((EPISODE_TITLE, t, end_ms))
-    out: list[tuple[str, int, int]] = []
-    for title, a, b in spans:
-        if b <= a:
-            continue
-        if out and out[-1][0] == title:  # the two sides of a zero-length segment
-            out[-1] = (title, out[-1][1], b)
-        else:
-            out.append((title, a, b))
-    return _join_slivers(out) or [(EPISODE_TITLE, 0, end_ms)]
-
-
-def _join_slivers(chapters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Each "Episode" chapter under ``MIN_CHAPTER_MS`` joins the chapter before it (the first
-    one joins the next): a found segment's chapter takes it, so no two neighbours share a
-    title; a lone chapter stays, however short the file."""
-    out = list(chapters)
-    i = 0
-    while i < len(out):
-        title, a, b = out[i]
-        if title != EPISODE_TITLE or b - a >= MIN_CHAPTER_MS or len(out) == 1:
-            i += 1
-        elif i == 0:
-            out[1] = (out[1][0], a, out[1][2])
-            del out[0]
-        else:
-            out[i - 1] = (out[i - 1][0], out[i - 1][1], b)
-            del out[i]
-    return out
-
-
 def to_json(record: dict) -> str:
     return json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def check_edl_action(action: int) -> int:
-    """``action`` if it is one that skips (``EDL_ACTIONS``); ConfigError otherwise."""
-    # an int, not 0.0 or False: players parse the field as an integer
-    if isinstance(action, bool) or not isinstance(action, int) or action not in EDL_ACTIONS:
-        raise ConfigError(
-            f"edl_action must be {EDL_CUT} (MPlayer skips, Kodi cuts) or {EDL_COMMERCIAL}"
-            f" (Kodi's commercial break), got {action!r}"
-        )
-    return action
-
-
-def to_edl(record: dict, action: int = EDL_ACTION) -> str:
-    """Kodi/MPlayer EDL: ``start end action`` for each segment (``found_segments``), as
-    ``playable_segments`` clips them, in order of time; segments that touch or overlap are
-    one line (MPlayer drops a line that starts where the one before ends: the credits and the
-    preview after them); empty if none."""
-    check_edl_action(action)
-    lines: list[list[int]] = []
-    for _, a, b in sorted(playable_segments(record), key=lambda s: s[1]):
-        if lines and a <= lines[-1][1]:
-            lines[-1][1] = max(lines[-1][1], b)
-        else:
-            lines.append([a, b])
-    return "".join(f"{a / 1000:.3f} {b / 1000:.3f} {action}\n" for a, b in lines)
 
 
 def escape_ffmetadata(text: str) -> str:
@@ -318,11 +189,14 @@ FORMATS: dict[str, Callable[[dict], str]] = {
 SUFFIX = {"json": ".json", "edl": ".edl", "ffmetadata": ".ffmetadata", "vtt": ".chapters.vtt"}
 
 
-def render(record: dict, fmt: str, edl_action: int = EDL_ACTION) -> str:
-    """One format's text; ``edl_action`` is used by the EDL only."""
+def render(record: dict, fmt: str, edl_action=EDL_ACTION, types: Sequence[str] = TYPES) -> str:
+    """One format's text: the JSON record whole, a player's file with the segments of
+    ``types`` only; ``edl_action`` is used by the EDL only (``outputs.edl.edl_actions``)."""
+    if fmt == "json":
+        return to_json(record)
     if fmt == "edl":
-        return to_edl(record, edl_action)
-    return FORMATS[fmt](record)
+        return to_edl(for_players(record, types), edl_action)
+    return FORMATS[fmt](for_players(record, types))
 
 
 def _file_stem(episode: str) -> str:
@@ -336,7 +210,8 @@ def write_episode(
     record: dict,
     out_dir: str | Path,
     formats: Sequence[str] = ("json",),
-    edl_action: int = EDL_ACTION,
+    edl_action=EDL_ACTION,
+    types: Sequence[str] = TYPES,
 ) -> list[Path]:
     """Write ``out_dir/<episode><suffix>`` for each format, each file atomically."""
     if isinstance(formats, str):
@@ -345,18 +220,20 @@ def write_episode(
     if unknown:
         raise ValueError(f"unknown export format(s) {unknown}; known: {sorted(FORMATS)}")
     check_edl_action(edl_action)  # a bad setting fails whether or not this run writes EDL
+    types = check_types(types)
     stem = _file_stem(record["episode"])
     paths = {f: Path(out_dir) / f"{stem}{SUFFIX[f]}" for f in dict.fromkeys(formats)}
-    return write_files(paths, record, edl_action)
+    return write_files(paths, record, edl_action, types)
 
 
 def write_files(
-    paths: Mapping[str, Path], record: dict, edl_action: int = EDL_ACTION
-) -> list[Path]:
+    paths: Mapping[str, Path], record: dict, edl_action=EDL_ACTION,
+    types: Sequence[str] = TYPES,
+) -> list[Path]:  # fmt: skip
     """Each format's file (``paths``: format -> file), atomically, all or none: everything is
     rendered first (a bad record writes nothing), and a write that fails (a full disk) takes
     back the episode's files written before it, so no episode keeps only some formats."""
-    texts = {f: render(record, f, edl_action) for f in paths}
+    texts = {f: render(record, f, edl_action, types) for f in paths}
     written: list[Path] = []
     for f, text in texts.items():
         try:

@@ -20,13 +20,10 @@ from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 
-from introdet.outputs.export import (
-    CSV_COLUMNS,
-    EDL_ACTIONS,
-    READABLE_VERSIONS,
-    render,
-)
+from introdet.outputs.edl import EDL_ACTIONS
+from introdet.outputs.export import CSV_COLUMNS, READABLE_VERSIONS, render
 from introdet.outputs.ledger import Entry
+from introdet.outputs.timeline import EPISODE_TITLE, TITLES
 
 # a file this big where an output would go is not one of introdet's text files
 _READ_AT_MOST = 256 << 20
@@ -93,7 +90,7 @@ def is_record(data: bytes) -> bool:
 
 # introdet's chapter files, line for line (to_ffmetadata, to_vtt): titles of its own, ids and
 # a time base no other tool writes. An EDL has no such mark (comskip's lines look alike).
-_TITLES = rb"(Intro|Episode|Credits)\n"
+_TITLES = ("(" + "|".join([EPISODE_TITLE, *TITLES.values()]) + ")\n").encode()
 _SHAPES = {
     "ffmetadata": re.compile(
         rb"\A;FFMETADATA1\n(\n\[CHAPTER\]\nTIMEBASE=1/1000\nSTART=\d+\nEND=\d+\ntitle="

@@ -13,14 +13,29 @@ from pathlib import Path
 
 from introdet.atomic import too_long
 from introdet.detection.episodes import Episode
-from introdet.errors import WRITE_ERRNOS, MediaError, OutputWriteError, RecordError, UsersFile
+from introdet.errors import (
+    WRITE_ERRNOS,
+    ConfigError,
+    MediaError,
+    OutputWriteError,
+    RecordError,
+    UsersFile,
+)
 from introdet.features.print_store import SUFFIX as PRINTS_SUFFIX
 from introdet.features.shards import MANIFEST
 from introdet.features.sources import PRINT_CACHE
 from introdet.media.library import OUTPUT_MARK
 from introdet.media.paths import id_path, relative_key
 from introdet.outputs.chapters import apply_chapters
-from introdet.outputs.export import episode_record, read_record, render, write_csv, write_files
+from introdet.outputs.edl import EDL_ACTION, edl_actions
+from introdet.outputs.export import (
+    FORMATS,
+    episode_record,
+    read_record,
+    render,
+    write_csv,
+    write_files,
+)
 from introdet.outputs.layout import Layout, common_root
 from introdet.outputs.ledger import (
     VIDEO_HASH,
@@ -34,6 +49,7 @@ from introdet.outputs.ledger import (
 from introdet.outputs.owners import Owner, copy_of, is_record, is_summary, owner, rendered_from
 from introdet.outputs.segments import episode_segments
 from introdet.outputs.tidy import Wanted, tidy
+from introdet.outputs.timeline import TYPES, check_types, for_players
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +61,18 @@ class Outputs:
     out: Path
     formats: tuple[str, ...] = ()  # besides json: edl, ffmetadata, vtt
     sidecars: bool = False  # beside each video, else out/ mirroring the input tree
-    edl_action: int = 3
+    edl_action: object = EDL_ACTION  # one action, or one per type (outputs.edl.edl_actions)
     chapters: str = "none"  # apply: a copy of each video with chapters in out/
+    types: tuple[str, ...] = TYPES  # the segment types the player files show
+
+    @classmethod
+    def checked(cls, out, formats, sidecars, edl_action, chapters, types) -> Outputs:
+        """The settings of predict, each checked: ConfigError names the key that cannot work."""
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown:
+            raise ConfigError(f"formats: unknown {unknown}; known: {sorted(FORMATS)}")
+        return cls(Path(out), tuple(formats), bool(sidecars), edl_actions(edl_action), chapters,
+                   check_types(types))  # fmt: skip
 
     @property
     def layout(self) -> Layout:
@@ -155,7 +181,7 @@ def _write_episode(
     paths its outputs are now."""
     paths = how.layout.paths(e.key, e.meta.source, ["json", *how.formats])
     _check_lengths(e, how, paths.values())
-    texts = {f: render(rec, f, how.edl_action) for f in paths}
+    texts = {f: render(rec, f, how.edl_action, how.types) for f in paths}
     todo, adopted = {}, []
     for f, path in paths.items():
         ours = is_record if f == "json" else rendered_from(old, f)
@@ -175,7 +201,7 @@ def _write_episode(
             adopted += [] if noted and entry.source == str(norm(e.meta.source)) else [f]
         else:
             todo[f] = path
-    write_files(todo, rec, how.edl_action)
+    write_files(todo, rec, how.edl_action, how.types)
     ledger.add(source_entry(paths[f], text_hash(texts[f]), e.meta.source)
                for f in [*todo, *adopted])  # fmt: skip
     return {norm(p) for p in paths.values()}
@@ -235,7 +261,7 @@ def _chapters_copy(
                     "written (give another out=)", copy)  # fmt: skip
         return set()
     try:
-        apply_chapters(Path(e.meta.source), rec, copy)
+        apply_chapters(Path(e.meta.source), for_players(rec, how.types), copy)
     except MediaError as err:  # one video's container: the others still get theirs
         log.warning("%s", err)
         return {norm(copy)}  # a copy made before stays, as a failed episode's files do

@@ -12,7 +12,7 @@ readers keep working): they are the list's main intro and credits.
 from __future__ import annotations
 
 from introdet.detection.episodes import Episode
-from introdet.outputs.export import TYPES
+from introdet.outputs.timeline import TYPES
 
 PICTURES_CONFIDENCE = 0.5  # one video's own pictures, nothing else to agree with them
 
