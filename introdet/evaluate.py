@@ -25,6 +25,7 @@ from introdet.evaluation.results import (
     load_results,
     recorded_threshold,
 )
+from introdet.evaluation.segment_types import format_types, type_report
 from introdet.evaluation.traps import format_traps, read_truth, trap_report
 from introdet.media.labels import Annotations, load_annotations
 from introdet.media.library import series_key
@@ -107,9 +108,12 @@ def evaluate(cfg: DictConfig) -> dict:
         exact = {ep: e for ep, e in read_truth(cfg.truth).items() if ep in truth}
         traps = {name: trap_report(d, exact) for name, d in predictions.items()}
         document["traps"] = traps
-        atomic_write_text(out / "evaluation.json", json.dumps(document, indent=2) + "\n")
+        document["types"] = {name: type_report(d, exact) for name, d in predictions.items()}
         print("\nintros by series style, and credits (both boundaries within 1 s):")
         print(format_traps(traps))
+        print("\nevery segment type: within 1 s / useful of the true ones, and false ones:")
+        print(format_types(document["types"]))
+        atomic_write_text(out / "evaluation.json", json.dumps(document, indent=2) + "\n")
     print(f"wrote {out / 'evaluation.json'}", file=sys.stderr)
     return document
 

@@ -239,6 +239,22 @@ def test_a_preview_after_the_credits_is_not_part_of_them():
         assert (r.credits.start, r.credits.end) == (d - 60.0, d - 20.0)
     kinds = {k for *_, k, _ in result[0].evidence["recurring"]}
     assert "preview" in kinds
+    # the earlier episode's "next time on": from its credits' end to its own end; in the later
+    # episode the same clips are story
+    assert [(r.preview.start, r.preview.end) if r.preview else None for r in result] == [
+        (1280.0, 1300.0), (1290.0, 1310.0), None
+    ]  # fmt: skip
+    assert result[0].evidence["preview"] == {"heard": 1, "seen": 0, "episodes": 2, "clips": 1}
+
+
+def test_a_preview_found_apart_from_the_credits_starts_where_it_was_found():
+    durations = [1300.0, 1310.0]
+    links = [Link(0, 1, 60.0, 90.0, 60.0, 90.0), Link(0, 1, 1200.0, 1250.0, 1260.0, 1310.0),
+             Link(0, 1, 1263.0, 1290.0, 500.0, 527.0)]  # fmt: skip
+    result = decide(links, durations, CFG)
+    assert (result[0].credits.start, result[0].credits.end) == (1200.0, 1250.0)
+    assert (result[0].preview.start, result[0].preview.end) == (1263.0, 1300.0)
+    assert result[1].preview is None
 
 
 def test_a_specials_folder_belongs_to_its_show(tmp_path):

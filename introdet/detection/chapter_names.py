@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from introdet.detection.postprocess import Segment
 from introdet.detection.season import SeasonEpisode
@@ -236,13 +236,10 @@ def _told(reading: ChapterReading, found: SeasonEpisode) -> SeasonEpisode:
                            "chapter": s.chapter} for s in reversed(reading.segments)}  # fmt: skip
     if reading.notes:
         told["not_taken"] = list(reading.notes)
-    intro, credits = reading.of(INTRO), reading.of(CREDITS)
     evidence = {k: v for k, v in found.evidence.items() if k not in told}
-    return SeasonEpisode(
-        Segment(intro.start, intro.end, 1.0) if intro else found.intro,
-        Segment(credits.start, credits.end, 1.0) if credits else found.credits,
-        evidence | {"chapters": told},
-    )
+    named = {k: Segment(s.start, s.end, 1.0) for k in (INTRO, CREDITS, PREVIEW)
+             if (s := reading.of(k)) is not None}  # fmt: skip
+    return replace(found, **named, evidence=evidence | {"chapters": told})
 
 
 def by_chapters(found: SeasonEpisode | None, kind: str = INTRO) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import numpy as np
@@ -209,4 +209,4 @@ def with_end_credits(path: str | os.PathLike, found: SeasonEpisode) -> SeasonEpi
     except (ValueError, OSError, EOFError, av.error.FFmpegError) as e:
         log.warning("%s: its last pictures not read for credits (%s)", path, e)
         return found
-    return SeasonEpisode(found.intro, seg, found.evidence | {"end_pictures": why})
+    return replace(found, credits=seg, evidence=found.evidence | {"end_pictures": why})

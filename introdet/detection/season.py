@@ -124,6 +124,7 @@ class Item:
 class SeasonEpisode:
     intro: Segment | None = None
     credits: Segment | None = None
+    preview: Segment | None = None  # "next time on": clips of the next episode, after the credits
     evidence: dict = field(default_factory=dict)  # how the decision was made, for the record
 
 
@@ -381,7 +382,33 @@ def results_of(
                     s = min(s, it.spans[ep][0])
             res.credits = Segment(s, e, last.support / len(durations))
             res.evidence["credits"] = _evidence(last, ep, mates)
+        _preview(res, [it for it in mine if it.kind == "preview" and min(it.spans) == ep],
+                 ep, durations, cfg, mates)  # fmt: skip
     return out
+
+
+def _preview(
+    res: SeasonEpisode, clips: list[Item], ep: int, durations: Sequence[float],
+    cfg: SeasonConfig, mates: Sequence[int] | None,
+) -> None:  # fmt: skip
+    """``res.preview``: the clips of the next episode that close ``ep`` (items of kind preview
+    where ``ep`` is the earlier episode) as one stretch. A "next time on" follows the credits
+    and runs to the end of the file: it starts where the credits end when its first clip
+    found starts within ``cfg.join`` of them, and ends at the end of the file when its last
+    clip found ends within ``cfg.end_margin`` of it (a clip too short, or too changed, to be
+    found is still the preview's)."""
+    if not clips:
+        return
+    s = min(it.spans[ep][0] for it in clips)
+    e = max(it.spans[ep][1] for it in clips)
+    if res.credits is not None and s - res.credits.end <= cfg.join:
+        s = res.credits.end
+    if durations[ep] - e <= cfg.end_margin:
+        e = durations[ep]
+    if e > s:
+        best = max(clips, key=lambda it: it.spans[ep][1] - it.spans[ep][0])
+        res.preview = Segment(s, e, best.support / len(durations))
+        res.evidence["preview"] = {**_evidence(best, ep, mates), "clips": len(clips)}
 
 
 def _evidence(it: Item, ep: int, mates: Sequence[int] | None) -> dict:

@@ -35,7 +35,12 @@ def episode_segments(e: Episode) -> list[dict]:
         else:
             why = (credits.score, _heard(season.get("credits"), "its end"))
         out.append(_segment("credits", credits.start, credits.end, *why))
-    for kind in ("recap", "preview", "commercial"):
+    preview = e.season.preview if e.season is not None else None
+    if preview is not None:
+        why = (1.0, _chapter(told["preview"])) if "preview" in told else (
+            preview.score, _clips(season.get("preview")))
+        out.append(_segment("preview", preview.start, preview.end, *why))
+    for kind in ("recap", "commercial"):
         if kind in told:
             c = told[kind]
             out.append(_segment(kind, c["start"], c["end"], 1.0, _chapter(c)))
@@ -63,6 +68,13 @@ def _heard(evidence: dict | None, what: str) -> str:
         [f"seen in {seen}" + ("" if heard else f"{of} episodes compared")] if seen else []
     )
     return f"{what} {', '.join(parts) or 'recurs in the season'}"
+
+
+def _clips(evidence: dict | None) -> str:
+    """A preview in words: "after the credits, 3 clips heard and seen in the next episode"."""
+    ev = evidence or {}
+    how = " and ".join(k for k in ("heard", "seen") if ev.get(k)) or "found"
+    return f"after the credits, {ev.get('clips', 0)} clips {how} in the next episode"
 
 
 def _chapter(c: dict) -> str:
