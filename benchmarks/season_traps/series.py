@@ -201,7 +201,9 @@ def build(s: Series, k: int, size: Size, cv, seed: int, with_preview=True) -> Pl
     spans = [content(b, cv, rng, length, dub)]
     c0, c1 = _end_credits(b, cv, base, credits_len)
     styles = [s.trap]
+    preview = None
     if "preview" in s.extras and with_preview:
+        preview = b.frame
         _preview(b, build(s, k + 1, size, cv, seed, with_preview=False), rng)
     if out_fps != fps:
         styles.append("pal_speedup")
@@ -227,6 +229,7 @@ def build(s: Series, k: int, size: Size, cv, seed: int, with_preview=True) -> Pl
         noise="noise" in s.extras,
         intro=(i0, i1),
         credits=(c0, c1),
+        preview=preview,
         noise_seed=int(rng.integers(2**31)),
     )
     if "clip_loud" in s.extras and not loud:

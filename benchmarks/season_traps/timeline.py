@@ -57,6 +57,7 @@ class Plan:
     cues: list[Cue] = field(default_factory=list)
     intro: tuple[int, int] | None = None  # frames [first, stop)
     credits: tuple[int, int] | None = None
+    preview: int | None = None  # the frame a "next time on" starts at; it runs to the end
     noise_seed: int = 0
     content: list = field(default_factory=list)  # per-episode content frames (preview clips)
 
@@ -85,6 +86,8 @@ class Plan:
             "intro": span(self.intro),
             "credits": span(self.credits),
             "style": list(self.styles),
+            "distractors": [] if self.preview is None else [
+                {"kind": "preview", **span((self.preview, self.frames))}],
             "path": self.path,
             "fps": float(self.out_fps),
             "duration": self.seconds(self.frames),

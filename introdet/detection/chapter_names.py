@@ -237,7 +237,7 @@ def _told(reading: ChapterReading, found: SeasonEpisode) -> SeasonEpisode:
     if reading.notes:
         told["not_taken"] = list(reading.notes)
     evidence = {k: v for k, v in found.evidence.items() if k not in told}
-    named = {k: Segment(s.start, s.end, 1.0) for k in (INTRO, CREDITS, PREVIEW)
+    named = {k: Segment(s.start, s.end, 1.0) for k in (INTRO, CREDITS, PREVIEW, RECAP)
              if (s := reading.of(k)) is not None}  # fmt: skip
     return replace(found, **named, evidence=evidence | {"chapters": told})
 

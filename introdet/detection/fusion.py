@@ -25,6 +25,7 @@ from introdet.detection.links import (
     speed_search,
 )
 from introdet.detection.postprocess import Segment
+from introdet.detection.recaps import find_recaps
 from introdet.detection.season import (
     Item,
     SeasonConfig,
@@ -182,7 +183,9 @@ def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
         seen |= looked
         if edges:
             items = _classified(links + edges, durations, cfg, everywhere)
-    return SeasonFindings(items, results_of(items, durations, cfg, mates), len(seen))
+    results = results_of(items, durations, cfg, mates)
+    find_recaps(prints, results, cfg)
+    return SeasonFindings(items, results, len(seen))
 
 
 def _classified(

@@ -120,11 +120,17 @@ class Item:
         return float(np.median([e - s for s, e in self.spans.values()]))
 
 
+# seconds a preview's first clip may start before the credits' end: matched edges sit a
+# little inside the true ones
+PREVIEW_SLACK = 1.0
+
+
 @dataclass
 class SeasonEpisode:
     intro: Segment | None = None
     credits: Segment | None = None
     preview: Segment | None = None  # "next time on": clips of the next episode, after the credits
+    recap: Segment | None = None  # "previously on": clips of the episode before (recaps.py)
     evidence: dict = field(default_factory=dict)  # how the decision was made, for the record
 
 
@@ -393,15 +399,18 @@ def _preview(
 ) -> None:  # fmt: skip
     """``res.preview``: the clips of the next episode that close ``ep`` (items of kind preview
     where ``ep`` is the earlier episode) as one stretch. A "next time on" follows the credits
-    and runs to the end of the file: it starts where the credits end when its first clip
+    (none without them: clips before their end are story the next episode quotes in its
+    recap) and runs to the end of the file: it starts where the credits end when its first clip
     found starts within ``cfg.join`` of them, and ends at the end of the file when its last
     clip found ends within ``cfg.end_margin`` of it (a clip too short, or too changed, to be
     found is still the preview's)."""
-    if not clips:
+    if not clips or res.credits is None:
         return
     s = min(it.spans[ep][0] for it in clips)
     e = max(it.spans[ep][1] for it in clips)
-    if res.credits is not None and s - res.credits.end <= cfg.join:
+    if s < res.credits.end - PREVIEW_SLACK:  # story another episode quotes, not a preview
+        return
+    if s - res.credits.end <= cfg.join:
         s = res.credits.end
     if durations[ep] - e <= cfg.end_margin:
         e = durations[ep]

@@ -35,15 +35,15 @@ def episode_segments(e: Episode) -> list[dict]:
         else:
             why = (credits.score, _heard(season.get("credits"), "its end"))
         out.append(_segment("credits", credits.start, credits.end, *why))
-    preview = e.season.preview if e.season is not None else None
-    if preview is not None:
-        why = (1.0, _chapter(told["preview"])) if "preview" in told else (
-            preview.score, _clips(season.get("preview")))
-        out.append(_segment("preview", preview.start, preview.end, *why))
-    for kind in ("recap", "commercial"):
-        if kind in told:
-            c = told[kind]
-            out.append(_segment(kind, c["start"], c["end"], 1.0, _chapter(c)))
+    for kind, where in (("preview", "next"), ("recap", "last")):
+        found = getattr(e.season, kind) if e.season is not None else None
+        if found is not None:
+            why = (1.0, _chapter(told[kind])) if kind in told else (
+                found.score, _clips(season.get(kind), where))
+            out.append(_segment(kind, found.start, found.end, *why))
+    if "commercial" in told:
+        c = told["commercial"]
+        out.append(_segment("commercial", c["start"], c["end"], 1.0, _chapter(c)))
     return sorted(out, key=lambda s: (s["start"], TYPES.index(s["type"])))
 
 
@@ -70,11 +70,11 @@ def _heard(evidence: dict | None, what: str) -> str:
     return f"{what} {', '.join(parts) or 'recurs in the season'}"
 
 
-def _clips(evidence: dict | None) -> str:
-    """A preview in words: "after the credits, 3 clips heard and seen in the next episode"."""
+def _clips(evidence: dict | None, where: str) -> str:
+    """A preview or recap in words: "3 clips heard and seen in the next episode"."""
     ev = evidence or {}
     how = " and ".join(k for k in ("heard", "seen") if ev.get(k)) or "found"
-    return f"after the credits, {ev.get('clips', 0)} clips {how} in the next episode"
+    return f"{ev.get('clips', 0)} clips {how} in the {where} episode"
 
 
 def _chapter(c: dict) -> str:
