@@ -167,6 +167,7 @@ def test_episode_timeline_and_playability(client, library):
     assert ep["timeline"]["recurring"] == [[8.0, 14.0, "intro", 2]]
     assert ep["timeline"]["intro"] == {"start": 2.1, "end": 8.6, "score": 0.9}
     assert ep["timeline"]["credits"] == record["credits"]
+    assert ep["timeline"]["segments"] == record["segments"]  # each with its evidence
     assert ep["label"] == {"start": 2.0, "end": 9.0, "problem": None}
     playable = {
         e: client.get(f"/api/episode/{e}").json()["media"]

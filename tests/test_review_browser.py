@@ -171,6 +171,10 @@ def test_label_with_shortcuts_and_with_buttons(driver, server):
     url, labels = server
     assert js(driver, "1") == 1
     open_episode(driver, url, "harbor_s01e02", "video")  # H.264 MP4: the browser plays it
+    # every segment of the record, each with why it was found
+    shown = js(driver, "document.getElementById('segments-text').textContent")
+    assert re.fullmatch(r"(intro [\d:.]+ – [\d:.]+ \(made by the test\); )?"
+                        r"credits [\d:.]+ – [\d:.]+ \(made by the test\)", shown), shown
     first = js(driver, "document.querySelector('#episodes li').dataset.id")
     assert first in ("quarry_s01e02", "harbor_s00e01", "northwind_s01e01 (1)")  # no record
     until(driver, "document.getElementById('video').readyState >= 2")

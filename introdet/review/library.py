@@ -13,6 +13,7 @@ from introdet.errors import InputNotFound, RecordError
 from introdet.media.library import video_jobs
 from introdet.outputs.export import read_record
 from introdet.outputs.layout import record_files
+from introdet.outputs.timeline import TYPES
 from introdet.review.labels import Label
 
 Interval = tuple[float, float]
@@ -232,6 +233,19 @@ def doubt_order(doubts: dict[str, Doubt]) -> list[str]:
 # --- what the page draws -------------------------------------------------------------------
 
 
+def segments(r: dict) -> list[dict]:
+    """Every segment of a record, with why it was found: its typed list (schema 3), else its
+    intro and credits."""
+    if isinstance(r.get("segments"), list):
+        keep = ("type", "start", "end", "confidence", "evidence", "first_appearance")
+        return [{k: s[k] for k in keep if k in s} for s in r["segments"]
+                if isinstance(s, dict) and s.get("type") in TYPES]  # fmt: skip
+    intro = predicted_intro(r)
+    out = [] if intro is None else [{"type": "intro", "start": intro[0], "end": intro[1]}]
+    c = r.get("credits")
+    return out + ([{"type": "credits", "start": c[0], "end": c[1]}] if c else [])
+
+
 def timeline(ep: Episode) -> dict:
     """The record's parts the timeline draws (None fields where there is no record)."""
     r = ep.record or {}
@@ -244,6 +258,7 @@ def timeline(ep: Episode) -> dict:
         if intro is None
         else {"start": intro[0], "end": intro[1], "score": intro_score(r)},
         "credits": r.get("credits"),
+        "segments": segments(r),
         "recurring": (r.get("season") or {}).get("recurring") or [],
         "video_fps": r.get("video_fps"),
         "duration": r.get("duration"),

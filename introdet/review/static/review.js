@@ -204,7 +204,10 @@ function renderFacts() {
     : `no intro found (${tl.mode} mode)`;
   const others = Object.entries(tl.others || {}).map(([name, o]) => `${name}: ${o.intro ? span(...o.intro) : "no intro"}`);
   if (others.length) $("pred-text").textContent += `; ${others.join("; ")}`;
-  $("credits-text").textContent = tl.credits ? span(tl.credits[0], tl.credits[1]) : "—";
+  // each segment with why it was found: the record's evidence, in its own words
+  const why = (s) => `${s.type} ${span(s.start, s.end)}` + (s.evidence ? ` (${s.evidence})` : "")
+    + (s.first_appearance ? ", first heard here" : "");
+  $("segments-text").textContent = (tl.segments || []).map(why).join("; ") || "—";
   $("recurring-text").textContent = tl.recurring.map(([a, b, kind, n]) => `${kind} ${span(a, b)} ×${n}`).join("; ") || "—";
   $("doubt-text").textContent = (S.rows.get(ep.id).reasons || []).join("; ") || "prediction and label agree";
 }

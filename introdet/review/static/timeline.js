@@ -5,6 +5,7 @@
 
 const RECURRING_COLORS = {
   intro: "#5fb3f9", credits: "#ba82ff", logo: "#d9a441", recap: "#f2d24b", other: "#8d95a3",
+  preview: "#6fd08c", commercial: "#f07f6f",
 };
 const LANES = { probTop: 8, probBottom: 92, recurring: 100, label: 122, ticks: 150 };
 const EDGE_PX = 7; // how close to a label edge a press grabs it
@@ -24,7 +25,7 @@ class Timeline {
     new ResizeObserver(() => this.resize()).observe(canvas);
   }
 
-  // data: {duration, probabilities, fps, intro, credits, recurring}; view: what draw() shows
+  // data: {duration, probabilities, fps, intro, credits, segments, recurring}; view: what draw() shows
   set(data) { this.data = data; this.resize(); }
 
   resize() {
@@ -47,6 +48,10 @@ class Timeline {
     if (!data) return;
     this.shade(data.intro && [data.intro.start, data.intro.end], "rgba(95,179,249,0.22)", "#5fb3f9");
     this.shade(data.credits, "rgba(186,130,255,0.22)", "#ba82ff");
+    for (const s of data.segments || []) { // the other types, each in its own colour
+      const color = RECURRING_COLORS[s.type];
+      if (s.type !== "intro" && s.type !== "credits" && color) this.shade([s.start, s.end], `${color}38`, color);
+    }
     this.curve(data.probabilities, data.fps || 1);
     this.recurring(data.recurring || []);
     this.label(view.label, view.pending);
