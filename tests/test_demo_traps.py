@@ -226,3 +226,20 @@ def test_a_mixed_rate_episode_is_written_at_its_own_rate(tmp_path):
     assert np.diff(times[1:]) == pytest.approx(step, abs=1e-6)
     wave = render.episode_audio(small, RATE)
     assert len(wave) == round(small.n_frames / small.fps * RATE)
+
+
+def test_an_ident_plays_after_the_intro_of_every_episode_the_same():
+    eps = [ep for ep in plan_library(0, "ci") if ep.series.ident and not ep.copy_of]
+    assert len(eps) >= 3
+    idents = []
+    for ep in eps:
+        tags = [tag for _, tag in ep.scenes]
+        assert tags.count("commercial") == 1
+        at = tags.index("commercial")
+        assert tags[at - 1] is None and "intro" in tags[:at] and tags.index("credits") > at
+        idents.append(ep.scenes[at][0])
+    assert len({(s.bg_seed, s.sound, s.n) for s in idents}) == 1  # the same card and sting
+    assert 3 <= idents[0].n / eps[0].series.fps <= 5
+    assert all(s not in ep.content for ep in eps for s in idents)  # no recap quotes it
+    # the tiny library has no room for one
+    assert not any(tag == "commercial" for ep in plan_library(0, "tiny") for _, tag in ep.scenes)

@@ -10,8 +10,9 @@ import itertools
 
 import pytest
 
+from introdet.detection.items import items_from_links
 from introdet.detection.links import Link, partners
-from introdet.detection.season import SeasonConfig, decide, items_from_links
+from introdet.detection.season import SeasonConfig, decide
 from introdet.errors import ConfigError
 
 CFG = SeasonConfig()

@@ -15,8 +15,9 @@ import pytest
 
 from introdet.detection.edges import edge_link
 from introdet.detection.fusion import SeasonSources, season_findings
+from introdet.detection.items import items_from_links
 from introdet.detection.links import Link, on_grid, picture_links, sound_links
-from introdet.detection.season import SeasonConfig, decide, items_from_links
+from introdet.detection.season import SeasonConfig, decide
 from introdet.features.audio import AudioPrint, audio_fingerprint, fingerprint
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
 from introdet.media.library import series_of
@@ -338,3 +339,26 @@ def test_an_episode_with_a_re_recorded_theme_joins_the_intro_by_its_pictures():
                                                   "partners": 3}  # fmt: skip
     deaf = season_findings(SeasonSources(prints, pictures), SeasonConfig(pictures="never"))
     assert deaf.results[3].intro is None
+
+
+def test_an_ident_after_the_intro_is_a_commercial_even_where_the_intro_is_missing():
+    durations = [1300.0, 1310.0, 1290.0, 1305.0]
+    links = []
+    for i in range(4):
+        for j in range(i + 1, 4):
+            if 3 not in (i, j):  # the last episode has no intro
+                links.append(Link(i, j, 60.0, 90.0, 60.0, 90.0))
+            links.append(Link(i, j, 400.0 + i, 404.0 + i, 400.0 + j, 404.0 + j))  # the ident
+    result = decide(links, durations, CFG)
+    assert [r.intro and r.intro.start for r in result] == [60.0, 60.0, 60.0, None]
+    assert [[(c.start, c.end) for c in r.commercials] for r in result] == [
+        [(400.0 + k, 404.0 + k)] for k in range(4)
+    ]
+    assert result[0].evidence["commercials"] == [{"heard": 3, "seen": 0, "episodes": 4}]
+
+
+def test_a_short_stretch_two_episodes_share_after_the_intro_is_no_commercial():
+    links = [Link(i, j, 60.0, 90.0, 60.0, 90.0) for i in range(3) for j in range(i + 1, 3)]
+    links.append(Link(0, 1, 400.0, 404.0, 500.0, 504.0))
+    result = decide(links, [1300.0, 1310.0, 1290.0], CFG)
+    assert all(r.commercials == [] for r in result)

@@ -28,6 +28,7 @@ class Profile:
     n_slips: tuple[int, int]
     credits: tuple[float, float]  # end credits length (a long-credits series: x 2.5)
     frame: tuple[int, int] | None = None  # every series at this size (tests)
+    idents: bool = True  # a series' ident mid-episode (no room for one in the tiny library)
 
 
 PROFILES = {
@@ -36,7 +37,7 @@ PROFILES = {
     "ci": Profile(4, 3, (45, 60), (2, 8), (15, 25), (3, 8), (12, 18), (5, 8), (2, 5), 1, (2, 2),
                   (5, 7)),
     "tiny": Profile(4, 2, (20, 24), (2, 5), (6, 8), (3, 4), (6, 7), (3, 4), (1.5, 3), 1, (2, 2),
-                    (3, 4), frame=(160, 90)),
+                    (3, 4), frame=(160, 90), idents=False),
 }  # fmt: skip
 
 
@@ -71,6 +72,7 @@ class SeriesDef:
     rerecorded_theme: bool = False  # the last episodes play another recording of the theme
     dialogue_over_theme: bool = False  # lines spoken over the theme's first seconds
     preview: bool = False  # "next time on" after the credits, from the next episode
+    ident: bool = False  # a network ident (a bumper) mid-episode, the same in every episode
     mixed_fps: tuple[Fraction, ...] = ()  # episode k written at mixed_fps[k % len]
 
 
@@ -81,7 +83,7 @@ ROSTER = (
               (320, 180), Fraction(24), "title", True, start_transition="fade_in",
               lookalikes=True, cut_short=True, no_recurring_sound=True),
     SeriesDef("Northwind", "Northwind", "northwind", "webm", "libvpx-vp9", (320, 180),
-              Fraction(25), "opening", False, recap=True, identical_copy=True),
+              Fraction(25), "opening", False, recap=True, identical_copy=True, ident=True),
     SeriesDef("Quarry", "Quarry", "quarry", "avi", "mpeg4", (384, 216), Fraction(24000, 1001),
               "title", False, end_transition="fade_black", recurring_set=True, intro_at_zero=True,
               two_openings=True, pal_copy=True),

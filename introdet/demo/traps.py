@@ -16,7 +16,9 @@ A detector that matches what recurs across a season's files meets, in real libra
 - a special in ``Specials/`` beside ``Season 1/`` (``special``): no intro, the series' end credits;
 - lines spoken over the theme's first seconds (``dialogue_over_theme``);
 - a "next time on" preview after the end credits (``preview``), cut from the next episode's own
-  scenes: recurring, but neither intro nor credits.
+  scenes: recurring, but neither intro nor credits;
+- a network ident mid-episode (``ident``): a 3-5 s bumper, card and sting, the same in every
+  episode, after the intro: recurring in every episode, a commercial, not the intro.
 
 Each is a flag of the series (``SeriesDef``); the styles of a truth row are the series' flags
 plus the episode's own ``traps`` (the episodes a trap touches, where it touches only some).
@@ -33,12 +35,13 @@ from itertools import pairwise
 
 import numpy as np
 
-from introdet.demo.plan import Episode, clips, plan_episode, rerecorded
-from introdet.demo.series import Profile, SeriesDef, label_name
+from introdet.demo.plan import Episode, Scene, clips, plan_episode, rerecorded
+from introdet.demo.series import Profile, SeriesDef, frame_count, label_name
+from introdet.demo.sound import Sound
 from introdet.errors import LibraryError
 
 PAL = Fraction(25)
-SERIES_STYLES = ("no_recurring_sound", "dub", "dialogue_over_theme", "mixed_fps")
+SERIES_STYLES = ("no_recurring_sound", "dub", "dialogue_over_theme", "mixed_fps", "ident")
 
 
 def series_at(sd: SeriesDef, number: int) -> SeriesDef:
@@ -69,6 +72,8 @@ def season_traps(
         _pal(season[-1])
     if sd.preview:
         _previews(seed, si, prof, season)
+    if sd.ident and prof.idents:
+        _idents(seed, si, season)
     added = []
     if sd.special:
         for ep in season:
@@ -104,6 +109,21 @@ def _previews(seed: int, si: int, prof: Profile, season: list[Episode]) -> None:
         shots = clips(rng, prof, ep.series.fps, nxt.content, rng.uniform(lo, 1.5 * lo))
         ep.scenes += [(s, "preview") for s in shots]
         ep.traps.append("preview")
+
+
+def _idents(seed: int, si: int, season: list[Episode]) -> None:
+    """The series' ident (one card, one sting, 3-5 s) before the second story scene after each
+    episode's intro (an act break), tagged ``commercial``."""
+    seconds = float(np.random.default_rng([seed, si, 31]).uniform(3, 5))
+    sting = Sound("theme", (seed, si, 31))
+    for ep in season:
+        story = [i for i, (_, tag) in enumerate(ep.scenes) if tag is None]
+        after = [i for i in story if any(t == "intro" for _, t in ep.scenes[:i])] or story
+        if not after:
+            continue
+        n = frame_count(seconds, ep.series.fps)
+        ident = Scene(n, "logo", (seed, si, 31), (seed, si, 31), sound=sting)
+        ep.scenes.insert(after[min(1, len(after) - 1)], (ident, "commercial"))
 
 
 def _special(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from introdet.detection.edges import edge_link
+from introdet.detection.items import Item, items_from_links
 from introdet.detection.links import (
     Link,
     partners,
@@ -27,11 +28,9 @@ from introdet.detection.links import (
 from introdet.detection.postprocess import Segment
 from introdet.detection.recaps import find_recaps
 from introdet.detection.season import (
-    Item,
     SeasonConfig,
     SeasonEpisode,
     classify,
-    items_from_links,
     results_of,
     season_items,
 )

@@ -149,6 +149,8 @@ def _edges(
     mid = (s + e) // 2
     lo, a = max(0, s - window), min(s + window, mid)
     b, hi = max(e - window, mid), min(len(err), e + window)
+    # most gained over [start, a); of equal gains the latest start: codes silent in both (a
+    # pause before an ident) gain nothing and are not the match's
     start = lo + int(np.argmin(cum[lo : a + 1]))  # most gained over [start, a)
     end = b + int(np.argmax(cum[b : hi + 1]))  # most gained over [b, end)
     return start, max(end, start)
@@ -238,6 +240,12 @@ def _joined(
     return out
 
 
+# offsets tried per pair of sound prints: a theme whose bars repeat votes for the offsets of
+# its repeats too (a 45-s theme with 5.6-s bars: its first 12 candidates were all its own
+# repeats, and a 4-s ident after it went unheard); the votes, not the candidates, cost the time
+AUDIO_CANDIDATES = 24
+
+
 def match_audio(
     a: AudioPrint, b: AudioPrint, min_seconds: float = 5.0, max_ber: float = 0.3,
     window_seconds: float = 1.5, max_gap_seconds: float = 1.0, join_seconds: float = 0.0,
@@ -251,6 +259,7 @@ def match_audio(
         a.codes, b.codes, bits=32, skip_a=a.silent, skip_b=b.silent, max_ber=max_ber,
         window=max(1, round(window_seconds / a.hop)), min_length=round(min_seconds / a.hop),
         max_gap=round(max_gap_seconds / a.hop), join_gap=round(join_seconds / a.hop),
+        max_candidates=AUDIO_CANDIDATES,
     )  # fmt: skip
 
 

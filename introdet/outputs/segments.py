@@ -44,6 +44,9 @@ def episode_segments(e: Episode) -> list[dict]:
     if "commercial" in told:
         c = told["commercial"]
         out.append(_segment("commercial", c["start"], c["end"], 1.0, _chapter(c)))
+    elif e.season is not None:
+        for ad, ev in zip(e.season.commercials, season.get("commercials", []), strict=False):
+            out.append(_segment("commercial", ad.start, ad.end, ad.score, _heard(ev, "an ident")))
     return sorted(out, key=lambda s: (s["start"], TYPES.index(s["type"])))
 
 
