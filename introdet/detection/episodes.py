@@ -31,6 +31,7 @@ from introdet.detection.scoring import (
     recurrence_probabilities,
 )
 from introdet.detection.season import SeasonConfig, SeasonEpisode
+from introdet.detection.season_store import Decision, SeasonStore
 from introdet.features.extraction import Summary
 from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
 from introdet.features.print_store import PrintScan, resound_of
@@ -140,32 +141,32 @@ Found = Sequence[tuple[VideoJob, EpisodePrints]]
 
 def season_episodes(
     found: Found, picture: PictureOf, cfg: SeasonConfig, summary: Summary,
-    told: Sequence[tuple[VideoJob, ChapterAnswer]] = (),
+    told: Sequence[tuple[VideoJob, ChapterAnswer]] = (), store: SeasonStore | None = None,
 ) -> list[Episode]:  # fmt: skip
     """Training-free season mode: intros and credits from what recurs in each season's sound
-    (and pictures, where the sound leaves doubt); ``told``: videos their chapters decide."""
+    (and pictures, where the sound leaves doubt); ``told``: videos their chapters decide;
+    ``store``: decisions of an earlier run, taken where nothing changed, and kept."""
     groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
     for idx in group_by_series([j.series for j, _ in told], [j.episode for j, _ in told]).values():
         _first_appearance([told[i][0] for i in idx], [told[i][1].found for i in idx])
     episodes = [_season_episode(job, EpisodePrints(a.duration, None), a.found, CHAPTERS)
                 for job, a in told]  # fmt: skip
+    kept = 0
     for name, idx in groups.items():
         members = [found[i] for i in idx]
-        resound = resound_of([job.path for job, _ in members], PrintScan.of(cfg))
-        sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
-                                resound, partial(_window, members))  # fmt: skip
-        findings = season_findings(sources, cfg)
-        for k, first in findings.identical.items():
-            why = f"the same content as {members[first][0].path}: decided as one episode"
-            summary.warned.append((str(members[k][0].path), why))
-        encoder = SOUND_AND_PICTURES if findings.pictured else SOUND
-        results = [with_end_credits(job.path, with_chapters(job.path, r)) for (job, _), r in
-                   zip(members, findings.results, strict=True)]  # fmt: skip
+        ids = [(str(job.key), str(job.path), job.source_hash) for job, _ in members]
+        decision = store.get(name, ids, cfg) if store is not None else None
+        kept += decision is not None
+        if decision is None:
+            decision = _decided(members, picture, cfg)
+            if store is not None:
+                store.keep(name, ids, cfg, decision)
+        summary.warned += decision.warned
+        results, encoder = decision.results, decision.encoder
         if len(members) == 1 and results[0].intro is None:
             log.warning("%s: the only episode of %r given: its intro needs its season (or a "
                         "checkpoint: ckpt=), its credits were looked for in its last "
                         "pictures", members[0][0].path, name)  # fmt: skip
-        _first_appearance([job for job, _ in members], results)
         for (job, p), r in zip(members, results, strict=True):
             episodes.append(_season_episode(job, p, r, encoder))
     fresh = set(summary.done)
@@ -173,8 +174,25 @@ def season_episodes(
     summary.notes.append(
         f"seasons decided: {len(groups)}, with new or changed episodes: {len(again)}"
         + (f" ({', '.join(again)})" if again else "")
+        + (f"; as the last run decided them: {kept}" if kept else "")
     )
     return episodes
+
+
+def _decided(members: Found, picture: PictureOf, cfg: SeasonConfig) -> Decision:
+    """One season decided: what recurs, heard and seen, then each episode's chapters and last
+    pictures where the season gives no credits, and the first episode its intro plays in."""
+    resound = resound_of([job.path for job, _ in members], PrintScan.of(cfg))
+    sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
+                            resound, partial(_window, members))  # fmt: skip
+    findings = season_findings(sources, cfg)
+    warned = [(str(members[k][0].path),
+               f"the same content as {members[first][0].path}: decided as one episode")
+              for k, first in findings.identical.items()]  # fmt: skip
+    results = [with_end_credits(job.path, with_chapters(job.path, r)) for (job, _), r in
+               zip(members, findings.results, strict=True)]  # fmt: skip
+    _first_appearance([job for job, _ in members], results)
+    return Decision(results, warned, SOUND_AND_PICTURES if findings.pictured else SOUND)
 
 
 def _first_appearance(jobs: Sequence[VideoJob], found: Sequence[SeasonEpisode]) -> None:
