@@ -243,3 +243,19 @@ def test_an_ident_plays_after_the_intro_of_every_episode_the_same():
     assert all(s not in ep.content for ep in eps for s in idents)  # no recap quotes it
     # the tiny library has no room for one
     assert not any(tag == "commercial" for ep in plan_library(0, "tiny") for _, tag in ep.scenes)
+
+
+def test_a_pilot_and_a_film_stand_alone_in_their_folders():
+    eps = {ep.id: ep for ep in plan_library(0, "ci")}
+    pilot, film = eps["harbor_pilot"], eps["harbor_film"]
+    assert pilot.path == "videos/Harbor Pilot/harbor_pilot.mp4"
+    assert film.path == "videos/Films/Harbor Nights (2021)/harbor_film.mp4"
+    for ep, intro in ((pilot, True), (film, False)):
+        tags = [tag for _, tag in ep.scenes]
+        assert ("intro" in tags) == intro and tags[-1] == "credits" and ep.split == "test"
+        folder = ep.path.rsplit("/", 1)[0]
+        others = [e for e in eps.values() if e is not ep and e.path.startswith(folder)]
+        assert others == []  # alone: no season to compare it with
+    season = [s for s, tag in eps["harbor_s01e01"].scenes if tag == "intro"]
+    assert [s for s, tag in pilot.scenes if tag == "intro"] != season  # an intro of its own
+    assert not any("pilot" in k or "film" in k for k in (e.id for e in plan_library(0, "tiny")))

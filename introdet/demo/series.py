@@ -28,7 +28,7 @@ class Profile:
     n_slips: tuple[int, int]
     credits: tuple[float, float]  # end credits length (a long-credits series: x 2.5)
     frame: tuple[int, int] | None = None  # every series at this size (tests)
-    idents: bool = True  # a series' ident mid-episode (no room for one in the tiny library)
+    extras: bool = True  # an ident mid-episode, a lone pilot, a film: none in the tiny library
 
 
 PROFILES = {
@@ -37,7 +37,7 @@ PROFILES = {
     "ci": Profile(4, 3, (45, 60), (2, 8), (15, 25), (3, 8), (12, 18), (5, 8), (2, 5), 1, (2, 2),
                   (5, 7)),
     "tiny": Profile(4, 2, (20, 24), (2, 5), (6, 8), (3, 4), (6, 7), (3, 4), (1.5, 3), 1, (2, 2),
-                    (3, 4), frame=(160, 90), idents=False),
+                    (3, 4), frame=(160, 90), extras=False),
 }  # fmt: skip
 
 
@@ -73,12 +73,14 @@ class SeriesDef:
     dialogue_over_theme: bool = False  # lines spoken over the theme's first seconds
     preview: bool = False  # "next time on" after the credits, from the next episode
     ident: bool = False  # a network ident (a bumper) mid-episode, the same in every episode
+    spinoffs: bool = False  # a pilot of a show of its own (one episode) and a film
     mixed_fps: tuple[Fraction, ...] = ()  # episode k written at mixed_fps[k % len]
 
 
 ROSTER = (
     SeriesDef("Harbor", "Harbor", "harbor", "mp4", "libx264", (320, 180), Fraction(25), "title",
-              False, logo=True, text_over_intro=True, long_credits=True, dub=True, special=True),
+              False, logo=True, text_over_intro=True, long_credits=True, dub=True, special=True,
+              spinoffs=True),
     SeriesDef("Американский вандал", "Американский вандал", "vandal", "mkv", "libx265",
               (320, 180), Fraction(24), "title", True, start_transition="fade_in",
               lookalikes=True, cut_short=True, no_recurring_sound=True),

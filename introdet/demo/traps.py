@@ -18,7 +18,10 @@ A detector that matches what recurs across a season's files meets, in real libra
 - a "next time on" preview after the end credits (``preview``), cut from the next episode's own
   scenes: recurring, but neither intro nor credits;
 - a network ident mid-episode (``ident``): a 3-5 s bumper, card and sting, the same in every
-  episode, after the intro: recurring in every episode, a commercial, not the intro.
+  episode, after the intro: recurring in every episode, a commercial, not the intro;
+- episodes no season explains (``spinoffs``): the pilot of a show of its own (one episode, an
+  intro of its own, the series' end credits) and a film (no intro, end credits), each alone in
+  its folder.
 
 Each is a flag of the series (``SeriesDef``); the styles of a truth row are the series' flags
 plus the episode's own ``traps`` (the episodes a trap touches, where it touches only some).
@@ -35,7 +38,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from introdet.demo.plan import Episode, Scene, clips, plan_episode, rerecorded
+from introdet.demo.plan import Episode, Scene, clips, intro_scenes, plan_episode, rerecorded
 from introdet.demo.series import Profile, SeriesDef, frame_count, label_name
 from introdet.demo.sound import Sound
 from introdet.errors import LibraryError
@@ -72,13 +75,15 @@ def season_traps(
         _pal(season[-1])
     if sd.preview:
         _previews(seed, si, prof, season)
-    if sd.ident and prof.idents:
+    if sd.ident and prof.extras:
         _idents(seed, si, season)
     added = []
     if sd.special:
         for ep in season:
             ep.season_dir = "Season 1/"
         added.append(_special(seed, si, sd, prof, season[0], rng))
+    if sd.spinoffs and prof.extras:
+        added += _spinoffs(seed, si, sd, prof, season[0], rng)
     if sd.identical_copy:
         original = season[0]  # a first episode always shows its intro
         original.traps.append("identical_copy")
@@ -124,6 +129,27 @@ def _idents(seed: int, si: int, season: list[Episode]) -> None:
         n = frame_count(seconds, ep.series.fps)
         ident = Scene(n, "logo", (seed, si, 31), (seed, si, 31), sound=sting)
         ep.scenes.insert(after[min(1, len(after) - 1)], (ident, "commercial"))
+
+
+def _spinoffs(
+    seed: int, si: int, sd: SeriesDef, prof: Profile, first: Episode, rng: np.random.Generator
+) -> list[Episode]:
+    """A pilot of a spin-off show, alone in its folder, with an intro no other file plays; and
+    a film: no intro, end credits. Both in the test split: there is nothing to learn from."""
+    out = []
+    film = f"{sd.name} Nights"
+    for slug, name, folder, intro in (("pilot", f"{sd.name} Pilot", f"{sd.folder} Pilot", True),
+                                      ("film", film, f"Films/{film} (2021)", False)):  # fmt: skip
+        own = replace(sd, name=name, folder=folder, special=False)
+        scenes = intro_scenes(own, prof, seed, si, 7) if intro else []
+        ep = plan_episode(seed, si, own, prof, 1, intro, scenes, None)
+        ep.id = f"{sd.slug}_{slug}"
+        ep.seen, ep.split = first.seen, "test"
+        ep.name = label_name(own, 1, rng)
+        ep.dub_first = first.dub_first
+        ep.traps.append("lone_episode" if intro else "film")
+        out.append(ep)
+    return out
 
 
 def _special(
