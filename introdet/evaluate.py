@@ -25,7 +25,7 @@ from introdet.evaluation.results import (
     load_results,
     recorded_threshold,
 )
-from introdet.evaluation.segment_types import format_types, type_report
+from introdet.evaluation.segment_types import format_types, labelled_truth, type_report
 from introdet.evaluation.traps import format_traps, read_truth, trap_report
 from introdet.media.labels import Annotations, load_annotations
 from introdet.media.library import series_key
@@ -113,6 +113,13 @@ def evaluate(cfg: DictConfig) -> dict:
         print(format_traps(traps))
         print("\nevery segment type: within 1 s / useful of the true ones, and false ones:")
         print(format_types(document["types"]))
+    elif any(i.segments for i in ann.intros.values()):  # labels that time other types
+        rows = labelled_truth(ann.intros)
+        document["types"] = {name: type_report(d, rows) for name, d in predictions.items()}
+        print("\nevery labelled segment type: within 1 s / useful of the labelled ones, and "
+              "false ones:")  # fmt: skip
+        print(format_types(document["types"]))
+    if "types" in document:
         atomic_write_text(out / "evaluation.json", json.dumps(document, indent=2) + "\n")
     print(f"wrote {out / 'evaluation.json'}", file=sys.stderr)
     return document

@@ -1,5 +1,7 @@
 """Every segment type against a truth file that times them (the demo's): intro, credits, and
-the recap, preview and commercial (a recurring ident) its ``distractors`` list names.
+the recap, preview and commercial (a recurring ident) its ``distractors`` list names; or
+against a labels file whose rows time them (``labelled_truth``), each type scored only on the
+episodes whose row labels it.
 
 Per type, over the truth segments of that type: ``within 1 s`` (a predicted segment of the
 type with both edges within 1 s), ``useful`` (one covering at least half of it and reaching
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from introdet.evaluation.report import align_rows
 from introdet.evaluation.results import prediction_files, read_prediction
+from introdet.media.labels import Intro
 from introdet.outputs.timeline import TYPES
 
 WITHIN = 1.0  # seconds: a boundary this close is right
@@ -33,6 +36,21 @@ def truth_segments(e: dict) -> dict[str, list[Span]]:
     for d in e.get("distractors", []):
         if d.get("kind") in out and d["kind"] not in ("intro", "credits"):
             out[d["kind"]].append((float(d["start"]), float(d["end"])))
+    return out
+
+
+def labelled_truth(intros: Mapping[str, Intro]) -> dict[str, dict]:
+    """Truth rows from a labels file: the intro, and each type a row labels (``labelled``)."""
+    out = {}
+    for ep, i in intros.items():
+        spans = {k: [{"start": a, "end": b} for a, b in v] for k, v in i.segments.items()}
+        out[ep] = {
+            "intro": None if i.start is None else {"start": i.start, "end": i.end},
+            "credits": (spans.get("credits") or [None])[0],
+            "distractors": [{"kind": k, **s} for k, v in spans.items() if k != "credits"
+                            for s in v],  # fmt: skip
+            "labelled": ["intro", *i.segments],
+        }
     return out
 
 
@@ -84,7 +102,7 @@ def type_report(pred_dir: str | Path, truth: Mapping[str, dict]) -> dict:
         if ep not in files:
             continue
         want, got = truth_segments(e), found_segments(read_prediction(files[ep]))
-        for t in TYPES:
+        for t in e.get("labelled", TYPES):
             for style in ("all", *e.get("style", [])):
                 _count(report[t].setdefault(style, _blank()), want[t], got[t])
     return report

@@ -11,6 +11,11 @@ Times are ``H:MM:SS``, ``MM:SS`` or plain seconds (number or string, decimals al
 ``"start": null, "end": null`` marks an episode known to have no intro. ``series`` may be
 given explicitly; otherwise it is parsed from ``name``.
 
+A row may also time the episode's other segments, each type a key (``TYPED``): ``null`` for
+none, a ``[start, end]`` pair, or a list of pairs (``"commercial": [["0:20:00", "0:20:04"],
+...]``); a type not named is not labelled. Training reads the intro only; ``evaluate`` scores
+every labelled type.
+
 Labelling rule: second k (the interval [k, k+1)) is intro when it overlaps the intro's
 [start, end) by at least half a second. So [10.0, 20.0) labels seconds 10..19, and
 [10.4, 20.6) labels 10..20 (second 10 overlaps 0.6 s, second 20 overlaps 0.6 s).
@@ -38,6 +43,11 @@ log = logging.getLogger(__name__)
 SLIP = 60.0  # the typing error seen in real files: the start minute one too high
 
 
+# the segment types beside the intro a row may label (media servers' Outro, Recap, Preview,
+# Commercial)
+TYPED = ("credits", "recap", "preview", "commercial")
+
+
 @dataclass(frozen=True)
 class Intro:
     episode: str
@@ -45,6 +55,10 @@ class Intro:
     end: float | None
     series: str
     name: str | None = None
+    # the other segment types the row labels: type -> its spans (none: empty); absent: unknown
+    segments: Mapping[str, tuple[tuple[float, float], ...]] = field(
+        default_factory=dict, hash=False
+    )
 
     @property
     def has_intro(self) -> bool:
@@ -239,11 +253,13 @@ def _parse_row(episode, row, durations, known) -> tuple[Intro, str | None]:
         series = ((series_from_name(name) or "") if name else "").strip() or _series_from_id(
             episode
         )
+    duration = durations.get(episode) if durations else None
+    typed = {kind: _spans(kind, fields[kind], duration) for kind in TYPED if kind in fields}
     raw_start, raw_end = fields.get("start"), fields.get("end")
     if raw_start is None and raw_end is None:
         if "start" not in fields and "end" not in fields:
             raise ValueError("no start and end (write null for both to mark 'no intro')")
-        return Intro(episode, None, None, series.strip(), name), None
+        return Intro(episode, None, None, series.strip(), name, typed), None
     if raw_start is None or raw_end is None:
         raise ValueError("start and end must both be times, or both null")
     start, end = parse_time(raw_start), parse_time(raw_end)
@@ -253,10 +269,32 @@ def _parse_row(episode, row, durations, known) -> tuple[Intro, str | None]:
         start -= SLIP
     if end <= start:
         raise ValueError(f"end {raw_end!r} is not after start {raw_start!r}")
-    duration = durations.get(episode) if durations else None
     if duration is not None and end > duration + 1.0:  # a second of slack for rounding
         raise ValueError(f"intro ends at {end:.0f} s, beyond the episode's {duration:.0f} s")
-    return Intro(episode, start, end, series.strip(), name), fix
+    return Intro(episode, start, end, series.strip(), name, typed), fix
+
+
+def _spans(kind: str, value: object, duration: float | None) -> tuple[tuple[float, float], ...]:
+    """A typed field: null, one [start, end] pair, or a list of pairs, each an interval in
+    the episode; ValueError naming the type otherwise."""
+    if value is None:
+        return ()
+    pairs = value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
+    out = []
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise ValueError(f"{kind}: expected null, [start, end] or a list of them, got "
+                             f"{pair!r}")  # fmt: skip
+        try:
+            start, end = parse_time(pair[0]), parse_time(pair[1])
+        except ValueError as e:
+            raise ValueError(f"{kind}: {e}") from None
+        if end <= start:
+            raise ValueError(f"{kind}: end {pair[1]!r} is not after start {pair[0]!r}")
+        if duration is not None and end > duration + 1.0:
+            raise ValueError(f"{kind} ends at {end:.0f} s, beyond the episode's {duration:.0f} s")
+        out.append((start, end))
+    return tuple(sorted(out))
 
 
 # --- labels and splits -------------------------------------------------------------------
