@@ -65,6 +65,18 @@ def test_what_is_no_recap(quotes, why):
     assert results[1].recap is None, why
 
 
+def test_one_music_cue_the_episode_before_plays_three_times_is_no_recap():
+    before, own = _codes(300, 1), _codes(300, 2)
+    cue = before[int(100 / HOP) : int(103 / HOP)].copy()
+    for at in (150.0, 200.0):  # the score plays it again later
+        before[int(at / HOP) : int(at / HOP) + len(cue)] = cue
+    own[int(2 / HOP) : int(2 / HOP) + len(cue)] = cue
+    results = [SeasonEpisode(intro=Segment(40.0, 60.0, 1.0)),
+               SeasonEpisode(intro=Segment(12.0, 32.0, 1.0))]  # fmt: skip
+    find_recaps([_prints(before), _prints(own)], results, CFG)
+    assert results[1].recap is None
+
+
 def test_a_season_decides_its_recaps_with_its_intros():
     theme = _codes(20, 9)
     eps = []

@@ -362,3 +362,35 @@ def test_a_short_stretch_two_episodes_share_after_the_intro_is_no_commercial():
     links.append(Link(0, 1, 400.0, 404.0, 500.0, 504.0))
     result = decide(links, [1300.0, 1310.0, 1290.0], CFG)
     assert all(r.commercials == [] for r in result)
+
+
+def _ident_season(same_card: bool):
+    """Four episodes: the theme at 60 s, then a 4-s sting at 400 + k s heard in every one;
+    its pictures one card everywhere (an ident) or each episode's own scene (a music cue)."""
+    theme, sting = _random_sound(30, 500).codes, _random_sound(4, 501).codes
+    prints = []
+    for k in range(4):
+        codes = _random_sound(900, 600 + k).codes.copy()
+        codes[1200:1800] = theme
+        at = int((400 + k) / 0.05)
+        codes[at : at + len(sting)] = sting
+        prints.append(EpisodePrints(900.0, AudioPrint(codes, np.zeros(len(codes), bool), 0.05,
+                                                      0.025)))  # fmt: skip
+    card = np.random.default_rng(7).integers(0, 2**63, 64, dtype=np.uint64)
+
+    def window(k: int, t0: float, t1: float) -> PicturePrint:
+        n = int((t1 - t0) * 8)
+        own = np.random.default_rng([k, int(t0 * 8)]).integers(0, 2**63, n, dtype=np.uint64)
+        at_sting = t0 >= 399 and same_card  # elsewhere (the theme's edges) nothing to see
+        return PicturePrint(card[:n] if at_sting else own, np.zeros(n, bool), 8.0, t0)
+
+    return SeasonSources(prints, lambda k: None, window=window)
+
+
+@pytest.mark.parametrize("same_card", [True, False])
+def test_an_ident_shows_one_card_and_a_music_cue_over_other_scenes_is_no_commercial(same_card):
+    found = season_findings(_ident_season(same_card), CFG)
+    assert all(r.intro is not None and r.intro.start == pytest.approx(60.0, abs=0.2)
+               for r in found.results)  # fmt: skip
+    ads = [[(round(c.start), round(c.end)) for c in r.commercials] for r in found.results]
+    assert ads == ([[(400 + k, 404 + k)] for k in range(4)] if same_card else [[]] * 4)

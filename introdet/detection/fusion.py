@@ -182,9 +182,27 @@ def _findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
         seen |= looked
         if edges:
             items = _classified(links + edges, durations, cfg, everywhere)
+    if src.window is not None and cfg.pictures != "never":
+        _idents_seen(src, items, cfg)
     results = results_of(items, durations, cfg, mates)
     find_recaps(prints, results, cfg)
     return SeasonFindings(items, results, len(seen))
+
+
+def _idents_seen(src: SeasonSources, items: Sequence[Item], cfg: SeasonConfig) -> None:
+    """An ident shows one card in every episode; a music cue heard again over other scenes
+    (a show's transition sting) is no commercial. Each commercial's pictures are compared in
+    two of its episodes, where both can be read; one whose pictures differ is "other"."""
+    for it in items:
+        if it.kind != "commercial":
+            continue
+        a, b = sorted(it.spans)[:2]
+        (sa, ea), (sb, eb) = it.spans[a], it.spans[b]
+        pa, pb = src.window(a, sa, ea), src.window(b, sb, eb)
+        if pa is None or pb is None:
+            continue
+        if not picture_links(a, b, pa, pb, min(cfg.min_seconds, 0.5 * (ea - sa))):
+            it.kind = "other"
 
 
 def _classified(

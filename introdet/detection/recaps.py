@@ -6,8 +6,9 @@ of that episode: too short for the season's matching (``season.min_seconds``, 1.
 shared by two episodes only. So each episode's opening minutes (up to its intro) are heard
 once more against the episode before it in broadcast order, with clips from ``CLIP`` s on;
 ``MIN_CLIPS`` clips, each from elsewhere in that episode's story than it plays here (not its
-intro, not its credits, not a studio jingle both play at 0:00), make a recap, from its first
-clip to its last.
+intro, not its credits, not a studio jingle both play at 0:00), from as many places of it and
+as many shots of this one (a music cue the score repeats is heard at several places, but is
+one shot), make a recap, from its first clip to its last.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def find_recaps(
         end = intro.start if intro is not None else min(NO_INTRO_HEAD, me.duration / 4)
         clips = _clips(before, _head(me.audio, end))
         quoted = [c for c in clips if c.quoted(_taken(results[k - 1]))]
-        n = _places(quoted)
+        n = min(_places(quoted), _shots(quoted))
         if n < MIN_CLIPS:
             continue
         start, stop = _extent(quoted, clips)
@@ -98,6 +99,20 @@ def _places(clips: list[_Clip]) -> int:
         places += last is None or shift - last > MIN_SHIFT
         last = shift
     return places
+
+
+def _shots(clips: list[_Clip]) -> int:
+    """How many stretches of this episode the clips are (one heard at several places of the
+    episode before, a music cue its score repeats, is one)."""
+    shots: list[tuple[float, float]] = []
+    for c in sorted(clips, key=lambda c: c.start):
+        if shots:
+            s, e = shots[-1]
+            if min(e, c.end) - c.start > 0.5 * min(e - s, c.end - c.start):
+                shots[-1] = (s, max(e, c.end))
+                continue
+        shots.append((c.start, c.end))
+    return len(shots)
 
 
 def _extent(quoted: list[_Clip], clips: list[_Clip], gap: float = 2.0) -> tuple[float, float]:
