@@ -168,7 +168,7 @@ def test_episode_timeline_and_playability(client, library):
     assert ep["timeline"]["intro"] == {"start": 2.1, "end": 8.6, "score": 0.9}
     assert ep["timeline"]["credits"] == record["credits"]
     assert ep["timeline"]["segments"] == record["segments"]  # each with its evidence
-    assert ep["label"] == {"start": 2.0, "end": 9.0, "problem": None}
+    assert ep["label"] == {"start": 2.0, "end": 9.0, "problem": None, "segments": {}}
     playable = {
         e: client.get(f"/api/episode/{e}").json()["media"]
         for e in ("harbor_s01e01", "vandal_s01e01", "northwind_s01e01", "quarry_s01e01")
@@ -215,7 +215,7 @@ def test_new_label_row_is_what_train_reads_and_other_rows_stay(client, labels):
     before = labels.read_text(encoding="utf-8")
     r = _put(client, "harbor_s01e02", {"start": 6.2, "end": 9.64})
     assert r.status_code == 200, r.text
-    assert r.json()["label"] == {"start": 6.2, "end": 9.64, "problem": None}
+    assert r.json()["label"] == {"start": 6.2, "end": 9.64, "problem": None, "segments": {}}
     after = labels.read_text(encoding="utf-8")
     # the file up to its last row is byte for byte what it was; the new row comes last
     head = before[: before.rindex("}")].rstrip()
@@ -419,6 +419,29 @@ def test_saves_at_once_lose_none(library, labels):
     ann = load_annotations(labels)
     assert all(ann.intros[e].interval == (1.5, 3.0) for e in episodes)
     assert "gone_s09e09" in ann.intros
+
+
+def test_every_type_is_labelled_beside_the_intro_which_stays(client, labels):
+    before = load_annotations(labels).intros["harbor_s01e01"]
+    r = _put(client, "harbor_s01e01", {"type": "credits", "start": 15.5, "end": 24.0})
+    assert r.status_code == 200, r.text
+    assert r.json()["label"]["segments"] == {"credits": [15.5, 24.0]}
+    none = _put(client, "harbor_s01e01", {"type": "recap", "start": None, "end": None})
+    assert none.status_code == 200
+    row = json.loads(labels.read_text(encoding="utf-8"))["harbor_s01e01"]
+    assert row["credits"] == ["0:00:15.500", "0:00:24"] and row["recap"] is None
+    after = load_annotations(labels).intros["harbor_s01e01"]
+    assert after.interval == before.interval  # the intro (its slip fixed) as it was
+    assert after.segments == {"credits": ((15.5, 24.0),), "recap": ()}
+    page = client.get("/api/episode/harbor_s01e01").json()["label"]
+    assert page["segments"] == {"credits": [15.5, 24.0], "recap": None}
+    # a type no page edits, and a row that does not exist yet: refused, nothing written
+    text = labels.read_text(encoding="utf-8")
+    r = _put(client, "harbor_s01e01", {"type": "commercial", "start": 1, "end": 2})
+    assert r.status_code == 400 and "type must be one of" in r.text
+    r = _put(client, "quarry_s01e02", {"type": "credits", "start": 1, "end": 2})
+    assert r.status_code == 422 and "label its intro first" in r.text
+    assert labels.read_text(encoding="utf-8") == text
 
 
 def test_labels_file_class_reads_what_the_validator_reads(labels):

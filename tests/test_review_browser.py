@@ -150,14 +150,15 @@ def seek(driver, t: float) -> None:
     until(driver, f"Math.abs(window.review.now() - {t}) < 1e-6")
 
 
-def saved_label(labels: Path, episode: str, interval, timeout: float = WAIT):
-    """The label as the validator reads it from disk, once it is ``interval``."""
+def saved_label(labels: Path, episode: str, interval, timeout: float = WAIT, kind="intro"):
+    """The label (of ``kind``) as the validator reads it from disk, once it is ``interval``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if labels.exists():
             ann = load_annotations(labels)
             intro = ann.intros.get(episode)
-            if intro is not None and intro.interval == interval:
+            got = intro and (intro.interval if kind == "intro" else intro.segments.get(kind))
+            if intro is not None and got == interval:
                 return ann
         time.sleep(0.1)
     text = labels.read_text() if labels.exists() else "(no file)"
@@ -214,6 +215,21 @@ def test_label_with_shortcuts_and_with_buttons(driver, server):
     assert ann.intros["harbor_s01e02"].interval == (5.04, 9.96) and not ann.rejected
     row = labels.read_text(encoding="utf-8")
     assert '"start": "0:00:07.440"' in row and '"end": "0:00:13.960"' in row
+
+    keys(driver, "t")  # the same episode's credits now
+    until(driver, "window.review.state.kind === 'credits'")
+    seek(driver, 18.0)
+    keys(driver, "i")
+    seek(driver, 21.0)
+    keys(driver, "o")
+    ann = saved_label(labels, "northwind_s01e02", ((18.0, 21.0),), kind="credits")
+    assert ann.intros["northwind_s01e02"].interval == (7.44, 13.96)  # the intro as it was
+    for _ in range(3):  # recap, preview, and the intro again
+        keys(driver, "t")
+    until(driver, "window.review.state.kind === 'intro'")
+    assert js(driver, "[window.review.state.saved.start, window.review.state.saved.end]") == [
+        7.44, 13.96
+    ]
 
     order = js(driver, "window.review.state.order")
     keys(driver, "k")  # the next episode in the list

@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 from introdet.errors import AnnotationError, MediaError, UnsafeIdError
 from introdet.media.paths import id_path
 from introdet.review.frames import Media, frame_jpeg, inspect
-from introdet.review.labels import Label, LabelRejected, LabelsFile, Saved
+from introdet.review.labels import EDITED, Label, LabelRejected, LabelsFile, Saved
 from introdet.review.library import (
     OUTSIDE,
     Doubt,
@@ -181,16 +181,16 @@ class Handlers:
     async def save_label(self, request: Request) -> JSONResponse:
         ep = self.episode_of(request)
         self.file_of(ep)  # its duration is probed: never from a file outside the library
-        interval = _interval(await _body(request))
-        saved = await run_in_threadpool(self._save, ep, interval)  # probing, file I/O
+        kind, interval = _interval(await _body(request))
+        saved = await run_in_threadpool(self._save, ep, interval, kind)  # probing, file I/O
         row = _row(ep, self.review.doubt(ep, saved.label), saved.label)
         return SafeJSONResponse({**row, "notes": list(saved.notes), "summary": saved.summary})
 
-    def _save(self, ep: Episode, interval: tuple[float, float] | None) -> Saved:
+    def _save(self, ep: Episode, interval: tuple[float, float] | None, kind: str) -> Saved:
         labels = self.review.labels
         fresh = {"name": ep.path.stem, "url": "", "series": ep.series}
         try:
-            return labels.save(ep.id, interval, _media(ep).get("duration"), fresh)
+            return labels.save(ep.id, interval, _media(ep).get("duration"), fresh, kind)
         except LabelRejected as e:
             raise HTTPException(422, str(e)) from None
         except AnnotationError as e:  # the file on disk became unreadable meanwhile
@@ -260,7 +260,8 @@ def _row(ep: Episode, d: Doubt, label: Label | None) -> dict:
         "reasons": list(d.reasons),
         "predicted": predicted_intro(ep.record),
         "label": None if label is None else
-        {"start": label.start, "end": label.end, "problem": label.problem},
+        {"start": label.start, "end": label.end, "problem": label.problem,
+         "segments": label.segments},
     }  # fmt: skip
 
 
@@ -277,19 +278,22 @@ def _number(request: Request, name: str, default: float) -> float:
     return value
 
 
-def _interval(body: bytes) -> tuple[float, float] | None:
-    """``{"start": s, "end": e}`` in seconds, or both null for "no intro"; 400 otherwise."""
+def _interval(body: bytes) -> tuple[str, tuple[float, float] | None]:
+    """The type and its ``{"start": s, "end": e}`` in seconds, or both null for none
+    (``"type"``: one of ``EDITED``, the intro if not given); 400 otherwise."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as e:
         raise HTTPException(400, f"the body is not JSON ({e})") from None
-    if not isinstance(data, dict) or set(data) != {"start", "end"}:
-        raise HTTPException(
-            400, 'expected {"start": seconds, "end": seconds} (null, null: no intro)'
-        )
+    if not isinstance(data, dict) or set(data) - {"type"} != {"start", "end"}:
+        raise HTTPException(400, 'expected {"start": seconds, "end": seconds} (null, null: '
+                            'none), and "type" for another segment than the intro')  # fmt: skip
+    kind = data.get("type", "intro")
+    if kind not in EDITED:
+        raise HTTPException(400, f"type must be one of {', '.join(EDITED)}, got {kind!r}")
     start, end = data["start"], data["end"]
     if start is None and end is None:
-        return None
+        return kind, None
     times = []
     for name, value in (("start", start), ("end", end)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -303,4 +307,4 @@ def _interval(body: bytes) -> tuple[float, float] | None:
         times.append(t)
     if times[1] <= times[0]:
         raise HTTPException(400, f"end {end} is not after start {start}")
-    return times[0], times[1]
+    return kind, (times[0], times[1])

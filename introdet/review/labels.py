@@ -14,16 +14,20 @@ import errno
 import json
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.decoder import scanstring
 from pathlib import Path
 
 from introdet.atomic import atomic_write_text
 from introdet.errors import AnnotationError
-from introdet.media.labels import format_time, parse_annotations, refuse_special
+from introdet.media.labels import Intro, format_time, parse_annotations, refuse_special
 
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 _BOM = "\ufeff"
+
+
+# the types the page edits, one span each (a row's several commercials are kept, not edited)
+EDITED = ("intro", "credits", "recap", "preview")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Label:
     start: float | None  # seconds; None with end None: no intro
     end: float | None
     problem: str | None = None  # the validator's reason when it rejects the row
+    # the other types the row labels: type -> [start, end] (its first span), or None for none
+    segments: dict = field(default_factory=dict, hash=False)
 
     @property
     def interval(self) -> tuple[float, float] | None:
@@ -67,7 +73,7 @@ class LabelsFile:
         """Every row as the validator reads it (no durations): id -> label or its problem."""
         _, text, members = self._read()
         ann = parse_annotations([(m.key, m.value) for m in members], str(self.path))
-        out = {ep: Label(i.start, i.end) for ep, i in ann.intros.items()}
+        out = {ep: _label(i) for ep, i in ann.intros.items()}
         out.update({ep: Label(None, None, why) for ep, why in ann.rejected})
         return out
 
@@ -77,12 +83,17 @@ class LabelsFile:
         interval: tuple[float, float] | None,
         duration: float | None = None,
         fresh: dict | None = None,
+        kind: str = "intro",
     ) -> Saved:
-        """Set ``episode``'s intro (None: no intro) and write the file, if the validator
-        accepts the row; ``fresh`` holds the other fields of a row that is new."""
+        """Set ``episode``'s segment of ``kind`` (None: none) and write the file, if the
+        validator accepts the row; ``fresh`` holds the other fields of a row that is new (a
+        new row starts with its intro: the format has no "intro not labelled yet")."""
         with self._lock:  # read, change and write as one: a second save waits for the first
             bom, text, members = self._read()
-            changed = _with_row(text, members, episode, interval, fresh or {})
+            if kind != "intro" and not any(m.key == episode for m in members):
+                raise LabelRejected(f"{self.path}: {episode}: label its intro first (or no "
+                                    f"intro), then its {kind}")  # fmt: skip
+            changed = _with_row(text, members, episode, interval, fresh or {}, kind)
             pairs = [(m.key, m.value) for m in _members(changed)]
             durations = {episode: duration} if duration else None
             ann = parse_annotations(pairs, str(self.path), durations=durations)
@@ -94,7 +105,7 @@ class LabelsFile:
         notes = tuple(
             f"{self.path}: fixed {episode}: {fix}" for ep, fix in ann.fixed if ep == episode
         )
-        return Saved(Label(intro.start, intro.end), notes, ann.summary())
+        return Saved(_label(intro), notes, ann.summary())
 
     def _target(self) -> Path:
         """The file to write: a symbolic link's target, written in its own folder (replacing
@@ -128,6 +139,12 @@ class LabelsFile:
         return bom, text, _members(text)
 
 
+def _label(i: Intro) -> Label:
+    """The page's label of a row: its intro, and the first span of each other type."""
+    segments = {k: (list(v[0]) if v else None) for k, v in i.segments.items() if k in EDITED}
+    return Label(i.start, i.end, segments=segments)
+
+
 def _members(text: str) -> list[_Member]:
     """The top-level object's members with where each lies in ``text`` (valid JSON, checked
     by the caller); duplicate keys are all kept, as the validator wants to see them."""
@@ -152,12 +169,15 @@ def _with_row(
     episode: str,
     interval: tuple[float, float] | None,
     fresh: dict,
+    kind: str = "intro",
 ) -> str:
-    """``text`` with ``episode``'s row set to ``interval``: its other fields and place kept
-    (the first row of that id: the validator then rejects the duplicate), or a new row last."""
-    times = {"start": None, "end": None}
-    if interval is not None:
-        times = {"start": format_time(interval[0]), "end": format_time(interval[1])}
+    """``text`` with ``episode``'s segment of ``kind`` set to ``interval``: the row's other
+    fields and place kept (the first row of that id: the validator then rejects the
+    duplicate), or a new row last."""
+    span = None if interval is None else [format_time(interval[0]), format_time(interval[1])]
+    times = {"start": None, "end": None} if span is None else {"start": span[0], "end": span[1]}
+    if kind != "intro":
+        times = {kind: span}
     old = next((m for m in members if m.key == episode), None)
     nl = "\r\n" if "\r\n" in text else "\n"  # the file's own line ends
     if old is not None:

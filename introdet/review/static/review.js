@@ -10,7 +10,9 @@ const S = {
   rows: new Map(), order: [], ep: null, mode: "loading",
   stripT: 0, playing: false, lastTick: 0, frameBusy: false, frameShown: null,
   saved: null, pending: null, saveTimer: null, drawn: null,
+  kind: "intro", // the segment type being labelled: intro, credits, recap or preview
 };
+const KINDS = ["intro", "credits", "recap", "preview"];
 
 // --- server ---------------------------------------------------------------------------------
 
@@ -192,13 +194,14 @@ function step(delta) { // the next/previous episode in the list's order
   if (i >= 0 && i < S.order.length) openEpisode(S.order[i]);
 }
 
-function span(a, b) { return a === null ? "no intro" : `${clock(a)} – ${clock(b)}`; }
+function span(a, b, none = "no intro") { return a === null ? none : `${clock(a)} – ${clock(b)}`; }
 
 function renderFacts() {
   const ep = S.ep, tl = ep.timeline;
-  const saved = S.saved ? (S.saved.problem ? `rejected: ${S.saved.problem}` : span(S.saved.start, S.saved.end)) : "none yet";
-  const unsaved = changed() ? `  (unsaved: ${span(S.pending.start, S.pending.end)})` : "";
-  $("label-text").textContent = saved + unsaved;
+  const none = `no ${S.kind}`;
+  const saved = S.saved ? (S.saved.problem ? `rejected: ${S.saved.problem}` : span(S.saved.start, S.saved.end, none)) : "none yet";
+  const unsaved = changed() ? `  (unsaved: ${span(S.pending.start, S.pending.end, none)})` : "";
+  $("label-text").textContent = `${S.kind}: ${saved}${unsaved}`;
   $("pred-text").textContent = !tl.mode ? "no prediction record"
     : tl.intro ? `${span(tl.intro.start, tl.intro.end)}, score ${tl.intro.score === null ? "?" : tl.intro.score.toFixed(3)}, ${tl.mode} mode`
     : `no intro found (${tl.mode} mode)`;
@@ -215,8 +218,23 @@ function renderFacts() {
 // --- the label --------------------------------------------------------------------------------
 
 function setLabel(label) {
-  S.saved = label && !label.problem ? { start: label.start, end: label.end } : label;
+  if (S.ep) S.ep.label = label; // every type's saved label, for switching between them
+  if (S.kind === "intro" || !label || label.problem) {
+    S.saved = label && !label.problem ? { start: label.start, end: label.end } : label;
+  } else { // another type: [start, end], null for none, absent when not labelled
+    const seg = (label.segments || {})[S.kind];
+    S.saved = seg === undefined ? null : seg === null ? { start: null, end: null }
+      : { start: seg[0], end: seg[1] };
+  }
   S.pending = S.saved && !S.saved.problem ? { ...S.saved } : { start: null, end: null };
+}
+
+async function setKind(kind) { // label another segment type of the episode
+  await flushSave();
+  S.kind = kind; $("kind").value = kind;
+  setLabel(S.ep ? S.ep.label : null);
+  S.drawn = null; renderFacts();
+  status(`labelling the ${kind}`);
 }
 
 const changed = () => (S.saved
@@ -251,6 +269,7 @@ async function flushSave() {
 
 async function save(body = { start: S.pending.start, end: S.pending.end }) {
   const ep = S.ep;
+  if (S.kind !== "intro") body = { ...body, type: S.kind };
   try {
     const res = await api(`/api/label/${enc(ep.id)}`, { method: "PUT", body: JSON.stringify(body) });
     S.rows.set(ep.id, { ...S.rows.get(ep.id), ...res });
@@ -262,7 +281,7 @@ async function save(body = { start: S.pending.start, end: S.pending.end }) {
       if (pending.start !== body.start || pending.end !== body.end) S.pending = pending;
       $("messages").className = "messages";
       $("messages").textContent = [...res.notes, res.summary].join("\n");
-      status(`saved ${ep.id}: ${span(res.label.start, res.label.end)}`, "ok");
+      status(`saved ${ep.id}: ${S.kind} ${span(S.saved.start, S.saved.end, "none")}`, "ok");
       renderFacts();
     }
     renderList();
@@ -282,8 +301,9 @@ function noIntro() {
 function accept() {
   const tl = S.ep && S.ep.timeline;
   if (!tl || !tl.mode) { status("no prediction to accept", "bad"); return; }
-  if (!tl.intro) { noIntro(); return; }
-  S.pending = { start: ms(tl.intro.start), end: ms(tl.intro.end) };
+  const found = S.kind === "intro" ? tl.intro : (tl.segments || []).find((s) => s.type === S.kind);
+  if (!found) { noIntro(); return; }
+  S.pending = { start: ms(found.start), end: ms(found.end) };
   schedule(0);
 }
 
@@ -299,6 +319,7 @@ const ACTIONS = {
   "end-minus-frame": () => nudge("end", -frame()), "end-plus-frame": () => nudge("end", frame()),
   "end-minus-second": () => nudge("end", -1), "end-plus-second": () => nudge("end", 1),
   "accept": accept, "no-intro": noIntro, "save": () => { clearTimeout(S.saveTimer); schedule(0); },
+  "next-kind": () => setKind(KINDS[(KINDS.indexOf(S.kind) + 1) % KINDS.length]),
   "back": () => seek(now() - 1), "forward": () => seek(now() + 1),
   "back-frame": () => seek(now() - frame()), "forward-frame": () => seek(now() + frame()),
 };
@@ -308,7 +329,7 @@ const KEYS = {
   "i": "set-start", "[": "set-start", "o": "set-end", "]": "set-end",
   "z": "start-minus-frame", "x": "start-plus-frame", "shift+z": "start-minus-second", "shift+x": "start-plus-second",
   "c": "end-minus-frame", "v": "end-plus-frame", "shift+c": "end-minus-second", "shift+v": "end-plus-second",
-  "a": "accept", "n": "no-intro", "s": "save",
+  "a": "accept", "n": "no-intro", "s": "save", "t": "next-kind",
   "arrowleft": "back", "arrowright": "forward", "shift+arrowleft": "back-frame", "shift+arrowright": "forward-frame",
 };
 
@@ -320,6 +341,8 @@ document.addEventListener("keydown", (e) => {
   e.preventDefault(); e.stopPropagation(); // the <video>'s own keys would act twice
   ACTIONS[action]();
 }, true);
+
+$("kind").addEventListener("change", () => { setKind($("kind").value); $("kind").blur(); });
 
 for (const button of document.querySelectorAll("button[data-action]")) {
   button.addEventListener("click", () => { ACTIONS[button.dataset.action](); button.blur(); });
