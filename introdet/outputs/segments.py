@@ -35,7 +35,7 @@ def episode_segments(e: Episode) -> list[dict]:
         else:
             why = (credits.score, _heard(season.get("credits"), "its end"))
         out.append(_segment("credits", credits.start, credits.end, *why))
-    for kind, where in (("preview", "next"), ("recap", "last")):
+    for kind, where in (("preview", "next"), ("recap", "previous")):
         found = getattr(e.season, kind) if e.season is not None else None
         if found is not None:
             why = (1.0, _chapter(told[kind])) if kind in told else (
