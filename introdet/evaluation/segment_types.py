@@ -5,7 +5,7 @@ episodes whose row labels it.
 
 Per type, over the truth segments of that type: ``within 1 s`` (a predicted segment of the
 type with both edges within 1 s), ``useful`` (one covering at least half of it and reaching
-past it by at most 2 s on each side, as ``evaluation.metrics`` counts an intro useful), and
+past it by at most 2 s on each side, as the trap library's ``evaluate`` counts it), and
 ``false``: predicted segments of the type that overlap no truth segment of it, and of how
 many episodes without one. Each per series style too, where one was missed or found
 falsely, so a trap's cost shows on its row.
@@ -19,7 +19,8 @@ from pathlib import Path
 from introdet.evaluation.report import align_rows
 from introdet.evaluation.results import prediction_files, read_prediction
 from introdet.media.labels import Intro
-from introdet.outputs.timeline import TYPES
+from introdet.outputs import timeline
+from introdet.outputs.timeline import TYPE_OF, TYPES
 
 WITHIN = 1.0  # seconds: a boundary this close is right
 REACH = 2.0  # seconds a useful segment may reach past the true one on each side
@@ -55,17 +56,10 @@ def labelled_truth(intros: Mapping[str, Intro]) -> dict[str, dict]:
 
 
 def found_segments(rec: dict) -> dict[str, list[Span]]:
-    """Each type's segments in one record: its typed list (schema 3), else intro and credits."""
+    """Each type's segments in one record, as every writer reads them (``timeline``)."""
     out: dict[str, list[Span]] = {t: [] for t in TYPES}
-    if isinstance(rec.get("segments"), list):
-        for s in rec["segments"]:
-            if s.get("type") in out:
-                out[s["type"]].append((float(s["start"]), float(s["end"])))
-        return out
-    if rec.get("intro"):
-        out["intro"].append((rec["intro"]["start"], rec["intro"]["end"]))
-    if rec.get("credits"):
-        out["credits"].append((float(rec["credits"][0]), float(rec["credits"][1])))
+    for title, start, end in timeline.found_segments(rec):
+        out[TYPE_OF[title]].append((float(start), float(end)))
     return out
 
 

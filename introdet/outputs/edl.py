@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from introdet.errors import ConfigError
-from introdet.outputs.timeline import TITLES, TYPES, playable_segments
+from introdet.outputs.timeline import TYPE_OF, TYPES, playable_segments
 
 EDL_CUT = 0  # MPlayer skips it; Kodi cuts it out of the timeline
 EDL_COMMERCIAL = 3  # Kodi skips it once and lets the viewer seek back; MPlayer ignores it
@@ -21,7 +21,6 @@ EDL_ACTION = EDL_COMMERCIAL
 EDL_ACTIONS = (EDL_CUT, EDL_COMMERCIAL)
 # the players' names for the two: edl_action=kodi or edl_action=mplayer
 PRESETS = {"kodi": EDL_COMMERCIAL, "mplayer": EDL_CUT}
-_TYPE_OF = {title: kind for kind, title in TITLES.items()}
 
 
 def edl_actions(setting=EDL_ACTION) -> dict[str, int]:
@@ -66,7 +65,7 @@ def to_edl(record: dict, action=EDL_ACTION) -> str:
     actions = edl_actions(action)
     lines: list[list[int]] = []
     for title, a, b in sorted(playable_segments(record), key=lambda s: s[1]):
-        act = actions[_TYPE_OF[title]]
+        act = actions[TYPE_OF[title]]
         if lines and a <= lines[-1][1] and act == lines[-1][2]:
             lines[-1][1] = max(lines[-1][1], b)
         elif not lines or b > lines[-1][1]:

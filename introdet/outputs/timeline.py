@@ -18,6 +18,7 @@ EPISODE_TITLE = "Episode"
 TYPES = ("intro", "credits", "recap", "preview", "commercial")
 TITLES = {"intro": INTRO_TITLE, "credits": CREDITS_TITLE, "recap": "Recap",
           "preview": "Preview", "commercial": "Commercial"}  # fmt: skip
+TYPE_OF = {title: kind for kind, title in TITLES.items()}  # a chapter title's type
 # An "Episode" chapter shorter than this (the stretch between the file's start or end and a
 # found segment, or between two of them) joins its neighbour: the credits run to the file's
 # end, an intro found 0.4 s in starts it. Season mode's credits end where the last recurring
