@@ -36,6 +36,7 @@ from introdet.features.print_store import PrintScan
 from introdet.features.shards import check_consistent, encoder_name
 from introdet.features.sources import PRINT_CACHE, Features, Inputs, load_episodes
 from introdet.media.library import parse_shard
+from introdet.media.workers import decoding
 from introdet.outputs.records import Outputs, find_previous, output_root, write_outputs
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,12 @@ class Settings:
 def resolve(cfg: DictConfig) -> Settings:
     """``cfg`` as ``Settings``; the checkpoint (``method=model``) is read here, once."""
     method = cfg.method if cfg.method != "auto" else ("model" if cfg.ckpt else "season")
-    out = Path(cfg.out)
     detector = None
     if method == "model":
-        detector = load_detector(cfg.ckpt, cfg.device, cfg.runtime, out / "onnx")
+        detector = load_detector(cfg.ckpt, cfg.device, cfg.runtime, Path(cfg.out) / "onnx")
     given = _given(cfg)
-    inputs = Inputs(Path(cfg.input), cfg.only, cfg.series, parse_shard(cfg.shard), cfg.decoders,
-                    cfg.processes, cfg.progress)  # fmt: skip
+    work = (*decoding(cfg.decoders, cfg.processes, method == "season"), cfg.progress)
+    inputs = Inputs(Path(cfg.input), cfg.only, cfg.series, parse_shard(cfg.shard), *work)
     return Settings(
         method,
         inputs,
@@ -143,9 +143,9 @@ PREDICT_RULES = {
     "input": TEXT, "out": TEXT, "ckpt": TEXT | NULL, "shard": TEXT | NULL,
     "method": one_of(*METHODS), "runtime": one_of("torch", "onnx"),
     "season_channels": one_of("auto", "off"), "chapters": one_of("none", "apply"),
-    "stride": whole(1, 3600), "batch_size": whole(1, 65536), "decoders": whole(1, 64),
-    "clip_others": whole(1, 1000),
-    "sidecars": FLAG, "tuned_postprocess": FLAG, "processes": FLAG, "progress": FLAG,
+    "stride": whole(1, 3600), "batch_size": whole(1, 65536), "decoders": whole(1, 64) | NULL,
+    "clip_others": whole(1, 1000), "processes": FLAG | NULL,
+    "sidecars": FLAG, "tuned_postprocess": FLAG, "progress": FLAG,
 }  # fmt: skip
 
 

@@ -150,15 +150,32 @@ def _aligned_error(a: AudioPrint, b: AudioPrint) -> float:
     )
 
 
-def test_decode_resamples_to_mono_at_the_print_rate(tmp_path):
+def test_decode_mixes_to_mono_and_decimates_to_the_print_rate(tmp_path):
     wave = dialogue_wave(3.0, seed=1, rate=48000)
     path = write_audio(tmp_path / "a.webm", wave, 48000, "libopus", "stereo")
-    samples, start = decode_audio(path)
-    assert samples.dtype == np.float32 and samples.ndim == 1
-    assert abs(len(samples) / RATE - 3.0) < 0.1
-    assert abs(start) < 0.1
-    limited, _ = decode_audio(path, max_seconds=1.0)
-    assert len(limited) == RATE
+    sound = decode_audio(path)
+    assert sound.samples.dtype == np.float32 and sound.samples.ndim == 1
+    assert sound.rate == 12000.0  # 48 kHz / 4: the largest whole factor that stays >= RATE
+    assert abs(len(sound.samples) / sound.rate - 3.0) < 0.1
+    assert abs(sound.start) < 0.1
+    assert len(decode_audio(path, max_seconds=1.0).samples) == 12000
+    at_44k = decode_audio(write_audio(tmp_path / "b.mp4", dialogue_wave(2.0, seed=1), SR))
+    assert at_44k.rate == RATE
+
+
+@pytest.mark.parametrize("codec,suffix", [("pcm_s16le", "wav"), ("aac", "mp4")])
+def test_decimation_keeps_the_bands_and_drops_what_would_fold_into_them(tmp_path, codec, suffix):
+    t = np.arange(2 * 48000) / 48000
+    low = 0.3 * np.sin(2 * np.pi * 1000.0 * t)
+    high = 0.3 * np.sin(2 * np.pi * 11500.0 * t)  # at 12 kHz it would sound at 500 Hz
+    sound = decode_audio(write_audio(tmp_path / f"t.{suffix}", (low + high).astype(np.float32),
+                                     48000, codec, "stereo"))  # fmt: skip
+    spec = np.abs(np.fft.rfft(sound.samples[2400:-2400]))
+    freqs = np.fft.rfftfreq(len(sound.samples) - 4800, 1 / sound.rate)
+    at = lambda f: spec[np.abs(freqs - f) < 20].max()  # noqa: E731
+    assert at(1000.0) > 100 * at(500.0)  # the folded tone 40 dB under the kept one
+    level = np.sqrt(np.mean(sound.samples[2400:-2400] ** 2))  # stereo mixed, not summed
+    assert abs(level - 0.3 / np.sqrt(2)) < 0.03
 
 
 def test_file_without_audio_gives_none(tmp_path):

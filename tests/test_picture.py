@@ -9,6 +9,7 @@ import pytest
 
 from introdet.demo.videofile import write_video
 from introdet.errors import FramesError
+from introdet.features.fingerprints import held_picture_print, picture_print
 from introdet.features.picture import (
     cosine,
     flat_frames,
@@ -119,3 +120,17 @@ def test_bad_frames_raise():
         picture_hash(np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(FramesError):
         thumbnails(np.zeros((2, 8, 8, 3), np.float32))
+
+
+def test_a_held_picture_print_is_the_decoded_one(tmp_path):
+    """Edge windows read every frame once (held for refinement): sample k is still the frame
+    on screen at start + k / fps, as ``picture_print`` decodes it."""
+    frames = [scene(i // 5, 72, 128) for i in range(100)]  # a new scene every 0.2 s
+    path = write_video(tmp_path / "v.mp4", frames, fps=25.0)
+    held = held_picture_print(path, 8.0, 1.3, 3.1, thumbs=True)
+    decoded = picture_print(path, fps=8.0, start=1.3, max_seconds=1.8, thumbs=True)
+    assert len(held.hashes) == 15 and held.start == 1.3
+    assert np.array_equal(held.hashes, decoded.hashes)
+    assert np.allclose(held.thumbs, decoded.thumbs)
+    late = held_picture_print(path, 8.0, 3.5, 6.0)  # none after the last frame (3.96 s)
+    assert len(late.hashes) == 4

@@ -12,9 +12,14 @@ import shutil
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from introdet.demo.make_library import make_library
+from introdet.detection.fusion import SeasonSources, season_findings
+from introdet.detection.season import SeasonConfig
+from introdet.features.audio import RATE, audio_fingerprint, fingerprint
+from introdet.features.fingerprints import EpisodePrints
 from introdet.outputs.export import read_record
 from introdet.predict import predict
 from tests.commands import output
@@ -61,6 +66,46 @@ def test_season_mode_needs_no_training_and_avoids_every_trap(library, tmp_path):
         checked += 1
     assert checked >= 3
     assert (tmp_path / "o" / "intros.csv").is_file()
+
+
+def _resampled(path: Path, duration: float) -> EpisodePrints:
+    """The whole track's print as introdet made it before decimation: libswresample to mono
+    at RATE, then the same codes."""
+    chunks, start = [], None
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        for frame in container.decode(container.streams.audio[0]):
+            start = float(frame.time) if start is None else start
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return EpisodePrints(duration, fingerprint(np.concatenate(chunks), RATE, start=start))
+
+
+def test_the_decimated_sound_decides_every_season_as_the_resampled_one_did(library):
+    """The fast path (the track's rate divided by a whole factor, no resampler) finds the same
+    intros and credits, within 0.05 s, in every season of the demo library."""
+    lib, truth = library
+    series: dict[str, list[dict]] = {}
+    for e in truth["episodes"].values():
+        series.setdefault(e["series"], []).append(e)
+    compared = 0
+    for members in series.values():
+        paths = [lib / e["path"] for e in members]
+        fast = [EpisodePrints(e["duration"], audio_fingerprint(p)) for e, p in
+                zip(members, paths, strict=True)]  # fmt: skip
+        assert {p.audio.hop for p in fast} == {0.05}  # 48-kHz Opus and 22.05-kHz AAC alike
+        slow = [_resampled(p, e["duration"]) for e, p in zip(members, paths, strict=True)]
+        found = [season_findings(SeasonSources(prints, lambda k: None), SeasonConfig()).results
+                 for prints in (fast, slow)]  # fmt: skip
+        for a, b in zip(*found, strict=True):
+            for kind in ("intro", "credits"):
+                x, y = getattr(a, kind), getattr(b, kind)
+                assert (x is None) == (y is None)
+                if x is not None:
+                    assert (x.start, x.end) == (pytest.approx(y.start, abs=0.05),
+                                                pytest.approx(y.end, abs=0.05))  # fmt: skip
+                    compared += 1
+    assert compared >= 10
 
 
 def test_an_episode_without_sound_is_matched_on_its_pictures(library, tmp_path):

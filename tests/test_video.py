@@ -13,6 +13,7 @@ import pytest
 
 from introdet.demo.videofile import write_video
 from introdet.errors import VideoError
+from introdet.media.held_frames import HeldFrames
 from introdet.media.probe import probe
 from introdet.media.sampling import (
     center_crop,
@@ -497,3 +498,35 @@ def test_over_long_gops_stream_with_the_same_frames(
         got = list(frames_per_second(gops[key], size=None, decode=decode))
         assert len(got) == len(want) == 12
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, want, strict=True)), decode
+
+
+# --- frames held between readers ------------------------------------------------------------
+
+
+def test_held_frames_are_frames_between_decoded_once(videos: dict[str, Path]) -> None:
+    path, held = videos["gop25"], HeldFrames()
+    first = held.between(path, 1.5, 2.3)
+    want = list(frames_between(path, 1.5, 2.3))
+    assert [t for t, _ in first] == [t for t, _ in want]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, want, strict=True))
+    inside = held.between(path, 1.6, 2.0)  # held: the very arrays, not decoded again
+    assert [read_code(f) for _, f in inside] == [frame_code(i) for i in range(40, 50)]
+    assert all(any(f is g for _, g in first) for _, f in inside)
+    wider = held.between(path, 2.0, 3.0)  # overlapping: decoded again as one stretch
+    assert [read_code(f) for _, f in wider] == [frame_code(i) for i in range(50, 75)]
+    (stretches,) = held.held.values()
+    assert [(s.t0, s.t1) for s in stretches] == [(1.5, 3.0)]
+
+
+def test_held_frames_follow_a_replaced_file_and_keep_to_their_budget(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "v.mp4", cfr_frames(50), fps=FPS)
+    held = HeldFrames()
+    assert read_code(held.between(path, 1.0, 1.1)[0][1]) == (1, 0)
+    write_video(path, cfr_frames(60)[::-1], fps=FPS)  # another video under the same name
+    assert read_code(held.between(path, 1.0, 1.1)[0][1]) == frame_code(59 - 25)
+    assert probe(path).duration == pytest.approx(2.4)
+    write_video(path, cfr_frames(75), fps=FPS)
+    assert probe(path).duration == pytest.approx(3.0)  # what a file says is kept while it is
+    small = HeldFrames(budget=1)  # unchanged, not after
+    small.between(path, 0.0, 0.5)
+    assert not small.held  # over the budget: nothing held, the frames still returned

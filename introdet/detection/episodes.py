@@ -33,7 +33,7 @@ from introdet.detection.scoring import (
 from introdet.detection.season import SeasonConfig, SeasonEpisode
 from introdet.detection.season_store import Decision, SeasonStore
 from introdet.features.extraction import Summary
-from introdet.features.fingerprints import EpisodePrints, PicturePrint, picture_print
+from introdet.features.fingerprints import EpisodePrints, PicturePrint, held_picture_print
 from introdet.features.print_store import PrintScan, resound_of
 from introdet.features.shards import ShardMeta
 from introdet.features.sources import PictureOf, season_prints
@@ -232,5 +232,4 @@ EDGE_FPS = 8.0  # pictures per second around an intro's edges
 def _window(members: Found, k: int, t0: float, t1: float) -> PicturePrint | None:
     """Episode k's pictures from t0 to t1 s (None: its video is not there)."""
     path = members[k][0].path
-    return picture_print(path, fps=EDGE_FPS, start=t0, max_seconds=t1 - t0, skip_nonref=True,
-                         thumbs=True) if path.is_file() else None  # fmt: skip
+    return held_picture_print(path, EDGE_FPS, t0, t1, thumbs=True) if path.is_file() else None

@@ -100,9 +100,17 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """Mean of x [L] over a centred window, shrunk at the ends: float64 [L]."""
-    kernel = np.ones(max(1, min(window, len(x))))  # "same" would return the longer of the two
-    return np.convolve(x, kernel, "same") / np.convolve(np.ones(len(x)), kernel, "same")
+    """Mean of x [L] over a centred window, shrunk at the ends: float64 [L]; the window of
+    ``np.convolve(x, ones(window), "same")`` (``window // 2`` codes before, the rest after),
+    from one cumulative sum (the codes' error rates are multiples of 1/bits: the sums are
+    exact either way)."""
+    n = len(x)
+    w = max(1, min(window, n))
+    after = (w - 1) // 2
+    cum = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])  # [L + 1]
+    i = np.arange(n)
+    lo, hi = np.maximum(i - (w - 1 - after), 0), np.minimum(i + after + 1, n)
+    return (cum[hi] - cum[lo]) / (hi - lo)
 
 
 def _diagonal(
@@ -113,9 +121,8 @@ def _diagonal(
     i0, i1 = max(0, -d), min(len(a), len(b) - d)
     if i1 - i0 < min_length:
         return []
-    ia = np.arange(i0, i1)  # [L]
-    err = hamming(a[ia], b[ia + d]) / bits  # [L]
-    ok = use_a[ia] & use_b[ia + d]  # [L]
+    err = hamming(a[i0:i1], b[i0 + d : i1 + d]) / bits  # [L]
+    ok = use_a[i0:i1] & use_b[i0 + d : i1 + d]  # [L]
     err = np.where(ok, err, 0.5)
     smooth = _centred_mean(err, window)  # [L]
     runs: list[tuple[int, int]] = []
@@ -140,19 +147,23 @@ def _edges(
     0.5), by the likelihood ratio."""
     core = err[s + window : e - window] if e - s > 3 * window else err[s:e]
     p = float(np.clip(np.mean(core), 0.01, 0.45))
-    n_err = err * bits  # [L]
-    ratio = n_err * np.log(2 * p) + (bits - n_err) * np.log(2 * (1 - p))  # [L] log-likelihood
-    # a matching stretch holds some codes as bad as unrelated ones (steady notes leave their
-    # bits to chance): model it as a mixture, so that one bad code costs at most log(OUTLIER)
-    gain = np.logaddexp(np.log(1 - OUTLIER) + ratio, np.log(OUTLIER))  # [L]
-    cum = np.concatenate([[0.0], np.cumsum(np.where(ok, gain, 0.0))])  # [L + 1]
     mid = (s + e) // 2
     lo, a = max(0, s - window), min(s + window, mid)
     b, hi = max(e - window, mid), min(len(err), e + window)
+
+    def gained(x0: int, x1: int) -> np.ndarray:
+        """Log-likelihood gained over [x0, k) for k = x0 .. x1: float64 [x1 - x0 + 1]."""
+        n_err = err[x0:x1] * bits
+        ratio = n_err * np.log(2 * p) + (bits - n_err) * np.log(2 * (1 - p))  # log-likelihood
+        # a matching stretch holds some codes as bad as unrelated ones (steady notes leave
+        # their bits to chance): a mixture, so that one bad code costs at most log(OUTLIER)
+        gain = np.logaddexp(np.log(1 - OUTLIER) + ratio, np.log(OUTLIER))
+        return np.concatenate([[0.0], np.cumsum(np.where(ok[x0:x1], gain, 0.0))])
+
     # most gained over [start, a); of equal gains the latest start: codes silent in both (a
     # pause before an ident) gain nothing and are not the match's
-    start = lo + int(np.argmin(cum[lo : a + 1]))  # most gained over [start, a)
-    end = b + int(np.argmax(cum[b : hi + 1]))  # most gained over [b, end)
+    start = lo + int(np.argmin(gained(lo, a)))  # most gained over [start, a)
+    end = b + int(np.argmax(gained(b, hi)))  # most gained over [b, end)
     return start, max(end, start)
 
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from introdet.checks import FLAG, check_node, number, whole
 from introdet.detection.postprocess import Segment
+from introdet.media.held_frames import HELD
 from introdet.media.probe import VideoInfo, frame_rate, probe
-from introdet.media.sampling import frames_between
 
 log = logging.getLogger(__name__)
 
@@ -171,18 +171,19 @@ def _frame_rate(info: VideoInfo, *wins: _Window) -> float | None:
 
 
 def _decode(path: str | os.PathLike, coarse: Segment, cfg: RefineConfig) -> tuple[_Window, _Window]:
-    """The windows around both boundaries; one decode when they overlap (a short intro)."""
+    """The windows around both boundaries; one decode when they overlap (a short intro), none
+    where season mode's look at the edges holds them already (``HELD``)."""
     a0, a1 = max(0.0, coarse.start - cfg.span), coarse.start + cfg.span
     b0, b1 = max(0.0, coarse.end - cfg.span), coarse.end + cfg.span
     if b0 <= a1:
-        both = list(frames_between(path, a0, max(a1, b1), size=cfg.size))
+        both = HELD.between(path, a0, max(a1, b1), size=cfg.size)
         return (
             _window([f for f in both if f[0] < a1], cfg),
             _window([f for f in both if f[0] >= b0], cfg),
         )
     return (
-        _window(list(frames_between(path, a0, a1, size=cfg.size)), cfg),
-        _window(list(frames_between(path, b0, b1, size=cfg.size)), cfg),
+        _window(HELD.between(path, a0, a1, size=cfg.size), cfg),
+        _window(HELD.between(path, b0, b1, size=cfg.size), cfg),
     )
 
 

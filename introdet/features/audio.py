@@ -1,10 +1,10 @@
 """Audio fingerprints of an episode's soundtrack, of the Haitsma-Kalker / Chromaprint kind.
 
-``decode_audio`` demuxes only the first audio stream (no video is decoded) and resamples it to
-mono ``RATE`` Hz. ``fingerprint`` cuts the signal into Hann-windowed frames every ``hop``
-seconds, sums the power spectrum into ``N_BANDS`` log-spaced bands between ``F_LO`` and ``F_HI``
-and keeps, per frame pair, one sign bit per band: whether its log energy rose more from one
-frame to the next than the frame's median band did::
+``decode_audio`` demuxes only the first audio stream (no video is decoded), mixes it to mono and
+decimates it to about ``RATE`` Hz. ``fingerprint`` cuts the signal into Hann-windowed frames
+every ``hop`` seconds, sums the power spectrum into ``N_BANDS`` log-spaced bands between
+``F_LO`` and ``F_HI`` and keeps, per frame pair, one sign bit per band: whether its log energy
+rose more from one frame to the next than the frame's median band did::
 
     rise[n, m] = L[n, m] - L[n-1, m];   bit[n, m] = rise[n, m] > median_m(rise[n, :])
 
@@ -32,7 +32,7 @@ from introdet.media.container import failure, open_input
 
 log = logging.getLogger(__name__)
 
-RATE = 11025  # Hz of the decoded mono signal
+RATE = 11025  # Hz: the decoded mono signal keeps at least this rate (12 kHz from 48 kHz)
 N_BANDS = 32  # -> 32 bits per code
 F_LO, F_HI = 50.0, 4000.0  # Hz, the band edges
 HOP = 0.05  # seconds between frames (see docs/fingerprints.md for 0.1)
@@ -43,7 +43,7 @@ SILENCE_DB = -55.0  # a frame whose band power is below this (dB re full scale) 
 # track that says 1 Hz to RATE makes 11025 samples of each one: gigabytes for one packet)
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
 # the most sound decoded from one file, whatever it claims: longer than any episode or film;
-# its samples at RATE take 1.3 GB (twice that while they are joined)
+# its samples at 12 kHz take 1.4 GB (twice that while they are joined)
 MAX_AUDIO_SECONDS = 8 * 3600.0
 
 
@@ -69,20 +69,33 @@ class AudioPrint:
         return self.time(index) + self.hop / 2 + self.window / 2
 
 
-def decode_audio(
-    path: str | os.PathLike, max_seconds: float | None = None, rate: int = RATE,
-    start: float = 0.0,
-) -> tuple[np.ndarray, float] | None:  # fmt: skip
-    """Decode the first audio stream to mono float32 at ``rate`` Hz: (samples [S], start s).
+@dataclass(frozen=True)
+class Sound:
+    """A decoded track: mono float32 samples at ``rate`` Hz from ``start`` s (file timeline)."""
 
+    samples: np.ndarray  # float32 [S]
+    rate: float
+    start: float = 0.0
+
+
+def decode_audio(
+    path: str | os.PathLike, max_seconds: float | None = None, start: float = 0.0,
+    min_rate: float = RATE,
+) -> Sound | None:  # fmt: skip
+    """Decode the first audio stream to mono float32 at the track's rate divided by the largest
+    whole factor that keeps it at least ``min_rate`` (48 kHz -> 12 kHz, 44.1 kHz -> 11025 Hz).
+
+    A general resampler (and even libswresample's channel mixing) costs more than the decoder
+    itself; a mean of the channels and a decimation filter in numpy cost a fraction of it.
     ``start`` > 0 seeks there first (decoding starts at or a little before it; the returned
     start says where the samples begin on the file's timeline).
 
     Returns None for a file without an audio stream. Only the audio stream is demuxed. A packet
-    the decoder rejects is skipped (a damaged stretch costs its own samples only); a file that
-    cannot be opened at all, or whose sample rate is implausible (outside MIN_SAMPLE_RATE ..
-    MAX_SAMPLE_RATE), raises ``AudioError``. At most MAX_AUDIO_SECONDS are decoded (a warning
-    says where that stops a track).
+    the decoder rejects is skipped (a damaged stretch costs its own samples only), as are frames
+    whose rate differs from the first one's; a file that cannot be opened at all, or whose
+    sample rate is implausible (outside MIN_SAMPLE_RATE .. MAX_SAMPLE_RATE), raises
+    ``AudioError``. At most MAX_AUDIO_SECONDS are decoded (a warning says where that stops a
+    track).
     """
     try:
         container = open_input(path)
@@ -95,19 +108,17 @@ def decode_audio(
         if stream.codec_context.sample_rate:  # 0: not in the header, the frames say
             _check_rate(path, stream.codec_context.sample_rate)
         stream.thread_type = "AUTO"
-        cap = int(MAX_AUDIO_SECONDS * rate)
-        limit = cap if max_seconds is None else min(cap, int(max_seconds * rate))
+        seconds = MAX_AUDIO_SECONDS if max_seconds is None else min(MAX_AUDIO_SECONDS, max_seconds)
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
         try:
-            chunks, start = _decode_stream(container, stream, rate, limit, path)
+            sound, capped = _decode_stream(container, stream, seconds, min_rate, path)
         except av.FFmpegError as e:
             raise AudioError(path, f"cannot decode the audio stream ({failure(e)})") from e
-    samples = np.concatenate(chunks)[:limit] if chunks else np.zeros(0, np.float32)  # [S]
-    if limit == cap and len(samples) == cap:
+    if capped and seconds == MAX_AUDIO_SECONDS:
         log.warning("%s: only the first %g s of its sound decoded (MAX_AUDIO_SECONDS); the "
                     "rest is not heard", path, MAX_AUDIO_SECONDS)  # fmt: skip
-    return samples, start
+    return sound
 
 
 def _check_rate(path: str | os.PathLike, sample_rate: int) -> None:
@@ -116,51 +127,144 @@ def _check_rate(path: str | os.PathLike, sample_rate: int) -> None:
                                "header?)")  # fmt: skip
 
 
-def _decode_stream(container, stream, rate: int, limit: int, path: str | os.PathLike):
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+BLOCK = 1 << 16  # samples decimated at once: numpy's cost per call spread over many frames
+
+
+def _decode_stream(container, stream, seconds: float, min_rate: float, path):
+    """(``Sound`` of at most ``seconds``, whether it stopped there) from the stream's frames."""
+    decimator: Decimator | None = None
     chunks: list[np.ndarray] = []
+    block: list[np.ndarray] = []  # frames' samples as decoded, not yet mixed and decimated
+    kind: tuple = ()  # (sample format, channels) of the frames in ``block``
     start: float | None = None
-    total = 0
+    total = pending = limit = 0
     for packet in container.demux(stream):
         try:
             frames = packet.decode()
         except av.error.InvalidDataError:
             continue
         for frame in frames:
-            _check_rate(path, frame.sample_rate)  # before the resampler multiplies it
-            if start is None and frame.time is not None:
-                start = float(frame.time)
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))  # [n]
+            if decimator is None:
+                _check_rate(path, frame.sample_rate)
+                decimator = Decimator(frame.sample_rate, max(1, int(frame.sample_rate // min_rate)))
+                limit = int(seconds * decimator.rate)
+                start = float(frame.time) if frame.time is not None else 0.0
+            elif frame.sample_rate != decimator.source_rate:
+                continue  # a stretch at another rate: not this track's sound
+            # a 5.1 layout switching to stereo (as broadcasts do between programmes) changes
+            # the kind of samples a block holds
+            this = (frame.format.name, frame.layout.nb_channels)
+            if block and (this != kind or pending >= BLOCK):
+                chunks.append(decimator.feed(_mono(block, *kind)))
                 total += len(chunks[-1])
-        if total >= limit:
-            return chunks, start or 0.0
-    for out in resampler.resample(None):  # flush the resampler's delay line
-        chunks.append(out.to_ndarray().reshape(-1))
-    return chunks, start or 0.0
+                block, pending = [], 0
+            kind = this
+            block.append(_samples(frame, *kind))
+            pending += frame.samples
+        if total >= limit > 0:
+            break
+    else:
+        if decimator is not None:
+            if block:
+                chunks.append(decimator.feed(_mono(block, *kind)))
+            chunks.append(decimator.flush())
+    if decimator is None:
+        return Sound(np.zeros(0, np.float32), float(RATE), 0.0), False
+    samples = np.concatenate(chunks)  # [S]
+    return Sound(samples[:limit], decimator.rate, start), len(samples) >= limit
+
+
+_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32,
+           "dbl": np.float64}  # fmt: skip
+_SCALE = {"s16": 1 / 32768, "s32": 1 / 2**31, "s64": 1 / 2**63, "u8": 1 / 128}
+
+
+def _samples(frame: av.AudioFrame, sample_format: str, channels: int) -> list[np.ndarray]:
+    """A frame's samples, not copied: one [n] a channel (planar) or one [n * C] (packed).
+    Reading the planes' buffers costs a quarter of ``to_ndarray`` (which stacks them), the most
+    of any step after the decoder's own; the buffers are padded, so the count is the frame's."""
+    dtype = _DTYPES[sample_format.rstrip("p")]
+    if sample_format.endswith("p"):
+        return [np.frombuffer(p, dtype, frame.samples) for p in frame.planes]
+    return [np.frombuffer(frame.planes[0], dtype, frame.samples * channels)]
+
+
+def _mono(frames: list[list[np.ndarray]], sample_format: str, channels: int) -> np.ndarray:
+    """The mean of the channels of frames' samples (``_samples`` of each): float32 [n], full
+    scale 1 whatever the sample format."""
+    if sample_format.endswith("p"):
+        x = np.stack([np.concatenate([f[c] for f in frames]) for c in range(len(frames[0]))])
+    else:  # packed: the channels interleaved
+        x = np.concatenate([f[0] for f in frames]).reshape(-1, channels).T  # [C, n]
+    name = sample_format.rstrip("p")
+    if name == "u8":
+        x = x.astype(np.float32) - 128
+    if name in _SCALE:
+        x = x.astype(np.float32) * np.float32(_SCALE[name])
+    if len(x) == 1:
+        return x[0].astype(np.float32)
+    return x.mean(axis=0, dtype=np.float32)
+
+
+class Decimator:
+    """Keep every ``factor``-th sample of a stream fed in pieces, after a low-pass filter: the
+    cubic B-spline (a moving mean of ``factor`` samples, three times over), whose zeros sit on
+    every multiple of the output rate, where the sound folded onto its low bands lies; the
+    4 kHz top band loses a few dB, which the codes' differences cancel."""
+
+    def __init__(self, source_rate: int, factor: int) -> None:
+        self.source_rate, self.factor = source_rate, factor
+        self.rate = source_rate / factor
+        box = np.ones(factor) / factor
+        self.taps = np.convolve(np.convolve(box, box), box).astype(np.float32)  # [4 * factor - 3]
+        self.held = np.zeros(len(self.taps) // 2, np.float32)  # the filter centred on sample 0
+
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """The output samples that ``x`` [n] (the next input samples) completes: float32 [m]."""
+        if self.factor == 1:
+            return x
+        x = np.concatenate([self.held, x])
+        n = max(0, (len(x) - len(self.taps)) // self.factor + 1)
+        out = np.zeros(n, np.float32)
+        for j, tap in enumerate(self.taps):
+            out += tap * x[j : j + n * self.factor : self.factor]
+        self.held = x[n * self.factor :]
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The last samples, the filter reaching past the end over zeros."""
+        if self.factor == 1:
+            return np.zeros(0, np.float32)
+        return self.feed(np.zeros(len(self.taps) // 2, np.float32))
 
 
 def band_energies(
-    samples: np.ndarray, rate: int = RATE, hop: float = HOP, window: float = WINDOW,
+    samples: np.ndarray, rate: float = RATE, hop: float = HOP, window: float = WINDOW,
     n_bands: int = N_BANDS,
 ) -> np.ndarray:  # fmt: skip
-    """Power per log-spaced band of Hann-windowed frames every ``hop`` s: float64 [F, n_bands]."""
+    """Power per log-spaced band of Hann-windowed frames every ``hop`` s: float64 [F, n_bands].
+
+    Frame i begins at sample ``round(i * hop * rate)``: the frames keep time at any rate (a
+    print of a 48-kHz track and one of a 44.1-kHz track have the same hop)."""
     n_win = int(round(window * rate))
-    step = int(round(hop * rate))
-    if step <= 0 or n_win <= 0:
+    step = hop * rate
+    if step < 1 or n_win <= 0:
         raise ConfigError(f"hop {hop} and window {window} must be positive at {rate} Hz")
-    n_frames = 0 if len(samples) < n_win else 1 + (len(samples) - n_win) // step
+    n_frames = 0 if len(samples) < n_win else 1 + int((len(samples) - n_win) / step)
+    begins = np.round(np.arange(n_frames) * step).astype(np.int64)  # [F]
+    begins = begins[begins + n_win <= len(samples)]
     n_fft = 1 << (n_win - 1).bit_length()
     freqs = np.fft.rfftfreq(n_fft, 1 / rate)  # [n_fft/2+1]
     first = np.searchsorted(freqs, np.geomspace(F_LO, F_HI, n_bands + 1))  # [B+1] bin edges
     if np.any(np.diff(first) == 0):
         raise ConfigError(f"window {window} s is too short for {n_bands} bands: one is empty")
     hann = np.hanning(n_win).astype(np.float32)
-    out = np.zeros((n_frames, n_bands))
-    for lo in range(0, n_frames, 512):  # blocks of frames bound the memory of the spectra
-        idx = np.arange(lo, min(lo + 512, n_frames))[:, None] * step + np.arange(n_win)
+    samples = np.asarray(samples, np.float32)
+    out = np.zeros((len(begins), n_bands))
+    for lo in range(0, len(begins), 256):  # blocks of frames bound the memory of the spectra
+        idx = begins[lo : lo + 256, None] + np.arange(n_win)  # [f, n_win]
         spec = np.fft.rfft(samples[idx] * hann, n=n_fft, axis=1)[:, first[0] : first[-1]]
-        power = spec.real**2 + spec.imag**2  # [f, K], the bins of the bands, in order
+        power = spec.real**2 + spec.imag**2  # [f, K] float32, the bins of the bands, in order
         out[lo : lo + len(idx)] = np.add.reduceat(power, first[:-1] - first[0], axis=1)
     return out
 
@@ -181,10 +285,11 @@ def codes_from_energies(energies: np.ndarray) -> np.ndarray:
 
 
 def fingerprint(
-    samples: np.ndarray, rate: int = RATE, hop: float = HOP, window: float = WINDOW,
+    samples: np.ndarray, rate: float = RATE, hop: float = HOP, window: float = WINDOW,
     start: float = 0.0,
 ) -> AudioPrint:  # fmt: skip
-    """Fingerprint a mono signal [S]; code i spans frames i and i+1 (from ``i * hop`` s).
+    """Fingerprint a mono signal [S] at ``rate`` Hz; code i spans frames i and i+1 (from
+    ``i * hop`` s).
 
     Code i is timed ``hop / 2 + window / 4`` after its first frame begins: a shared stretch
     turns a code's bits when its frames are about three quarters inside it (measured in
@@ -198,9 +303,8 @@ def fingerprint(
     level = 10 * np.log10(energies.sum(axis=1) / (n_win / 4) ** 2 + 1e-20)  # [F] dB
     quiet = level < SILENCE_DB
     silent = quiet[1:] | quiet[:-1] if len(codes) else np.zeros(0, bool)  # [F-1]
-    step = int(round(hop * rate)) / rate
-    at = start + step / 2 + window / 4
-    return AudioPrint(codes=codes, silent=silent, hop=step, start=at, window=window)
+    at = start + hop / 2 + window / 4
+    return AudioPrint(codes=codes, silent=silent, hop=hop, start=at, window=window)
 
 
 def audio_fingerprint(
@@ -210,18 +314,17 @@ def audio_fingerprint(
     """Decode ``path``'s first audio stream (at most ``max_seconds``) and fingerprint it.
 
     ``speed`` > 1 hears a copy that plays that much fast (a PAL copy of a film: 25/23.976,
-    pitch and tempo) as the original sounds: its samples are taken ``speed`` times as densely
-    and heard at ``RATE``, which lowers the pitch and stretches the time back; the print's
-    times stay those of the file (its hop and window are ``speed`` times shorter there).
+    pitch and tempo) as the original sounds: its samples are heard as if taken at ``1/speed``
+    of their rate, which lowers the pitch and stretches the time back; the print's times stay
+    those of the file (its hop and window are ``speed`` times shorter there).
 
     Returns None for a file without audio; a track shorter than one window gives an empty print.
     """
-    decoded = decode_audio(path, max_seconds, rate=round(RATE * speed), start=start)
-    if decoded is None:
+    sound = decode_audio(path, max_seconds, start=start, min_rate=RATE * speed)
+    if sound is None:
         return None
-    samples, start = decoded
-    p = fingerprint(samples, RATE, hop, window, start)
+    p = fingerprint(sound.samples, sound.rate / speed, hop, window, sound.start)
     if speed == 1.0:
         return p
-    return AudioPrint(p.codes, p.silent, p.hop / speed, start + (p.start - start) / speed,
-                      p.window / speed)  # fmt: skip
+    at = sound.start + (p.start - sound.start) / speed
+    return AudioPrint(p.codes, p.silent, p.hop / speed, at, p.window / speed)

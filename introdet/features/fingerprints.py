@@ -17,7 +17,8 @@ import numpy as np
 from introdet.errors import AudioError
 from introdet.features.audio import AudioPrint, audio_fingerprint
 from introdet.features.picture import flat_frames, picture_hash, thumbnails
-from introdet.media.probe import probe
+from introdet.media.held_frames import HELD
+from introdet.media.probe import probe, sample_count
 from introdet.media.sampling import frames_per_second
 from introdet.media.workers import run_ahead
 
@@ -88,6 +89,23 @@ class PicturePrint:
         """The print of frames [N, H, W, 3] uint8 sampled at ``start + k / fps`` s."""
         small = thumbnails(frames) if thumbs else None
         return cls(picture_hash(frames), flat_frames(frames), fps, start, small)
+
+
+def held_picture_print(
+    path: str | Path, fps: float, start: float, end: float, thumbs: bool = False
+) -> PicturePrint:
+    """``picture_print`` of [start, end) from every frame of that stretch, held for the next
+    reader (``HELD``: refinement reads the same frames): sample k is the frame on screen at
+    ``start + k / fps`` (the first frame, for a sample before it), while the video lasts."""
+    decoded = HELD.between(path, start, end, size=64)
+    if not decoded:
+        return PicturePrint(np.zeros(0, np.uint64), np.zeros(0, bool), fps, start)
+    times = np.array([t for t, _ in decoded])  # [N]
+    grid = start + np.arange(sample_count(end, fps, start)) / fps  # [K]
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1 / fps
+    grid = grid[grid < times[-1] + step]  # none after the video's last frame
+    shown = np.maximum(np.searchsorted(times, grid + 1e-6, "right") - 1, 0)  # [K]
+    return PicturePrint.of_frames(np.stack([decoded[i][1] for i in shown]), fps, start, thumbs)
 
 
 def picture_print(

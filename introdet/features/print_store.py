@@ -35,7 +35,7 @@ from introdet.features.fingerprints import (
 )
 from introdet.features.shards import ShardMeta, shard_file
 
-PRINTS_VERSION = 2  # 2: temporal band bits from 50 Hz (1: Haitsma-Kalker, 300-3000 Hz)
+PRINTS_VERSION = 3  # 3: decimated, not resampled; 2: band bits from 50 Hz; 1: Haitsma-Kalker
 SUFFIX = ".prints.npz"
 
 
