@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from introdet.demo.make_library import make_library
+from introdet.demo.make_library import add_soundtrack, make_library
+from introdet.demo.videofile import write_video
 from introdet.detection.fusion import SeasonSources, season_findings
 from introdet.detection.season import SeasonConfig
 from introdet.features.audio import RATE, audio_fingerprint, fingerprint
@@ -24,6 +26,7 @@ from introdet.outputs.export import read_record
 from introdet.predict import predict
 from tests.commands import output
 from tests.conftest import compose_cfg
+from tests.test_audio import dialogue_wave, episode_wave, theme_wave
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -165,6 +168,40 @@ def test_only_the_scan_and_the_tail_are_heard(library, tmp_path):
     first = read_record(output(tmp_path / "o", "northwind_s01e01"))["intro"]
     want = truth["episodes"]["northwind_s01e01"]["intro"]
     assert first["start"] == pytest.approx(want["start"], abs=0.1)
+
+
+def _season_of_late_openers(folder: Path, befores: Sequence[float], length: float) -> None:
+    """Episodes of ``length`` s, each a theme of 15 s after a cold open of ``befores[k]`` s and
+    one end sound over its last 15 s; pictures of noise that recur nowhere."""
+    theme, end = theme_wave(15.0, 3, 22050), dialogue_wave(15.0, 77, 22050)
+    (folder / "Late").mkdir(parents=True)
+    for k, before in enumerate(befores):
+        rng = np.random.default_rng(k)
+        frames = [rng.integers(0, 255, (48, 64, 3), np.uint8) for _ in range(int(length * 5))]
+        bare = write_video(folder / "bare.mp4", frames, fps=5.0)
+        wave = np.concatenate([episode_wave(theme, before, length - before - 30.0, 10 + k, 22050),
+                               end])  # fmt: skip
+        add_soundtrack(bare, folder / "Late" / f"late_s01e0{k + 1}.mp4", "aac", wave, 22050)
+        bare.unlink()
+
+
+def test_only_the_episodes_their_first_scan_leaves_unexplained_are_heard_again(tmp_path):
+    _season_of_late_openers(tmp_path / "in", [10.0, 15.0, 70.0], 120.0)
+    first = ["season.first_scan=40", "season.first_tail=30"]
+    assert _predict(tmp_path / "in", tmp_path / "first", *first) == 0
+    whole = ["season.first_scan=null", "season.first_tail=null"]
+    assert _predict(tmp_path / "in", tmp_path / "whole", *whole) == 0
+    for k, before in enumerate([10.0, 15.0, 70.0]):
+        a, b = (read_record(output(tmp_path / n, f"late_s01e0{k + 1}")) for n in ("first", "whole"))
+        assert (a["intro"]["start"], a["intro"]["end"]) == (
+            pytest.approx(before, abs=0.3), pytest.approx(before + 15.0, abs=0.3))  # fmt: skip
+        assert (a["intro"]["start"], a["intro"]["end"]) == (
+            pytest.approx(b["intro"]["start"], abs=0.05),
+            pytest.approx(b["intro"]["end"], abs=0.05))  # fmt: skip
+        assert a["credits"] == pytest.approx([105.0, 120.0], abs=0.3)
+    # the first 40 s hold two intros and the last 30 s every end theme: one episode heard again
+    again = (tmp_path / "first" / ".prints" / ".wider").rglob("*.json")
+    assert [p.name for p in again] == ["late_s01e03.json"]
 
 
 def _records(out: Path) -> dict[str, dict]:

@@ -21,7 +21,7 @@ from introdet.detection.channels import Rows, season_evidence, snap_to_season
 from introdet.detection.chapter_names import ChapterAnswer, by_chapters, with_chapters
 from introdet.detection.detector import Detector
 from introdet.detection.end_credits import with_end_credits
-from introdet.detection.fusion import SeasonSources, season_findings
+from introdet.detection.fusion import SeasonFindings, SeasonSources, season_findings
 from introdet.detection.postprocess import PostprocessConfig, Segment
 from introdet.detection.refine import RefineConfig, refine_episode
 from introdet.detection.scoring import (
@@ -32,11 +32,12 @@ from introdet.detection.scoring import (
 )
 from introdet.detection.season import SeasonConfig, SeasonEpisode
 from introdet.detection.season_store import Decision, SeasonStore
+from introdet.errors import AudioError, VideoError
 from introdet.features.extraction import Summary
 from introdet.features.fingerprints import EpisodePrints, PicturePrint, held_picture_print
 from introdet.features.print_store import PrintScan, resound_of
 from introdet.features.shards import ShardMeta
-from introdet.features.sources import PictureOf, season_prints
+from introdet.features.sources import PictureOf, Widen, season_prints
 from introdet.media.library import VideoJob
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def season_channels(
     scan = PrintScan.of(cfg)
     prints, picture_of = season_prints(metas, shard_dir, scan)
     rows = [Rows(m.start, m.fps, len(episodes[i].feats)) for m, i in zip(metas, idx, strict=True)]
-    resound = resound_of([m.source for m in metas], scan)
+    resound = resound_of([m.source for m in metas], [scan] * len(metas))
     evidence = season_evidence(prints, picture_of, rows, cfg, resound)
     for i, r in zip(idx, evidence.results, strict=True):
         episodes[i].season = r
@@ -142,10 +143,12 @@ Found = Sequence[tuple[VideoJob, EpisodePrints]]
 def season_episodes(
     found: Found, picture: PictureOf, cfg: SeasonConfig, summary: Summary,
     told: Sequence[tuple[VideoJob, ChapterAnswer]] = (), store: SeasonStore | None = None,
+    wider: Widen | None = None,
 ) -> list[Episode]:  # fmt: skip
     """Training-free season mode: intros and credits from what recurs in each season's sound
     (and pictures, where the sound leaves doubt); ``told``: videos their chapters decide;
-    ``store``: decisions of an earlier run, taken where nothing changed, and kept."""
+    ``store``: decisions of an earlier run, taken where nothing changed, and kept; ``wider``:
+    the prints ``found`` are of the first scan, and this hears an episode over more."""
     groups = group_by_series([j.series for j, _ in found], [j.episode for j, _ in found])
     for idx in group_by_series([j.series for j, _ in told], [j.episode for j, _ in told]).values():
         _first_appearance([told[i][0] for i in idx], [told[i][1].found for i in idx])
@@ -158,7 +161,7 @@ def season_episodes(
         decision = store.get(name, ids, cfg) if store is not None else None
         kept += decision is not None
         if decision is None:
-            decision = _decided(members, picture, cfg)
+            decision = _decided(members, picture, cfg, wider)
             if store is not None:
                 store.keep(name, ids, cfg, decision)
         summary.warned += decision.warned
@@ -179,13 +182,28 @@ def season_episodes(
     return episodes
 
 
-def _decided(members: Found, picture: PictureOf, cfg: SeasonConfig) -> Decision:
-    """One season decided: what recurs, heard and seen, then each episode's chapters and last
-    pictures where the season gives no credits, and the first episode its intro plays in."""
-    resound = resound_of([job.path for job, _ in members], PrintScan.of(cfg))
-    sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
-                            resound, partial(_window, members))  # fmt: skip
-    findings = season_findings(sources, cfg)
+def _decided(
+    members: Found, picture: PictureOf, cfg: SeasonConfig, wider: Widen | None = None
+) -> Decision:
+    """One season decided: what recurs, heard and seen (``wider``: the episodes it leaves
+    unexplained heard again over the whole scan, and the season decided again), then each
+    episode's chapters and last pictures where the season gives no credits, and the first
+    episode its intro plays in."""
+    members = list(members)
+    scans = [PrintScan.first(cfg) if wider is not None else PrintScan.of(cfg)] * len(members)
+    findings = _heard(members, scans, picture, cfg)
+    more = _unexplained(members, findings.results, cfg) if wider is not None else {}
+    for k, (head, tail) in more.items():
+        job, prints = members[k]
+        try:
+            again = wider(job, head, tail)
+        except (VideoError, AudioError, OSError) as e:
+            log.warning("%s: not heard past its first scan (%s)", job.path, e)
+            continue
+        if again.audio is not None:
+            members[k], scans[k] = (job, again), PrintScan.wider(cfg, head, tail)
+    if more:
+        findings = _heard(members, scans, picture, cfg)
     warned = [(str(members[k][0].path),
                f"the same content as {members[first][0].path}: decided as one episode")
               for k, first in findings.identical.items()]  # fmt: skip
@@ -193,6 +211,41 @@ def _decided(members: Found, picture: PictureOf, cfg: SeasonConfig) -> Decision:
                zip(members, findings.results, strict=True)]  # fmt: skip
     _first_appearance([job for job, _ in members], results)
     return Decision(results, warned, SOUND_AND_PICTURES if findings.pictured else SOUND)
+
+
+def _heard(
+    members: Found, scans: Sequence[PrintScan], picture: PictureOf, cfg: SeasonConfig
+) -> SeasonFindings:
+    resound = resound_of([job.path for job, _ in members], scans)
+    sources = SeasonSources([p for _, p in members], partial(_picture_of, members, picture),
+                            resound, partial(_window, members))  # fmt: skip
+    return season_findings(sources, cfg)
+
+
+# seconds an intro must end (credits start) inside the first scan (tail) to be explained by
+# it: a theme cut off where the scan ends matches up to there (within a few codes)
+INSIDE = 3.0
+
+
+def _unexplained(
+    members: Found, found: Sequence[SeasonEpisode], cfg: SeasonConfig
+) -> dict[int, tuple[bool, bool]]:
+    """Episode -> (hear the whole scan, the whole tail): those whose intro does not end well
+    inside what was heard of their head, or whose credits do not start well inside their tail,
+    where more was asked for."""
+    whole = PrintScan.of(cfg)
+    out = {}
+    for k, ((_, p), r) in enumerate(zip(members, found, strict=True)):
+        if p.audio is None or p.head is None:  # no sound, or all of it heard
+            continue
+        head = p.head < max(whole.scan, whole.fraction * p.duration) and (
+            r.intro is None or r.intro.end > p.head - INSIDE)  # fmt: skip
+        heard = p.duration - p.tail.start if p.tail is not None else 0.0
+        tail = heard + 1.0 < whole.tail and (
+            r.credits is None or r.credits.start < p.duration - heard + INSIDE)  # fmt: skip
+        if head or tail:
+            out[k] = (head, tail)
+    return out
 
 
 def _first_appearance(jobs: Sequence[VideoJob], found: Sequence[SeasonEpisode]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,7 @@ from introdet.detection.season import (
 from introdet.features.audio import AudioPrint
 from introdet.features.fingerprints import EpisodePrints, PicturePrint
 from introdet.features.picture import hamming
+from introdet.media.workers import cores
 
 
 @dataclass
@@ -232,19 +234,7 @@ def _edge_links(
     looks different half a second on). The credits end with the episode or its preview, and
     their pictures may only move their start earlier: their names differ by episode. Also
     returns the episodes whose pictures were looked at."""
-    windows: dict[tuple[int, str], tuple] = {}
-
-    def around(k: int, kind: str) -> tuple:
-        if (k, kind) not in windows:
-            seg = getattr(found[k], kind)
-            start = src.window(k, max(0.0, seg.start - EDGE_OUTSIDE), seg.start + EDGE_INSIDE)
-            end = None
-            if kind == "intro":
-                end = src.window(k, max(0.0, seg.end - EDGE_INSIDE), seg.end + EDGE_OUTSIDE)
-            windows[k, kind] = (start, end)
-        return windows[k, kind]
-
-    edges = []
+    looks = []  # (pair, kind, the link its edges are looked at along)
     for (i, j), kind in itertools.product(pairs, ("intro", "credits")):
         a, b = getattr(found[i], kind), getattr(found[j], kind)
         if a is None or b is None:
@@ -254,10 +244,28 @@ def _edge_links(
         if not shared:
             continue
         k = max(shared, key=lambda x: (x.signal == "sound", x.a_end - x.a_start))
-        if abs((k.b_end - k.b_start) - (k.a_end - k.a_start)) > 0.1:
-            continue  # another speed: the pictures would need it too
+        if abs((k.b_end - k.b_start) - (k.a_end - k.a_start)) <= 0.1:  # else another speed:
+            looks.append(((i, j), kind, k))  # the pictures would need it too
+
+    def around(look: tuple[int, str]) -> tuple:
+        k, kind = look
+        seg = getattr(found[k], kind)
+        start = src.window(k, max(0.0, seg.start - EDGE_OUTSIDE), seg.start + EDGE_INSIDE)
+        end = None
+        if kind == "intro":
+            end = src.window(k, max(0.0, seg.end - EDGE_INSIDE), seg.end + EDGE_OUTSIDE)
+        return start, end
+
+    # decoding 1080p pictures is the most of season mode's time: two decoders at once keep
+    # both cores busy, where one decoder's own threads leave a third of them idle
+    wanted = sorted({(k, kind) for pair, kind, _ in looks for k in pair})  # each once
+    with ThreadPoolExecutor(min(cores(), 4)) as pool:
+        windows = dict(zip(wanted, pool.map(around, wanted), strict=True))
+    edges = []
+    for (i, j), kind, k in looks:
+        a, b = getattr(found[i], kind), getattr(found[j], kind)
         d = k.b_start - k.a_start
-        link = edge_link(i, j, d, (a.start, a.end), around(i, kind), around(j, kind),
+        link = edge_link(i, j, d, (a.start, a.end), windows[i, kind], windows[j, kind],
                          search=k.step, inward=kind == "intro",
                          theirs=(b.start - d, b.end - d))  # fmt: skip
         if link is not None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from introdet.checks import check_node, number, one_of, whole
+from introdet.checks import NULL, check_node, number, one_of, whole
 from introdet.detection.items import Item, items_from_links
 from introdet.detection.links import Link
 from introdet.detection.postprocess import Segment
@@ -45,6 +45,8 @@ SEASON_RULES = {
     "scan": number(0, 86400, lo_open=True),
     "scan_fraction": number(0, 1, lo_open=True),
     "tail": number(0, 86400),
+    "first_scan": number(0, 86400, lo_open=True) | NULL,
+    "first_tail": number(0, 86400) | NULL,
     "min_seconds": number(0, 3600, lo_open=True),
     "max_others": whole(1, 1000),
     "min_intro": number(0, 3600, lo_open=True),
@@ -68,6 +70,13 @@ class SeasonConfig:
     scan: float = 900.0
     scan_fraction: float = 0.4
     tail: float = 600.0
+    # every episode is heard first over its first first_scan and last first_tail seconds; the
+    # rest of the scan (or tail) only where the season finds no intro ending inside it (no
+    # credits starting inside it); null: the whole scan (tail) at once. 75 of 79 real intros
+    # start before 7:00 (none is over a minute long); credits and a preview after them fit in
+    # the last 4:00 of most shows
+    first_scan: float | None = 480.0
+    first_tail: float | None = 240.0
     min_seconds: float = 1.5  # the shortest shared stretch that counts (matched edges sit a
     # little inside the true ones: a 2-s intro matches over about 1.6 s)
     max_others: int = 8  # partners per episode: its nearest episodes in broadcast order

@@ -53,6 +53,20 @@ class PrintScan:
         """The scan of season mode's settings (``season.*``: scan, scan_fraction, tail)."""
         return cls(season.scan, float(season.scan_fraction), float(season.tail))
 
+    @classmethod
+    def first(cls, season) -> PrintScan:
+        """What every episode is heard over first (``season.first_scan``, ``first_tail``)."""
+        return cls.wider(season, season.first_scan is None, season.first_tail is None)
+
+    @classmethod
+    def wider(cls, season, head: bool, tail: bool) -> PrintScan:
+        """The first scan with its head (``head``) or its tail (``tail``) the whole one's."""
+        whole = cls.of(season)
+        last = whole.tail if tail else min(whole.tail, float(season.first_tail))
+        if head:
+            return cls(whole.scan, whole.fraction, last)
+        return cls(min(whole.scan, float(season.first_scan)), 0.0, last)
+
     def record(self) -> dict:
         return {"version": PRINTS_VERSION, "scan": self.scan, "fraction": self.fraction,
                 "tail": self.tail}  # fmt: skip
@@ -158,13 +172,13 @@ def pictures_of(
 
 
 def resound_of(
-    sources: Sequence[str | Path], scan: PrintScan
+    sources: Sequence[str | Path], scans: Sequence[PrintScan]
 ) -> Callable[[int, float], EpisodePrints | None]:
-    """Episode k's sound heard again at another speed, from its video ``sources[k]`` (None:
-    the video is not there)."""
+    """Episode k's sound heard again at another speed over the same ``scans[k]``, from its
+    video ``sources[k]`` (None: the video is not there)."""
 
     def resound(k: int, speed: float) -> EpisodePrints | None:
-        source = Path(sources[k])
+        source, scan = Path(sources[k]), scans[k]
         if not source.is_file():
             return None
         return episode_prints(source, scan.scan, scan.fraction, scan.tail, speed)

@@ -22,6 +22,7 @@ from introdet.features.extraction import Summary, extract, sound_prints
 from introdet.features.fingerprints import (
     EpisodePrints,
     PicturePrint,
+    episode_prints,
     picture_print,
     prints_ahead,
 )
@@ -267,17 +268,42 @@ def load_prints(
             _found(job, made[job.episode], found, summary)
         elif kept[job.episode] is not None:
             _found(job, kept[job.episode][0], found, summary, fresh=False)
-    seen = {e: pair[1] for e, pair in kept.items() if pair is not None and pair[1] is not None}
+    first = {job.episode: p for job, p in found}
+    seen = {(e, pair[0].head): pair[1] for e, pair in kept.items()
+            if pair is not None and pair[1] is not None}  # fmt: skip
 
     def picture(job: VideoJob, prints: EpisodePrints) -> PicturePrint:
-        """The pictures over the scan, made once and kept beside the sound for re-runs."""
-        if job.episode not in seen:
-            seen[job.episode] = picture_print(job.path, max_seconds=prints.head)
-            keep_prints(cache, job.key, str(job.path), job.source_hash, prints, scan,
-                        seen[job.episode])  # fmt: skip
-        return seen[job.episode]
+        """The pictures over the scan, made once; kept beside the sound for re-runs where that
+        is the sound first heard (a wider hearing's are made again)."""
+        at = (job.episode, prints.head)
+        if at not in seen:
+            seen[at] = picture_print(job.path, max_seconds=prints.head)
+            if first.get(job.episode) is prints:
+                keep_prints(cache, job.key, str(job.path), job.source_hash, prints, scan,
+                            seen[at])  # fmt: skip
+        return seen[at]
 
     return found, summary, picture, list(told.values())
+
+
+WIDER = ".wider"  # in the prints cache: the episodes heard over more than the first scan
+Widen = Callable[[VideoJob, bool, bool], EpisodePrints]
+
+
+def widen(cache: Path, season) -> Widen:
+    """An episode heard again over the whole scan (``head``) or tail (``tail``) of
+    ``season.*``, kept in ``cache/.wider`` for re-runs."""
+
+    def wider(job: VideoJob, head: bool, tail: bool) -> EpisodePrints:
+        scan = PrintScan.wider(season, head, tail)
+        kept = cached_prints(cache / WIDER, job.key, job.source_hash, scan)
+        if kept is not None:
+            return kept[0]
+        prints = episode_prints(job.path, scan.scan, scan.fraction, scan.tail)
+        keep_prints(cache / WIDER, job.key, str(job.path), job.source_hash, prints, scan)
+        return prints
+
+    return wider
 
 
 def _answered(jobs: list[VideoJob], answered: Answered | None) -> dict[str, tuple[VideoJob, Any]]:

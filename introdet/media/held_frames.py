@@ -11,6 +11,7 @@ stretches used longest ago go first; one asked for again then is decoded again).
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ class HeldFrames:
     def __init__(self, budget: int = BUDGET) -> None:
         self.budget = budget
         self.held: OrderedDict[tuple, list[Stretch]] = OrderedDict()  # oldest use first
+        self.lock = threading.Lock()  # readers in threads: season mode looks at edges so
 
     def between(
         self, path: str | os.PathLike, t0: float, t1: float, size: int | None = 64
@@ -53,18 +55,21 @@ class HeldFrames:
         [t0, t1) (a stretch it overlaps is decoded again as one with it)."""
         st = os.stat(path)
         key = (os.fspath(path), size, st.st_mtime_ns, st.st_size)  # a file replaced: not it
-        stretches = self.held.pop(key, [])
-        for s in stretches:
-            if s.t0 <= t0 and t1 <= s.t1:
-                self.held[key] = stretches
-                return s.part(t0, t1)
-        near = [s for s in stretches if s.t0 <= t1 and t0 <= s.t1]
+        with self.lock:
+            stretches = self.held.pop(key, [])
+            self.held[key] = stretches
+            for s in stretches:
+                if s.t0 <= t0 and t1 <= s.t1:
+                    return s.part(t0, t1)
+            near = [s for s in stretches if s.t0 <= t1 and t0 <= s.t1]
         lo, hi = min([t0] + [s.t0 for s in near]), max([t1] + [s.t1 for s in near])
-        decoded = list(frames_between(path, lo, hi, size=size))
+        decoded = list(frames_between(path, lo, hi, size=size))  # other threads go on meanwhile
         got = Stretch(lo, hi, np.array([t for t, _ in decoded], np.float64),
                       [f for _, f in decoded])  # fmt: skip
-        self.held[key] = [s for s in stretches if s not in near] + [got]
-        self._trim()
+        with self.lock:
+            kept = [s for s in self.held.pop(key, []) if s not in near]
+            self.held[key] = kept + [got]
+            self._trim()
         return got.part(t0, t1)
 
     def _trim(self) -> None:
@@ -72,9 +77,6 @@ class HeldFrames:
         while total > self.budget and self.held:
             _, gone = self.held.popitem(last=False)
             total -= sum(s.nbytes for s in gone)
-
-    def clear(self) -> None:
-        self.held.clear()
 
 
 HELD = HeldFrames()  # the process's frames held (season mode's edges, then refinement)

@@ -316,7 +316,7 @@ class IntroDataModule(L.LightningDataModule):
             group = [metas[names[i]] for i in idx]
             prints, picture_of = shard_prints(hp.shard_dir, group)
             rows = [Rows(m.start, m.fps, m.n_seconds) for m in group]
-            resound = resound_of([m.source for m in group], PrintScan.of(cfg))
+            resound = resound_of([m.source for m in group], [PrintScan.of(cfg)] * len(group))
             found = season_evidence(prints, picture_of, rows, cfg, resound).channels
             n_rows = [None if hp.max_seconds is None else int(hp.max_seconds * m.fps)
                       for m in group]  # fmt: skip
