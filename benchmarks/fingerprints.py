@@ -1,8 +1,9 @@
 """Measure the audio and picture fingerprints (see docs/fingerprints.md).
 
-    python benchmarks/fingerprints.py audio [seasons=4] [episodes=4] [overlay_db=-12]
-    python benchmarks/fingerprints.py pictures lib=/tmp/prints-lib [fps=2]
-    python benchmarks/fingerprints.py timing
+    python -m benchmarks.fingerprints audio [seasons=4] [episodes=4] [overlay_db=-12]
+    python -m benchmarks.fingerprints pictures lib=/tmp/prints-lib [fps=2]
+    python -m benchmarks.fingerprints timing
+    python -m benchmarks.fingerprints decimated lib=/tmp/demo-lib
 
 ``audio``: seeded seasons (one theme per season, cold opens of random length, the episodes
 encoded as AAC/44.1 kHz/stereo, Opus/48 kHz/mono at -6 dB, MP3/44.1 kHz), fingerprinted for each
@@ -10,7 +11,8 @@ encoded as AAC/44.1 kHz/stereo, Opus/48 kHz/mono at -6 dB, MP3/44.1 kHz), finger
 nothing; ``overlay_db`` mixes each episode's own dialogue over its theme. ``pictures``: the
 demo library's episodes hashed at ``fps`` frames a second, every pair of one series matched,
 each match named by what it overlaps in truth.json. ``timing``: two 10-minute tracks sharing a
-60-s theme, printed and matched.
+60-s theme, printed and matched. ``decimated``: each season of a demo library decided from its
+sound alone with the decimated prints and with prints resampled by libswresample (version 2).
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from introdet.detection.fusion import SeasonSources, season_findings
 from introdet.detection.matching import audio_times, match_audio, match_pictures
-from introdet.features.audio import RATE, decode_audio, fingerprint
+from introdet.detection.season import SeasonConfig
+from introdet.features.audio import RATE, audio_fingerprint, decode_audio, fingerprint
+from introdet.features.fingerprints import EpisodePrints
 from introdet.features.picture import flat_frames, picture_hash
 from tests.test_audio import dialogue_wave, episode_wave, theme_wave, write_audio
 
@@ -36,7 +41,7 @@ CODECS = [("aac", "mp4", 44100, "stereo", 0.0), ("libopus", "webm", 48000, "mono
 
 
 def make_seasons(tmp: Path, seasons: int, episodes: int, overlay_db: float | None, seed: int = 0):
-    """Encoded episodes: [(season, theme start, theme length, samples [S], audio start)].
+    """Encoded episodes: [(season, theme start, theme length, samples [S], audio start, rate)].
 
     ``overlay_db``: each episode's own dialogue mixed over its theme at this level (None: none).
     """
@@ -51,8 +56,8 @@ def make_seasons(tmp: Path, seasons: int, episodes: int, overlay_db: float | Non
             theme = theme + 10 ** (overlay_db / 20) * dialogue_wave(length, 500 + 10 * s + e, rate)
         wave = episode_wave(theme, before, 10.0, 1000 * s + e, rate)
         path = write_audio(tmp / f"s{s}e{e}.{ext}", wave, rate, codec, layout, gain)
-        samples, start = decode_audio(path)
-        out.append((s, before, length, samples, start))
+        sound = decode_audio(path)
+        out.append((s, before, length, sound.samples, sound.start, sound.rate))
     return out
 
 
@@ -67,7 +72,7 @@ def audio(seasons: int = 4, episodes: int = 4, overlay_db: float | None = None) 
         "false  ms/pair"
     )
     for hop, window in VARIANTS:
-        prints = [fingerprint(x[3], RATE, hop, window, x[4]) for x in eps]
+        prints = [fingerprint(x[3], x[5], hop, window, x[4]) for x in eps]
         errs, lens, bers, found, false, spent = [], [], [], 0, 0, 0.0
         for (i, x), (j, y) in itertools.combinations(enumerate(eps), 2):
             t0 = time.perf_counter()
@@ -174,10 +179,55 @@ def timing() -> None:
           " (truth: 95.0, 240.0, 60.0)")  # fmt: skip
 
 
+def _resampled(path: Path, duration: float) -> EpisodePrints:
+    """The whole track's print as prints version 2 heard it: libswresample to mono RATE Hz."""
+    chunks, start = [], None
+    with av.open(str(path)) as c:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        for frame in c.decode(c.streams.audio[0]):
+            start = float(frame.time) if start is None else start
+            chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+        chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
+    return EpisodePrints(duration, fingerprint(np.concatenate(chunks), RATE, start=start))
+
+
+def decimated(lib: str) -> None:
+    """Each season of a demo library decided from its sound alone (no pictures), once from the
+    decimated prints and once from prints of libswresample's 11025 Hz: how far apart."""
+    lib_path = Path(lib)
+    truth = json.loads((lib_path / "truth.json").read_text())
+    series: dict[str, list[dict]] = {}
+    for e in truth["episodes"].values():
+        series.setdefault(e["series"], []).append(e)
+    both, apart, worst = 0, [], 0.0
+    for members in series.values():
+        paths = [lib_path / e["path"] for e in members]
+        fast = [EpisodePrints(e["duration"], audio_fingerprint(p)) for e, p in
+                zip(members, paths, strict=True)]  # fmt: skip
+        slow = [_resampled(p, e["duration"]) for e, p in zip(members, paths, strict=True)]
+        a, b = (season_findings(SeasonSources(x, lambda k: None), SeasonConfig()).results
+                for x in (fast, slow))  # fmt: skip
+        for e, x, y in zip(members, a, b, strict=True):
+            for kind in ("intro", "credits"):
+                s, t = getattr(x, kind), getattr(y, kind)
+                if s is None or t is None:
+                    apart += [(e["path"], kind, s, t)] if (s is None) != (t is None) else []
+                    continue
+                both, d = both + 1, max(abs(s.start - t.start), abs(s.end - t.end))
+                worst = max(worst, d)
+                apart += [(e["path"], kind, round(d, 3))] if d > 0.05 else []
+    print(f"{lib}: {both} intros and credits found both ways, the largest difference "
+          f"{worst:.3f} s; found one way only or more than 0.05 s apart: {len(apart)}")
+    for x in apart:
+        print("  ", x)
+
+
 def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv[1:])
     if argv[0] == "timing":
         timing()
+    elif argv[0] == "decimated":
+        decimated(args["lib"])
     elif argv[0] == "audio":
         overlay = args.get("overlay_db")
         audio(int(args.get("seasons", 4)), int(args.get("episodes", 4)),

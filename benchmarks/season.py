@@ -6,8 +6,9 @@ and an end theme over the last minute. Timed: the whole command in a fresh proce
 probing, sound fingerprints of the scan and the tail, matching, the season decision,
 frame-accurate refinement, writing the records), per episode; then again over the same
 ``out=`` (a re-run over an unchanged library). Beside it, the decode floor: PyAV demuxing and
-decoding the same stretches of sound (the scan and the tail season mode hears), nothing else,
-two episodes at once as the library's workers run, and the ratio of the two.
+decoding the same stretches of sound (the first scan and tail season mode hears, and the whole
+ones of the episodes it heard again), nothing else, two episodes at once as the library's
+workers run, and the ratio of the two.
 """
 
 from __future__ import annotations
@@ -69,34 +70,51 @@ def season_library(cache: Path, minutes: float, episodes: int, height: int) -> t
     return folder.parent, truth
 
 
-def _decode(path: str, scan: float, fraction: float, tail: float) -> None:
-    """Demux and decode the sound season mode hears of one file: its first ``max(scan,
-    fraction * duration)`` s and its last ``tail`` s (one stretch where they meet)."""
+def _decode(path: str, scans: list[tuple[float, float, float]]) -> None:
+    """Demux and decode the sound season mode heard of one file: for each (scan, fraction,
+    tail), its first ``max(scan, fraction * duration)`` s and its last ``tail`` s (one stretch
+    where they meet)."""
     import av
 
-    with av.open(path) as c:
-        stream = c.streams.audio[0]
-        duration = float(c.duration / av.time_base)
-        head = max(scan, fraction * duration)
-        for frame in c.decode(stream):
-            if frame.time is not None and frame.time >= head:
-                break
-        if duration > head + tail:
-            c.seek(int((duration - tail) / stream.time_base), stream=stream)
-            for _ in c.decode(stream):
-                pass
+    for scan, fraction, tail in scans:
+        with av.open(path) as c:
+            stream = c.streams.audio[0]
+            duration = float(c.duration / av.time_base)
+            head = max(scan, fraction * duration)
+            for frame in c.decode(stream):
+                if frame.time is not None and frame.time >= head:
+                    break
+            if duration > head + tail:
+                c.seek(int((duration - tail) / stream.time_base), stream=stream)
+                for _ in c.decode(stream):
+                    pass
 
 
-def decode_floor(paths: list[Path], workers: int = 2) -> float:
-    """Seconds of wall time to decode what season mode hears of ``paths``, and nothing else."""
+def heard(out: Path, folder: Path) -> dict[str, list[tuple[float, float, float]]]:
+    """What season mode heard of each video of ``folder``: its first scan and tail, and the
+    whole ones where it heard an episode again (their prints in ``out/.prints/.wider``)."""
     from introdet.detection.season import SeasonConfig
+    from introdet.features.print_store import PrintScan
+    from introdet.features.sources import PRINT_CACHE, WIDER
 
-    cfg = SeasonConfig()
+    first = PrintScan.first(SeasonConfig())
+    out_scans = {}
+    for path in sorted(folder.rglob("*.mp4")):
+        key = path.relative_to(folder).with_suffix("")
+        scans = [(first.scan, first.fraction, first.tail)]
+        again = out / PRINT_CACHE / WIDER / f"{key}.json"
+        if again.is_file():
+            p = json.loads(again.read_text())["prints"]
+            scans.append((p["scan"], p["fraction"], p["tail"]))
+        out_scans[str(path)] = scans
+    return out_scans
+
+
+def decode_floor(scans: dict[str, list[tuple[float, float, float]]], workers: int = 2) -> float:
+    """Seconds of wall time to decode the stretches of sound ``scans`` name, nothing else."""
     t0 = time.perf_counter()
-    n = len(paths)
     with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(_decode, [str(p) for p in paths], [cfg.scan] * n, [cfg.scan_fraction] * n,
-                      [cfg.tail] * n))  # fmt: skip
+        list(pool.map(_decode, list(scans), list(scans.values())))
     return time.perf_counter() - t0
 
 
@@ -117,7 +135,8 @@ def bench_season(
     t0 = time.perf_counter()
     subprocess.run([*cmd, "progress=false"], check=True, capture_output=True, cwd=ROOT)
     again = time.perf_counter() - t0
-    floor = decode_floor(sorted(folder.rglob("*.mp4")))
+    scans = heard(out, folder)
+    floor = decode_floor(scans)
     errors = []
     records = prediction_files(out, truth)  # out/ mirrors the season folder
     for ep, (start, end) in truth.items():
@@ -134,6 +153,7 @@ def bench_season(
         "floor_s_per_episode": round(floor / episodes, 2),
         "x_floor": round(wall / floor, 1),
         "rerun_s_per_episode": round(again / episodes, 3),
+        "heard_again": sum(len(v) > 1 for v in scans.values()),
         "intros_found": f"{len(found)}/{episodes}",
         "max_boundary_error_s": round(max(found), 2) if found else None,
     }

@@ -168,14 +168,17 @@ def test_decimation_keeps_the_bands_and_drops_what_would_fold_into_them(tmp_path
     t = np.arange(2 * 48000) / 48000
     low = 0.3 * np.sin(2 * np.pi * 1000.0 * t)
     high = 0.3 * np.sin(2 * np.pi * 11500.0 * t)  # at 12 kHz it would sound at 500 Hz
-    sound = decode_audio(write_audio(tmp_path / f"t.{suffix}", (low + high).astype(np.float32),
-                                     48000, codec, "stereo"))  # fmt: skip
+    near = 0.3 * np.sin(2 * np.pi * 8300.0 * t)  # and this at 3700 Hz, in the top band
+    sound = decode_audio(write_audio(tmp_path / f"t.{suffix}",
+                                     (low + high + near).astype(np.float32) / 2, 48000, codec,
+                                     "stereo"))  # fmt: skip
     spec = np.abs(np.fft.rfft(sound.samples[2400:-2400]))
     freqs = np.fft.rfftfreq(len(sound.samples) - 4800, 1 / sound.rate)
     at = lambda f: spec[np.abs(freqs - f) < 20].max()  # noqa: E731
-    assert at(1000.0) > 100 * at(500.0)  # the folded tone 40 dB under the kept one
+    assert at(1000.0) > 100 * at(500.0)  # the folded tones 40 dB under the kept one
+    assert at(1000.0) > 100 * at(3700.0)
     level = np.sqrt(np.mean(sound.samples[2400:-2400] ** 2))  # stereo mixed, not summed
-    assert abs(level - 0.3 / np.sqrt(2)) < 0.03
+    assert abs(level - 0.15 / np.sqrt(2)) < 0.015  # the 1-kHz tone alone, at half scale
 
 
 def test_file_without_audio_gives_none(tmp_path):
@@ -212,6 +215,40 @@ def test_codes_survive_codec_rate_layout_and_gain(tmp_path):
     assert _aligned_error(a, b) < 0.15
     reversed_a = AudioPrint(a.codes[::-1].copy(), a.silent[::-1].copy(), a.hop, a.start)
     assert 0.4 < _aligned_error(a, reversed_a) < 0.6
+
+
+def _surround(path: Path, channels: dict[str, np.ndarray], rate: int = 48000) -> Path:
+    """A 5.1 AAC track with these waves in these channels (FL, FR, FC, LFE, BL, BR), the
+    others silent."""
+    names = ["FL", "FR", "FC", "LFE", "BL", "BR"]
+    n = max(len(w) for w in channels.values())
+    planes = np.zeros((6, n), np.float32)
+    for name, w in channels.items():
+        planes[names.index(name), : len(w)] = w
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate, layout="5.1")
+        for i in range(0, n, 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planes[:, i : i + 1024]),
+                                               format="fltp", layout="5.1")  # fmt: skip
+            frame.sample_rate, frame.pts = rate, i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_surround_sound_is_folded_down_as_stereo_is(tmp_path):
+    """The mono mix of 5.1 weighs its channels as a stereo fold-down does: the LFE left out,
+    the centre and surrounds at -3 dB; an episode in 5.1 prints as its stereo copy."""
+    theme = theme_wave(10.0, seed=3, rate=48000)
+    rumble = 0.8 * np.sin(2 * np.pi * 40.0 * np.arange(len(theme)) / 48000).astype(np.float32)
+    room = 0.05 * dialogue_wave(10.0, seed=9, rate=48000)
+    five = _surround(tmp_path / "a.mp4", {"FL": theme, "FR": theme, "LFE": rumble, "BL": room})
+    sound = decode_audio(five)
+    spec = np.abs(np.fft.rfft(sound.samples))
+    freqs = np.fft.rfftfreq(len(sound.samples), 1 / sound.rate)
+    assert spec[np.abs(freqs - 40.0) < 1].max() < 0.1 * spec.max()  # no LFE in the mix
+    stereo = audio_fingerprint(write_audio(tmp_path / "b.mp4", theme, 48000, "aac", "stereo"))
+    assert _aligned_error(audio_fingerprint(five), stereo) < 0.15
 
 
 @pytest.mark.parametrize("codec,suffix", [("libmp3lame", "mp3"), ("ac3", "mkv")])

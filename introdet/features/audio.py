@@ -28,6 +28,7 @@ import av
 import numpy as np
 
 from introdet.errors import AudioError, ConfigError
+from introdet.features.decimation import Decimator
 from introdet.media.container import failure, open_input
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,8 @@ def _decode_stream(container, stream, seconds: float, min_rate: float, path):
     decimator: Decimator | None = None
     chunks: list[np.ndarray] = []
     block: list[np.ndarray] = []  # frames' samples as decoded, not yet mixed and decimated
-    kind: tuple = ()  # (sample format, channels) of the frames in ``block``
+    kind: tuple = ()  # (sample format, channel layout) of the frames in ``block``
+    weights = np.ones(1, np.float32)  # of their channels in the mono mix
     start: float | None = None
     total = pending = limit = 0
     for packet in container.demux(stream):
@@ -153,20 +155,21 @@ def _decode_stream(container, stream, seconds: float, min_rate: float, path):
                 continue  # a stretch at another rate: not this track's sound
             # a 5.1 layout switching to stereo (as broadcasts do between programmes) changes
             # the kind of samples a block holds
-            this = (frame.format.name, frame.layout.nb_channels)
+            this = (frame.format.name, frame.layout.name)
             if block and (this != kind or pending >= BLOCK):
-                chunks.append(decimator.feed(_mono(block, *kind)))
+                chunks.append(decimator.feed(_mono(block, kind[0], weights)))
                 total += len(chunks[-1])
                 block, pending = [], 0
-            kind = this
-            block.append(_samples(frame, *kind))
+            if not block:
+                kind, weights = this, _weights(frame.layout)
+            block.append(_samples(frame, kind[0], len(weights)))
             pending += frame.samples
         if total >= limit > 0:
             break
     else:
         if decimator is not None:
             if block:
-                chunks.append(decimator.feed(_mono(block, *kind)))
+                chunks.append(decimator.feed(_mono(block, kind[0], weights)))
             chunks.append(decimator.flush())
     if decimator is None:
         return Sound(np.zeros(0, np.float32), float(RATE), 0.0), False
@@ -189,13 +192,32 @@ def _samples(frame: av.AudioFrame, sample_format: str, channels: int) -> list[np
     return [np.frombuffer(frame.planes[0], dtype, frame.samples * channels)]
 
 
-def _mono(frames: list[list[np.ndarray]], sample_format: str, channels: int) -> np.ndarray:
-    """The mean of the channels of frames' samples (``_samples`` of each): float32 [n], full
-    scale 1 whatever the sample format."""
+# a channel's weight in the mono mix, as a stereo fold-down of surround sound weighs it (ITU-R
+# BS.775: the centre and the surrounds at -3 dB, the LFE left out): an episode in 5.1 among
+# stereo ones sounds as their mono does; channels not named here weigh 0.5
+DOWNMIX = {"FL": 1.0, "FR": 1.0, "FC": 0.707, "LFE": 0.0, "BL": 0.707, "BR": 0.707,
+           "SL": 0.707, "SR": 0.707, "BC": 0.707}  # fmt: skip
+_WEIGHTS: dict[str, np.ndarray] = {}  # by layout name: the channels' names cost a frame's time
+
+
+def _weights(layout: av.AudioLayout) -> np.ndarray:
+    """The mono mix's weights of a layout's channels, in order, summing to 1: float32 [C]."""
+    if layout.name not in _WEIGHTS:
+        names = [c.name for c in layout.channels]
+        w = np.array([DOWNMIX.get(n, 0.5) for n in names], np.float32)
+        if len(w) == 1 or not w.any():
+            w = np.ones(len(names), np.float32)
+        _WEIGHTS[layout.name] = w / w.sum()
+    return _WEIGHTS[layout.name]
+
+
+def _mono(frames: list[list[np.ndarray]], sample_format: str, weights: np.ndarray) -> np.ndarray:
+    """The mono mix (``weights`` [C], of ``_weights``) of frames' samples (``_samples`` of
+    each): float32 [n], full scale 1 whatever the sample format."""
     if sample_format.endswith("p"):
         x = np.stack([np.concatenate([f[c] for f in frames]) for c in range(len(frames[0]))])
     else:  # packed: the channels interleaved
-        x = np.concatenate([f[0] for f in frames]).reshape(-1, channels).T  # [C, n]
+        x = np.concatenate([f[0] for f in frames]).reshape(-1, len(weights)).T  # [C, n]
     name = sample_format.rstrip("p")
     if name == "u8":
         x = x.astype(np.float32) - 128
@@ -203,39 +225,7 @@ def _mono(frames: list[list[np.ndarray]], sample_format: str, channels: int) -> 
         x = x.astype(np.float32) * np.float32(_SCALE[name])
     if len(x) == 1:
         return x[0].astype(np.float32)
-    return x.mean(axis=0, dtype=np.float32)
-
-
-class Decimator:
-    """Keep every ``factor``-th sample of a stream fed in pieces, after a low-pass filter: the
-    cubic B-spline (a moving mean of ``factor`` samples, three times over), whose zeros sit on
-    every multiple of the output rate, where the sound folded onto its low bands lies; the
-    4 kHz top band loses a few dB, which the codes' differences cancel."""
-
-    def __init__(self, source_rate: int, factor: int) -> None:
-        self.source_rate, self.factor = source_rate, factor
-        self.rate = source_rate / factor
-        box = np.ones(factor) / factor
-        self.taps = np.convolve(np.convolve(box, box), box).astype(np.float32)  # [4 * factor - 3]
-        self.held = np.zeros(len(self.taps) // 2, np.float32)  # the filter centred on sample 0
-
-    def feed(self, x: np.ndarray) -> np.ndarray:
-        """The output samples that ``x`` [n] (the next input samples) completes: float32 [m]."""
-        if self.factor == 1:
-            return x
-        x = np.concatenate([self.held, x])
-        n = max(0, (len(x) - len(self.taps)) // self.factor + 1)
-        out = np.zeros(n, np.float32)
-        for j, tap in enumerate(self.taps):
-            out += tap * x[j : j + n * self.factor : self.factor]
-        self.held = x[n * self.factor :]
-        return out
-
-    def flush(self) -> np.ndarray:
-        """The last samples, the filter reaching past the end over zeros."""
-        if self.factor == 1:
-            return np.zeros(0, np.float32)
-        return self.feed(np.zeros(len(self.taps) // 2, np.float32))
+    return weights @ x.astype(np.float32, copy=False)
 
 
 def band_energies(
