@@ -97,7 +97,8 @@ def bench_one(name: str, cfg: DictConfig) -> dict[str, Any]:
         )
     if name == "season":
         episodes = cfg.episodes or (3 if quick else 8)
-        return bench_season(10 if quick else cfg.minutes, episodes, 720 if quick else 1080, cache)
+        return bench_season(10 if quick else cfg.minutes, episodes, 720 if quick else 1080, cache,
+                            cfg.cold)  # fmt: skip
     return bench_train(list(cfg.train_batches), steps=3 if quick else 10, budget_s=budget)
 
 
