@@ -202,6 +202,11 @@ def test_only_the_episodes_their_first_scan_leaves_unexplained_are_heard_again(t
     # the first 40 s hold two intros and the last 30 s every end theme: one episode heard again
     again = (tmp_path / "first" / ".prints" / ".wider").rglob("*.json")
     assert [p.name for p in again] == ["late_s01e03.json"]
+    lone = tmp_path / "lone" / "Late"
+    lone.mkdir(parents=True)
+    shutil.copy(tmp_path / "in" / "Late" / "late_s01e03.mp4", lone)
+    assert _predict(lone.parent, tmp_path / "alone", *first) == 0
+    assert not (tmp_path / "alone" / ".prints" / ".wider").exists()  # no partner to hear it with
 
 
 def _records(out: Path) -> dict[str, dict]:

@@ -192,7 +192,10 @@ def _decided(
     members = list(members)
     scans = [PrintScan.first(cfg) if wider is not None else PrintScan.of(cfg)] * len(members)
     findings = _heard(members, scans, picture, cfg)
-    more = _unexplained(members, findings.results, cfg) if wider is not None else {}
+    # a lone video has no partner to match more of its sound with (a film's credits come
+    # from its pictures)
+    lone = len(members) < 2
+    more = _unexplained(members, findings.results, cfg) if wider is not None and not lone else {}
     for k, (head, tail) in more.items():
         job, prints = members[k]
         try:
