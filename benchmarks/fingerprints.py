@@ -33,7 +33,13 @@ from introdet.detection.season import SeasonConfig
 from introdet.features.audio import RATE, audio_fingerprint, decode_audio, fingerprint
 from introdet.features.fingerprints import EpisodePrints
 from introdet.features.picture import flat_frames, picture_hash
-from tests.test_audio import dialogue_wave, episode_wave, theme_wave, write_audio
+from tests.test_audio import (
+    dialogue_wave,
+    episode_wave,
+    resampled_print,
+    theme_wave,
+    write_audio,
+)
 
 VARIANTS = [(0.1, 0.4), (0.1, 0.6), (0.05, 0.3), (0.05, 0.4), (0.05, 0.6)]  # (hop, window)
 CODECS = [("aac", "mp4", 44100, "stereo", 0.0), ("libopus", "webm", 48000, "mono", -6.0),
@@ -179,18 +185,6 @@ def timing() -> None:
           " (truth: 95.0, 240.0, 60.0)")  # fmt: skip
 
 
-def _resampled(path: Path, duration: float) -> EpisodePrints:
-    """The whole track's print as prints version 2 heard it: libswresample to mono RATE Hz."""
-    chunks, start = [], None
-    with av.open(str(path)) as c:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        for frame in c.decode(c.streams.audio[0]):
-            start = float(frame.time) if start is None else start
-            chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
-        chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
-    return EpisodePrints(duration, fingerprint(np.concatenate(chunks), RATE, start=start))
-
-
 def decimated(lib: str) -> None:
     """Each season of a demo library decided from its sound alone (no pictures), once from the
     decimated prints and once from prints of libswresample's 11025 Hz: how far apart."""
@@ -204,7 +198,7 @@ def decimated(lib: str) -> None:
         paths = [lib_path / e["path"] for e in members]
         fast = [EpisodePrints(e["duration"], audio_fingerprint(p)) for e, p in
                 zip(members, paths, strict=True)]  # fmt: skip
-        slow = [_resampled(p, e["duration"]) for e, p in zip(members, paths, strict=True)]
+        slow = [resampled_print(p, e["duration"]) for e, p in zip(members, paths, strict=True)]
         a, b = (season_findings(SeasonSources(x, lambda k: None), SeasonConfig()).results
                 for x in (fast, slow))  # fmt: skip
         for e, x, y in zip(members, a, b, strict=True):

@@ -27,6 +27,7 @@ from introdet.features.audio import (
     decode_audio,
     fingerprint,
 )
+from introdet.features.fingerprints import EpisodePrints
 from introdet.features.picture import hamming
 
 SR = 44100
@@ -139,6 +140,19 @@ def write_audio(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def resampled_print(path: Path, duration: float) -> EpisodePrints:
+    """The whole track's print as prints version 2 heard it, the reference of the decimated
+    ones: libswresample to mono RATE Hz, then the same codes."""
+    chunks, start = [], None
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        for frame in container.decode(container.streams.audio[0]):
+            start = float(frame.time) if start is None else start
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return EpisodePrints(duration, fingerprint(np.concatenate(chunks), RATE, start=start))
 
 
 def _aligned_error(a: AudioPrint, b: AudioPrint) -> float:

@@ -20,13 +20,13 @@ from introdet.demo.make_library import add_soundtrack, make_library
 from introdet.demo.videofile import write_video
 from introdet.detection.fusion import SeasonSources, season_findings
 from introdet.detection.season import SeasonConfig
-from introdet.features.audio import RATE, audio_fingerprint, fingerprint
+from introdet.features.audio import audio_fingerprint
 from introdet.features.fingerprints import EpisodePrints
 from introdet.outputs.export import read_record
 from introdet.predict import predict
 from tests.commands import output
 from tests.conftest import compose_cfg
-from tests.test_audio import dialogue_wave, episode_wave, theme_wave
+from tests.test_audio import dialogue_wave, episode_wave, resampled_print, theme_wave
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -71,19 +71,6 @@ def test_season_mode_needs_no_training_and_avoids_every_trap(library, tmp_path):
     assert (tmp_path / "o" / "intros.csv").is_file()
 
 
-def _resampled(path: Path, duration: float) -> EpisodePrints:
-    """The whole track's print as introdet made it before decimation: libswresample to mono
-    at RATE, then the same codes."""
-    chunks, start = [], None
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        for frame in container.decode(container.streams.audio[0]):
-            start = float(frame.time) if start is None else start
-            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
-        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    return EpisodePrints(duration, fingerprint(np.concatenate(chunks), RATE, start=start))
-
-
 def test_the_decimated_sound_decides_every_season_as_the_resampled_one_did(library):
     """The fast path (the track's rate divided by a whole factor, no resampler) finds the same
     intros and credits, within 0.05 s, in every season of the demo library."""
@@ -97,7 +84,7 @@ def test_the_decimated_sound_decides_every_season_as_the_resampled_one_did(libra
         fast = [EpisodePrints(e["duration"], audio_fingerprint(p)) for e, p in
                 zip(members, paths, strict=True)]  # fmt: skip
         assert {p.audio.hop for p in fast} == {0.05}  # 48-kHz Opus and 22.05-kHz AAC alike
-        slow = [_resampled(p, e["duration"]) for e, p in zip(members, paths, strict=True)]
+        slow = [resampled_print(p, e["duration"]) for e, p in zip(members, paths, strict=True)]
         found = [season_findings(SeasonSources(prints, lambda k: None), SeasonConfig()).results
                  for prints in (fast, slow)]  # fmt: skip
         for a, b in zip(*found, strict=True):
