@@ -115,16 +115,13 @@ def picture_print(
     chunk: int = 256,
     crop: bool = False,
     start: float = 0.0,
-    skip_nonref: bool = False,
     thumbs: bool = False,
 ) -> PicturePrint:
     """Picture hashes of ``path`` at ``fps`` from ``start`` s; ``crop``: of the centre square,
-    as the CLIP frames of a shard are sampled; ``skip_nonref``: from reference frames only
-    (``frames_per_second``: several times faster, a sample up to a few frames early);
-    ``thumbs``: keep the thumbnails too."""
+    as the CLIP frames of a shard are sampled; ``thumbs``: keep the thumbnails too."""
     parts, frames = [], []
     sampled = frames_per_second(path, fps=fps, size=64, crop=crop, start=start,
-                                max_seconds=max_seconds, skip_nonref=skip_nonref)  # fmt: skip
+                                max_seconds=max_seconds)  # fmt: skip
     for _, frame in sampled:
         frames.append(frame)
         if len(frames) == chunk:  # bounded memory on long episodes
