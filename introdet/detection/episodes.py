@@ -196,6 +196,7 @@ def _decided(
     # from its pictures)
     lone = len(members) < 2
     more = _unexplained(members, findings.results, cfg) if wider is not None and not lone else {}
+    heard_again = False
     for k, (head, tail) in more.items():
         job, prints = members[k]
         try:
@@ -205,7 +206,8 @@ def _decided(
             continue
         if again.audio is not None:
             members[k], scans[k] = (job, again), PrintScan.wider(cfg, head, tail)
-    if more:
+            heard_again = True
+    if heard_again:  # else the same prints would be decided again
         findings = _heard(members, scans, picture, cfg)
     warned = [(str(members[k][0].path),
                f"the same content as {members[first][0].path}: decided as one episode")
