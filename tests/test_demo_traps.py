@@ -192,7 +192,9 @@ def test_the_full_library_plans_mixed_rates_a_new_theme_voices_and_previews():
     eps = plan_library(0, "full")
     lumen = [ep for ep in eps if ep.series.mixed_fps]
     assert {ep.fps for ep in lumen} == {Fraction(25), NTSC_FILM, Fraction(30000, 1001)}
-    lengths = {ep.fps: sum(s.n for s, tag in ep.scenes if tag == "intro") / ep.fps for ep in lumen}
+    lengths = {ep.fps: sum(s.n for s, tag in ep.scenes if tag == "intro") / ep.fps for ep in lumen
+               if any(tag == "intro" for _, tag in ep.scenes)}  # fmt: skip
+    assert len(lengths) >= 2
     assert max(lengths.values()) - min(lengths.values()) < 0.1  # the same seconds
     salt = [ep for ep in eps if ep.series.rerecorded_theme]
     fps = salt[0].series.fps
@@ -236,7 +238,8 @@ def test_an_ident_plays_after_the_intro_of_every_episode_the_same():
         tags = [tag for _, tag in ep.scenes]
         assert tags.count("commercial") == 1
         at = tags.index("commercial")
-        assert tags[at - 1] is None and "intro" in tags[:at] and tags.index("credits") > at
+        assert tags[at - 1] is None and tags.index("credits") > at
+        assert "intro" in tags[:at] or "intro" not in tags  # after it, where it plays
         idents.append(ep.scenes[at][0])
     assert len({(s.bg_seed, s.sound, s.n) for s in idents}) == 1  # the same card and sting
     assert 3 <= idents[0].n / eps[0].series.fps <= 5

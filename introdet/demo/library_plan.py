@@ -22,16 +22,23 @@ def plan_library(seed: int = 0, size: str = "full") -> list[Episode]:
     rng = np.random.default_rng([seed, 999])
     roster = ROSTER[: prof.n_series]
     # about 1 in 6 episodes has no intro; never a first episode, so each series shows its intro
-    # nor the second episode of a series whose even episodes show a variant of the intro
+    # (but a series whose opening first plays in episode 2: its first has none, its others all
+    # have it), nor one of the first two showings of each version of it (even episodes show
+    # the other opening, or the intro cut short), so that every version recurs
     later = [
         (si, e)
         for si, sd in enumerate(roster)
         for e in range(2, prof.episodes + 1)
-        if not (e == 2 and (sd.cut_short or sd.two_openings))
+        if not (sd.late_opening and prof.extras)
+        and not (e <= 4 and sd.two_openings or e <= 3 and sd.cut_short)
     ]
     n_none = round(len(roster) * prof.episodes / 6)
-    picks = rng.choice(len(later), size=min(n_none, len(later)), replace=False)
-    no_intro = {later[int(k)] for k in picks}
+    no_intro: set[tuple[int, int]] = set()
+    keep = max(prof.episodes - 2, 1)  # each series keeps two intros, that one recurs (but tiny)
+    for k in rng.permutation(len(later)):
+        si, e = later[int(k)]
+        if len(no_intro) < n_none and sum(s == si for s, _ in no_intro) < keep:
+            no_intro.add((si, e))
     episodes = []
     for si, sd in enumerate(roster):
         season = []
@@ -40,7 +47,8 @@ def plan_library(seed: int = 0, size: str = "full") -> list[Episode]:
             variant = (number - 1) % (1 + sd.two_openings)  # two openings: they alternate
             intro = intro_scenes(sd_e, prof, seed, si, variant)
             previous = season[-1] if season else None
-            has_intro = (si, number) not in no_intro
+            late = sd.late_opening and prof.extras and number == 1
+            has_intro = (si, number) not in no_intro and not late
             ep = plan_episode(seed, si, sd_e, prof, number, has_intro, intro, previous)
             ep.seen = si != len(roster) - 1
             ep.opening = variant

@@ -44,8 +44,8 @@ from introdet.demo import render
 from introdet.demo.library_plan import plan_library
 from introdet.demo.plan import Episode
 from introdet.demo.series import CODEC_OPTIONS, PROFILES, Profile
-from introdet.demo.traps import SERIES_STYLES
-from introdet.demo.videofile import write_video
+from introdet.demo.traps import SERIES_STYLES, chapter_marks
+from introdet.demo.videofile import add_chapters, write_video
 from introdet.errors import ConfigError, LibraryError
 
 SLIP = 60  # the labels' known typing slip: the start minute one too high
@@ -81,6 +81,10 @@ def encode_episode(ep: Episode, out: str) -> list[float]:
         times = frame_times(tmp)
         if len(times) != ep.n_frames:
             raise LibraryError(f"{final}: wrote {ep.n_frames} frames, reads back {len(times)}")
+        if ep.chapters:
+            end_of = [*times, times[-1] + 1 / float(ep.fps)]
+            marks = [(end_of[a], end_of[b], t) for a, b, t in chapter_marks(ep)]
+            os.replace(add_chapters(tmp, bare, marks), tmp)
         os.replace(tmp, final)
     finally:
         bare.unlink(missing_ok=True)
@@ -228,6 +232,8 @@ def _truth_row(ep: Episode, times: list[float]) -> dict:
         row["audio_streams"] = [dict(t) for t in order]
     if ep.copy_of:
         row["copy_of"] = ep.copy_of
+    if ep.chapters:
+        row["chapters"] = [[end_of[a], end_of[b], t] for a, b, t in chapter_marks(ep)]
     return row
 
 
@@ -237,6 +243,25 @@ def style_of(sd) -> list[str]:
     flags = ("cold_open", "logo", "recap", "recurring_set", "intro_at_zero", "cut_short",
              "two_openings", "text_over_intro", "long_credits", *SERIES_STYLES)  # fmt: skip
     return [sd.intro] + [f for f in flags if getattr(sd, f)]
+
+
+def _first_appearances(episodes: Sequence[Episode], rows: dict[str, dict]) -> None:
+    """``first_appearance`` on every row with an intro: whether its opening (of the series'
+    openings) plays there first in its season, in broadcast order; a copy's is its original's."""
+    seasons: dict[tuple[str, str], list[Episode]] = {}
+    for ep in episodes:
+        if not ep.copy_of:
+            seasons.setdefault((ep.series.folder, ep.season_dir), []).append(ep)
+    for season in seasons.values():
+        heard: set[int] = set()
+        for ep in sorted(season, key=lambda e: e.number):
+            row = rows[ep.id]
+            if row["intro"] is not None:
+                row["first_appearance"] = ep.opening not in heard
+                heard.add(ep.opening)
+    for ep in episodes:
+        if ep.copy_of and rows[ep.id]["intro"] is not None:
+            rows[ep.id]["first_appearance"] = rows[ep.copy_of]["first_appearance"]
 
 
 def _merge_runs(bounds: list[tuple[int, int, str | None]]) -> list[tuple[int, int, str | None]]:
@@ -321,6 +346,7 @@ def make_library(out: str | Path, seed: int = 0, size: str = "full") -> dict:
         "size": size,
         "episodes": {ep.id: _truth_row(ep, times[ep.id]) for ep in episodes},
     }
+    _first_appearances(episodes, truth["episodes"])
     train, test = _labels(truth, seed, PROFILES[size])
     for name, data in (("train_labels.json", train), ("test_labels.json", test)):
         atomic_write_text(out / name, json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -68,6 +68,7 @@ class Episode:
     speed: Fraction = Fraction(1)  # written this much faster than planned (a PAL copy)
     dub_first: bool | None = None  # None: one audio stream; else whether the dub comes first
     copy_of: str = ""  # the id of the episode whose file this one is, byte for byte
+    chapters: str = ""  # "named" | "misleading": chapters in its file (traps.chapter_marks)
 
     @property
     def path(self) -> str:

@@ -28,13 +28,15 @@ class Profile:
     n_slips: tuple[int, int]
     credits: tuple[float, float]  # end credits length (a long-credits series: x 2.5)
     frame: tuple[int, int] | None = None  # every series at this size (tests)
-    extras: bool = True  # an ident mid-episode, a lone pilot, a film: none in the tiny library
+    # an ident mid-episode, a lone pilot, a film, previews, an opening first heard in episode 2:
+    # none in the tiny library
+    extras: bool = True
 
 
 PROFILES = {
     "full": Profile(6, 5, (120, 140), (2, 15), (60, 150), (3, 15), (30, 60), (10, 20), (2, 6), 2,
                     (2, 4), (8, 14)),
-    "ci": Profile(4, 3, (45, 60), (2, 8), (15, 25), (3, 8), (12, 18), (5, 8), (2, 5), 1, (2, 2),
+    "ci": Profile(4, 4, (45, 60), (2, 8), (15, 25), (3, 8), (12, 18), (5, 8), (2, 5), 1, (2, 2),
                   (5, 7)),
     "tiny": Profile(4, 2, (20, 24), (2, 5), (6, 8), (3, 4), (6, 7), (3, 4), (1.5, 3), 1, (2, 2),
                     (3, 4), frame=(160, 90), extras=False),
@@ -74,6 +76,8 @@ class SeriesDef:
     preview: bool = False  # "next time on" after the credits, from the next episode
     ident: bool = False  # a network ident (a bumper) mid-episode, the same in every episode
     spinoffs: bool = False  # a pilot of a show of its own (one episode) and a film
+    late_opening: bool = False  # the opening first plays in episode 2: episode 1 has none
+    chapters: bool = False  # chapters: episode 2's named, the last one's misleading
     mixed_fps: tuple[Fraction, ...] = ()  # episode k written at mixed_fps[k % len]
 
 
@@ -83,9 +87,10 @@ ROSTER = (
               spinoffs=True),
     SeriesDef("Американский вандал", "Американский вандал", "vandal", "mkv", "libx265",
               (320, 180), Fraction(24), "title", True, start_transition="fade_in",
-              lookalikes=True, cut_short=True, no_recurring_sound=True),
+              lookalikes=True, cut_short=True, no_recurring_sound=True, chapters=True),
     SeriesDef("Northwind", "Northwind", "northwind", "webm", "libvpx-vp9", (320, 180),
-              Fraction(25), "opening", False, recap=True, identical_copy=True, ident=True),
+              Fraction(25), "opening", False, recap=True, identical_copy=True, ident=True,
+              late_opening=True, preview=True),
     SeriesDef("Quarry", "Quarry", "quarry", "avi", "mpeg4", (384, 216), Fraction(24000, 1001),
               "title", False, end_transition="fade_black", recurring_set=True, intro_at_zero=True,
               two_openings=True, pal_copy=True),

@@ -21,7 +21,12 @@ A detector that matches what recurs across a season's files meets, in real libra
   episode, after the intro: recurring in every episode, a commercial, not the intro;
 - episodes no season explains (``spinoffs``): the pilot of a show of its own (one episode, an
   intro of its own, the series' end credits) and a film (no intro, end credits), each alone in
-  its folder.
+  its folder;
+- an opening that first plays in episode 2 (``late_opening``): a player may choose not to skip
+  it there, where it is first heard;
+- chapters in the files (``chapters``): episode 2's named as its segments are ("Opening", "End
+  Credits"...), the last episode's misleading, as chapters named by the story are: "Intro" over
+  the cold open, "Ending" over the last scenes before the credits.
 
 Each is a flag of the series (``SeriesDef``); the styles of a truth row are the series' flags
 plus the episode's own ``traps`` (the episodes a trap touches, where it touches only some).
@@ -44,7 +49,8 @@ from introdet.demo.sound import Sound
 from introdet.errors import LibraryError
 
 PAL = Fraction(25)
-SERIES_STYLES = ("no_recurring_sound", "dub", "dialogue_over_theme", "mixed_fps", "ident")
+SERIES_STYLES = ("no_recurring_sound", "dub", "dialogue_over_theme", "mixed_fps", "ident",
+                 "late_opening", "chapters")
 
 
 def series_at(sd: SeriesDef, number: int) -> SeriesDef:
@@ -71,9 +77,9 @@ def season_traps(
             ep.dub_first = ep.number % 2 == 1
         if rerecorded(sd, ep.number, prof.episodes) and has_intro[ep.id]:
             ep.traps.append("rerecorded_theme")
-    if sd.pal_copy:
-        _pal(season[-1])
-    if sd.preview:
+    if sd.pal_copy:  # the last episode of the first opening (but the first): a trap alone
+        _pal(next((ep for ep in reversed(season[1:]) if ep.opening == 0), season[-1]))
+    if sd.preview and prof.extras:
         _previews(seed, si, prof, season)
     if sd.ident and prof.extras:
         _idents(seed, si, season)
@@ -84,8 +90,11 @@ def season_traps(
         added.append(_special(seed, si, sd, prof, season[0], rng))
     if sd.spinoffs and prof.extras:
         added += _spinoffs(seed, si, sd, prof, season[0], rng)
-    if sd.identical_copy:
-        original = season[0]  # a first episode always shows its intro
+    if sd.chapters and len(season) > 2:
+        season[1].chapters, season[-1].chapters = "named", "misleading"
+        season[-1].traps.append("misleading_chapters")
+    if sd.identical_copy:  # of the first episode that shows its intro
+        original = next((ep for ep in season if has_intro[ep.id]), season[0])
         original.traps.append("identical_copy")
         added.append(
             replace(original, id=f"{original.id} (1)", copy_of=original.id,
@@ -166,3 +175,50 @@ def _special(
     ep.dub_first = first.dub_first
     ep.traps.append("special")
     return ep
+
+
+# a chapter's title by what its scenes are; the rest of the story is "Episode"
+NAMED = {"intro": "Opening", "credits": "End Credits", "recap": "Previously On",
+         "preview": "Next Time", "commercial": "Commercial", "logo": "Logo"}  # fmt: skip
+ENDING = 8.0  # seconds of the last scenes before the credits a misleading "Ending" names
+
+
+def chapter_marks(ep: Episode) -> list[tuple[int, int, str]]:
+    """``ep``'s chapters (first frame, frame after the last, title) as ``ep.chapters`` says:
+    "named" as its segments are, "misleading" named by the story (its first story stretch
+    "Intro", its last scenes before the credits "Ending", the rest "Part N")."""
+    runs: list[list] = []  # [first frame, end frame, segment tag or None]
+    i = 0
+    for scene, tag in ep.scenes:
+        kind = tag if tag in NAMED else None  # black gaps and recurring sets are story
+        if ep.chapters == "misleading" and kind is None and _last_scenes(ep, i):
+            kind = "ending"
+        if runs and runs[-1][2] == kind:
+            runs[-1][1] = i + scene.n
+        else:
+            runs.append([i, i + scene.n, kind])
+        i += scene.n
+    if ep.chapters == "named":
+        before = [k for k, r in enumerate(runs) if r[2] == "intro"][:1]
+        return [(a, b, NAMED[t] if t else "Cold Open" if before and k < before[0] else "Episode")
+                for k, (a, b, t) in enumerate(runs)]  # fmt: skip
+    story = [k for k, r in enumerate(runs) if r[2] is None][:1]
+    return [(a, b, "Intro" if story and k == story[0] else "Ending" if t == "ending"
+             else f"Part {k + 1}") for k, (a, b, t) in enumerate(runs)]  # fmt: skip
+
+
+def _last_scenes(ep: Episode, at: int) -> bool:
+    """Whether the story scene starting at frame ``at`` is one of the last before the credits
+    that together last ``ENDING`` seconds or just over."""
+    starts, i = [], 0
+    for scene, tag in ep.scenes:
+        starts.append((i, scene.n, tag))
+        i += scene.n
+    credits = next((a for a, _, tag in starts if tag == "credits"), i)
+    tail = [(a, n) for a, n, tag in starts if a < credits and tag not in NAMED]
+    seconds, first = 0.0, credits
+    for a, n in reversed(tail):
+        if seconds >= ENDING:
+            break
+        seconds, first = seconds + n / float(ep.series.fps), a
+    return first <= at < credits

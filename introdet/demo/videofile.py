@@ -74,6 +74,24 @@ def write_video(
     return path
 
 
+def add_chapters(src: str | Path, dst: str | Path, marks: Sequence[tuple[float, float, str]]
+                 ) -> Path:  # fmt: skip
+    """``dst``: ``src``'s streams, every packet as it is, with chapters ``marks`` (start and
+    end in seconds, title) in place of any it had."""
+    ms = Fraction(1, 1000)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        copies = {s.index: out.add_stream_from_template(s, opaque=True) for s in inp.streams
+                  if s.type in ("video", "audio")}  # fmt: skip
+        out.set_chapters([{"id": k, "start": round(a * 1000), "end": round(b * 1000),
+                           "time_base": ms, "metadata": {"title": t}}
+                          for k, (a, b, t) in enumerate(marks, 1)])  # fmt: skip
+        for packet in inp.demux([inp.streams[i] for i in copies]):
+            if packet.size:
+                packet.stream = copies[packet.stream.index]
+                out.mux(packet)
+    return Path(dst)
+
+
 def _video_stream(container, codec, rate, time_base, gop, rotation, options) -> av.VideoStream:
     stream = container.add_stream(codec, rate=rate)
     stream.pix_fmt = _PIX_FMT.get(codec, "yuv420p")

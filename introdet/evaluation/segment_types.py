@@ -8,7 +8,8 @@ type with both edges within 1 s), ``useful`` (one covering at least half of it a
 past it by at most 2 s on each side, as the trap library's ``evaluate`` counts it), and
 ``false``: predicted segments of the type that overlap no truth segment of it, and of how
 many episodes without one. Each per series style too, where one was missed or found
-falsely, so a trap's cost shows on its row.
+falsely, so a trap's cost shows on its row. A truth file that says where each opening is
+first heard (``first_appearance``) adds a row for the intros marked so.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from introdet.outputs.timeline import TYPE_OF, TYPES
 
 WITHIN = 1.0  # seconds: a boundary this close is right
 REACH = 2.0  # seconds a useful segment may reach past the true one on each side
+# the intros a player may choose not to skip: where an opening is first heard in its season
+# (a truth row's ``first_appearance``, a record intro's), counted as a type of its own
+FIRST = "first heard"
 
 Span = tuple[float, float]
 
@@ -92,14 +96,32 @@ def type_report(pred_dir: str | Path, truth: Mapping[str, dict]) -> dict:
     over the episodes it has records for."""
     report: dict[str, dict[str, dict[str, int]]] = {t: {} for t in TYPES}
     files = prediction_files(pred_dir, truth)
+    knows_first = any("first_appearance" in e for e in truth.values())
     for ep, e in sorted(truth.items()):
         if ep not in files:
             continue
-        want, got = truth_segments(e), found_segments(read_prediction(files[ep]))
+        record = read_prediction(files[ep])
+        want, got = truth_segments(e), found_segments(record)
         for t in e.get("labelled", TYPES):
             for style in ("all", *e.get("style", [])):
                 _count(report[t].setdefault(style, _blank()), want[t], got[t])
+        if knows_first:
+            told = any(s.get("type") == "intro" and s.get("first_appearance")
+                       for s in record.get("segments") or ())  # fmt: skip
+            for style in ("all", *e.get("style", [])):
+                row = report.setdefault(FIRST, {}).setdefault(style, _blank())
+                _first(row, bool(e.get("first_appearance")), told)
     return report
+
+
+def _first(row: dict[str, int], true: bool, told: bool) -> None:
+    """An opening's first appearance counted as a segment is: the true ones told, and the
+    ones told where the episode's opening was heard before (or it has none)."""
+    row["n"] += true
+    row["within_1s"] += true and told
+    row["useful"] += true and told
+    row["false"] += told and not true
+    row["episodes_without"] += not true
 
 
 def format_types(reports: Mapping[str, Mapping[str, Mapping[str, dict]]]) -> str:
@@ -109,10 +131,11 @@ def format_types(reports: Mapping[str, Mapping[str, Mapping[str, dict]]]) -> str
     the episodes without the type."""
     names = list(reports)
     rows = [["type, by style", *names]]
-    for t in TYPES:
-        styles = sorted({s for r in reports.values() for s in r[t]}, key=lambda s: (s != "all", s))
+    for t in (*TYPES, FIRST):
+        styles = sorted({s for r in reports.values() for s in r.get(t, {})},
+                        key=lambda s: (s != "all", s))  # fmt: skip
         for style in styles:
-            cells = [reports[n][t].get(style) for n in names]
+            cells = [reports[n].get(t, {}).get(style) for n in names]
             if style != "all" and not any(c and (c["within_1s"] < c["n"] or c["false"])
                                           for c in cells):  # fmt: skip
                 continue
