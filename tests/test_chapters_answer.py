@@ -135,3 +135,31 @@ def test_a_season_whose_chapters_answer_for_every_episode_is_not_decoded(library
     shutil.copy(lib / extra["path"], season / "zz_plain.mp4")
     assert _predict(tmp_path / "in", tmp_path / "o2") == 0
     assert len(list((tmp_path / "o2").glob(".prints/**/*.prints.npz"))) == len(eps) + 1
+
+
+def test_chapters_named_by_the_story_are_left_out_where_the_season_says_otherwise(library,
+                                                                                    tmp_path):
+    """Plausible names, wrong places: "Intro" over the story after the opening, "Ending"
+    over the last scenes before the credits. The season's intro and credits stay, and the
+    record says why the chapters were not taken."""
+    lib, truth = library
+    season = tmp_path / "in" / "Northwind"
+    eps = _season(lib, truth, season)
+    k = sorted(k for k, e in eps.items() if e["intro"])[0]
+    e = eps[k]
+    b, c, dur = e["intro"]["end"], e["credits"]["start"], e["duration"]
+    src = season / Path(e["path"]).name
+    marks = [(0, b, "Part 1"), (b, b + 3.5, "Intro"), (b + 3.5, c - 3.5, "Part 3"),
+             (c - 3.5, c, "Ending"), (c, dur, "Part 5")]  # fmt: skip
+    with_marks(src, src.with_suffix(".mkv"), marks)
+    src.unlink()
+    assert _predict(tmp_path / "in", tmp_path / "o") == 0
+    rec = read_record(output(tmp_path / "o", k))
+    assert rec["intro"]["start"] == pytest.approx(e["intro"]["start"], abs=0.1)
+    assert rec["intro"]["end"] == pytest.approx(b, abs=0.1)
+    assert rec["credits"][0] == pytest.approx(c, abs=0.5)
+    told = rec["season"]["chapters"]
+    assert set(told) == {"not_taken"}
+    assert [n.split(" not taken as the ")[1].split(":")[0] for n in told["not_taken"]] == [
+        "intro", "credits"]  # fmt: skip
+    assert all("the season's is at" in n for n in told["not_taken"])

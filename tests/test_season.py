@@ -7,9 +7,12 @@ episodes sharing a stretch); tests over real files are in tests/test_predict_sea
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
+from introdet.detection.episodes import _first_appearance
 from introdet.detection.items import items_from_links
 from introdet.detection.links import Link, partners
 from introdet.detection.season import SeasonConfig, decide
@@ -134,3 +137,52 @@ def test_every_shot_of_a_recap_is_recap_even_one_quoted_from_before_an_intro():
     result = decide(season_links(plan), durations, CFG)
     assert intros(result) == [(70.0, 100.0), (70.0, 100.0), None]
     assert {k for *_, k, _ in result[2].evidence["recurring"]} == {"recap"}
+
+
+def test_a_next_time_on_quoted_again_in_a_recap_is_a_preview_not_an_intro():
+    """Issue #28: episode 0 ends with a "next time on" (after its credits) whose clip episode 1
+    plays in its story and episode 2 quotes in its recap: in three episodes, early in two. The
+    opening first plays in episode 1."""
+    durations = [1300.0] * 4
+    plan = {ep: {"credits": (1270.0, 1300.0), "intro": (40.0, 70.0)} for ep in range(4)}
+    plan[0] = {"credits": (1240.0, 1270.0), "clip": (1275.0, 1290.0)}
+    plan[1]["clip"] = (90.0, 105.0)
+    plan[2]["clip"] = (5.0, 20.0)
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [None, (40.0, 70.0), (40.0, 70.0), (40.0, 70.0)]
+    assert (result[0].preview.start, result[0].preview.end) == (1270.0, 1300.0)
+
+
+def test_a_logo_is_no_intro_where_half_the_season_lacks_the_intro():
+    """A 2.5-s studio logo at 0:00 of five episodes, the intro after it in two: the logo is
+    not the intro of the three without one."""
+    durations = [1300.0] * 5
+    plan = {ep: {"logo": (0.0, 2.5), "credits": (1260.0, 1300.0)} for ep in range(5)}
+    for ep in (0, 2):
+        plan[ep]["intro"] = (40.0, 52.0)
+    result = decide(season_links(plan), durations, CFG)
+    assert intros(result) == [(40.0, 52.0), None, (40.0, 52.0), None, None]
+
+
+def test_each_opening_is_first_heard_where_it_first_plays_and_a_copy_as_its_original():
+    """Two openings alternating (0, 2, 4 and 1, 3): episodes 0 and 1 are where each is first
+    heard; a copy of episode 1 (place 5) is marked as episode 1 is; none before an opening
+    plays (a season whose opening first plays in episode 1)."""
+    durations = [1300.0] * 5
+    plan = {ep: {"credits": (1270.0, 1300.0)} for ep in range(5)}
+    for ep in (0, 2, 4):
+        plan[ep]["opening_a"] = (50.0, 80.0)
+    for ep in (1, 3):
+        plan[ep]["opening_b"] = (20.0, 45.0)
+    result = decide(season_links(plan), durations, CFG)
+    assert [sorted(r.intro_with) for r in result] == [[0, 2, 4], [1, 3], [0, 2, 4], [1, 3],
+                                                      [0, 2, 4]]  # fmt: skip
+    jobs = [SimpleNamespace(key=f"show/s01e{k + 1:02d}", path=None) for k in range(5)]
+    copy = replace(result[1], evidence=dict(result[1].evidence))
+    _first_appearance([*jobs, SimpleNamespace(key="show/s01e02 (1)", path=None)],
+                      [*result, copy], {5: 1})  # fmt: skip
+    assert [bool(r.evidence.get("first_appearance")) for r in [*result, copy]] == [
+        True, True, False, False, False, True]  # fmt: skip
+    late = decide(season_links({k - 1: v for k, v in plan.items() if k}), durations[1:], CFG)
+    _first_appearance(jobs[1:], late)
+    assert [bool(r.evidence.get("first_appearance")) for r in late] == [True, True, False, False]

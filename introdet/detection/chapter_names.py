@@ -230,6 +230,7 @@ def chapters_answer(path: str | os.PathLike) -> ChapterAnswer | None:
 
 
 def _told(reading: ChapterReading, found: SeasonEpisode) -> SeasonEpisode:
+    reading = _agreeing(reading, found)
     if not reading.segments and not reading.notes:
         return found
     told: dict = {s.kind: {"start": round(s.start, 3), "end": round(s.end, 3),
@@ -240,6 +241,25 @@ def _told(reading: ChapterReading, found: SeasonEpisode) -> SeasonEpisode:
     named = {k: Segment(s.start, s.end, 1.0) for k in (INTRO, CREDITS, PREVIEW, RECAP)
              if (s := reading.of(k)) is not None}  # fmt: skip
     return replace(found, **named, evidence=evidence | {"chapters": told})
+
+
+def _agreeing(reading: ChapterReading, found: SeasonEpisode) -> ChapterReading:
+    """``reading`` without the named segments that miss what the season found of their kind
+    ("Intro" over a cold open while the theme plays after it, "Ending" over the last scene
+    before the credits heard in every episode: less than half of the shorter of the two
+    shared): a chapter named by its story, not its segment. Where they agree, the chapter's
+    edges are the author's and stay."""
+    kept, notes = [], list(reading.notes)
+    for seg in reading.segments:
+        heard = getattr(found, seg.kind, None) if seg.kind in found.evidence else None
+        shared = 0.0 if heard is None else min(seg.end, heard.end) - max(seg.start, heard.start)
+        if heard is None or shared >= 0.5 * min(seg.end - seg.start, heard.end - heard.start):
+            kept.append(seg)
+            continue
+        notes.append(f"chapter {seg.chapter!r} ({short_time(seg.start)}-{short_time(seg.end)}) "
+                     f"not taken as the {seg.kind}: the season's is at "
+                     f"{short_time(heard.start)}-{short_time(heard.end)}")  # fmt: skip
+    return ChapterReading(tuple(kept), tuple(notes))
 
 
 def by_chapters(found: SeasonEpisode | None, kind: str = INTRO) -> bool:

@@ -214,7 +214,7 @@ def _decided(
               for k, first in findings.identical.items()]  # fmt: skip
     results = [with_end_credits(job.path, with_chapters(job.path, r)) for (job, _), r in
                zip(members, findings.results, strict=True)]  # fmt: skip
-    _first_appearance([job for job, _ in members], results)
+    _first_appearance([job for job, _ in members], results, findings.identical)
     return Decision(results, warned, SOUND_AND_PICTURES if findings.pictured else SOUND)
 
 
@@ -253,20 +253,27 @@ def _unexplained(
     return out
 
 
-def _first_appearance(jobs: Sequence[VideoJob], found: Sequence[SeasonEpisode]) -> None:
-    """Mark the first of a season's episodes whose intro plays: a player may choose not to
-    skip an opening the first time it is heard. Broadcast order is the order of the videos'
-    paths, numbers as numbers ("E2" before "E10"), not of their ids: an id is a stem or a
-    whole key, as other shows' names make it."""
+def _first_appearance(jobs: Sequence[VideoJob], found: Sequence[SeasonEpisode],
+                      copies: dict[int, int] | None = None) -> None:  # fmt: skip
+    """Mark the first of a season's episodes whose intro plays, and the first each other
+    version of it plays in (a second opening: the episodes its intro recurs in): a player may
+    choose not to skip an opening the first time it is heard. Broadcast order is the order of
+    the videos' paths, numbers as numbers ("E2" before "E10"), not of their ids: an id is a
+    stem or a whole key, as other shows' names make it. ``copies``: an identical copy's place
+    -> its original's, marked as its original is."""
 
     def order(k: int) -> list:
         text = str(jobs[k].key or jobs[k].path)
         return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
     playing = [k for k in sorted(range(len(jobs)), key=order) if found[k].intro is not None]
-    first = playing[0] if playing else None
-    if first is not None:
-        found[first].evidence = found[first].evidence | {"first_appearance": True}
+    firsts = set(playing[:1])
+    for k in playing:  # each version of the opening (a second one, later) where it first plays
+        version = found[k].intro_with | {k}
+        if len(version) > 1:  # not one a file's chapters name alone
+            firsts.add(next(j for j in playing if j in version))
+    for k in firsts | {k for k, j in (copies or {}).items() if j in firsts}:
+        found[k].evidence = found[k].evidence | {"first_appearance": True}
 
 
 def _season_episode(job: VideoJob, p: EpisodePrints, r: SeasonEpisode, encoder: str) -> Episode:

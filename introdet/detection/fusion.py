@@ -140,6 +140,8 @@ def season_findings(src: SeasonSources, cfg: SeasonConfig) -> SeasonFindings:
     for it in found.items:
         it.spans = {k: it.spans[i] for k, i in where.items() if i in it.spans}
     results = [copy.deepcopy(found.results[where[k]]) for k in range(len(src.prints))]
+    for r in results:
+        r.intro_with = frozenset(k for k, i in where.items() if i in r.intro_with)
     return SeasonFindings(found.items, results, found.pictured, same)
 
 

@@ -6,9 +6,9 @@ of that episode: too short for the season's matching (``season.min_seconds``, 1.
 shared by two episodes only. So each episode's opening minutes (up to its intro) are heard
 once more against the episode before it in broadcast order, with clips from ``CLIP`` s on;
 ``MIN_CLIPS`` clips, each from elsewhere in that episode's story than it plays here (not its
-intro, not its credits, not a studio jingle both play at 0:00), from as many places of it and
-as many shots of this one (a music cue the score repeats is heard at several places, but is
-one shot), make a recap, from its first clip to its last.
+intro, credits or preview, not a studio jingle both play at 0:00), from as many places of it
+and as many shots of this one (a music cue the score repeats is heard at several places, but
+is one shot), make a recap, from its first clip to its last.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def _head(p: AudioPrint, end: float) -> AudioPrint:
 
 
 def _taken(r: SeasonEpisode) -> list[tuple[float, float]]:
-    """The stretches of an episode a recap does not quote: its intro and credits."""
-    return [(s.start, s.end) for s in (r.intro, r.credits) if s is not None]
+    """The stretches of an episode a recap does not quote: its intro, its credits, and its
+    "next time on" (the next episode's own scenes, which that one plays, not quotes)."""
+    return [(s.start, s.end) for s in (r.intro, r.credits, r.preview) if s is not None]
 
 
 def _clips(before: EpisodePrints, head: AudioPrint) -> list[_Clip]:

@@ -113,6 +113,8 @@ class SeasonEpisode:
     recap: Segment | None = None  # "previously on": clips of the episode before (recaps.py)
     commercials: list[Segment] = field(default_factory=list)  # idents, bumpers mid-episode
     evidence: dict = field(default_factory=dict)  # how the decision was made, for the record
+    # the season's episodes (their places in it) the intro recurs in: one version of an opening
+    intro_with: frozenset[int] = frozenset()
 
 
 def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -> None:
@@ -130,6 +132,9 @@ def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -
         ]  # the end of the episode (before a preview), and in its second half
         if it.kind == "other" and it.support >= 2 and np.mean(ends) > 0.5:
             it.kind = "credits"
+    for it in items:
+        if it.kind == "other" and it.support >= 2 and _after_credits(it, items):
+            it.kind = "preview"
     early = [it for it in items if it.kind == "other" and it.support >= 2]
     for it in early:
         at_zero = np.mean([s <= 1.0 for s, _ in it.spans.values()])
@@ -157,6 +162,25 @@ def _is_preview(it: Item, durations: Sequence[float], cfg: SeasonConfig) -> bool
     (s1, e1), (_, e2) = it.spans[first], it.spans[second]
     return (second == first + 1 and durations[first] - e1 <= cfg.end_margin
             and s1 >= durations[first] / 2 and durations[second] - e2 > cfg.end_margin)  # fmt: skip
+
+
+def _after_credits(it: Item, items: list[Item]) -> bool:
+    """Clips of later episodes after the credits of the first one they play in: a "next time
+    on" whose shots the next episode plays in its story and the one after quotes in its recap
+    (so in three episodes, early in two): never an intro. In every later episode they play
+    before its credits."""
+    credits = [c for c in items if c.kind == "credits"]
+
+    def credits_of(ep: int) -> tuple[float, float] | None:
+        spans = [c.spans[ep] for c in credits if ep in c.spans]
+        return (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
+
+    first = min(it.spans)
+    own = credits_of(first)
+    if own is None or it.spans[first][0] < own[1] - 0.5:
+        return False
+    later = [(credits_of(ep), span) for ep, span in it.spans.items() if ep != first]
+    return all(c is None or e <= c[0] + 0.5 for c, (_, e) in later)
 
 
 def _is_commercial(it: Item, items: list[Item], n: int) -> bool:
@@ -202,7 +226,7 @@ def _followed(it: Item, others: list[Item]) -> bool:
     for ep, (_, end) in it.spans.items():
         if any(o is not it and ep in o.spans and o.spans[ep][0] >= end - 0.5 for o in others):
             after += 1
-    return after >= 0.5 * it.support
+    return after >= min(2, 0.5 * it.support)  # a logo before an intro that half a season lacks
 
 
 def _is_recap(it: Item, intros: dict[int, Item]) -> bool:
@@ -274,6 +298,7 @@ def results_of(
             s, e = it.spans[ep]
             s = 0.0 if s <= cfg.snap_start else s
             res.intro = Segment(s, e, it.support / len(durations))
+            res.intro_with = frozenset(it.spans)
             res.evidence["intro"] = _evidence(it, ep, mates)
         credits = sorted((it for it in mine if it.kind == "credits"),
                          key=lambda x: x.spans[ep][1])  # fmt: skip
@@ -305,12 +330,14 @@ def _preview(
     found starts within ``cfg.join`` of them, and ends at the end of the file when its last
     clip found ends within ``cfg.end_margin`` of it (a clip too short, or too changed, to be
     found is still the preview's)."""
-    if not clips or res.credits is None:
+    if res.credits is None:
+        return
+    # clips before the credits are story the next episode quotes in its recap, not a preview
+    clips = [it for it in clips if it.spans[ep][0] >= res.credits.start]
+    if not clips:
         return
     s = min(it.spans[ep][0] for it in clips)
     e = max(it.spans[ep][1] for it in clips)
-    if s < res.credits.start:  # story another episode quotes, not a preview
-        return
     if s - res.credits.end <= cfg.join:
         s = res.credits.end
     if durations[ep] - e <= cfg.end_margin:
