@@ -6,13 +6,12 @@ chapters name its segments instead of asking for its season."""
 from __future__ import annotations
 
 import shutil
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import pytest
 
 from introdet.demo.make_library import make_library
+from introdet.demo.videofile import add_chapters
 from introdet.outputs.export import read_record
 from introdet.predict import predict
 from tests.commands import output
@@ -26,22 +25,6 @@ SHOW = "northwind"
 def library(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("chapters-lib")
     return out, make_library(out, seed=0, size="tiny")
-
-
-def with_marks(video: Path, dest: Path, marks: list[tuple[float, float, str]]) -> Path:
-    """A Matroska copy of ``video`` (every packet as it is) carrying ``marks``."""
-    ms = Fraction(1, 1000)
-    with av.open(str(video)) as src, av.open(str(dest), "w", format="matroska") as out:
-        copies = {s.index: out.add_stream_from_template(s, opaque=True) for s in src.streams
-                  if s.type in ("video", "audio")}  # fmt: skip
-        out.set_chapters([{"id": k, "start": round(a * 1000), "end": round(b * 1000),
-                           "time_base": ms, "metadata": {"title": t}}
-                          for k, (a, b, t) in enumerate(marks, 1)])  # fmt: skip
-        for packet in src.demux([src.streams[i] for i in copies]):
-            if packet.size:
-                packet.stream = copies[packet.stream.index]
-                out.mux(packet)
-    return dest
 
 
 def _season(lib: Path, truth: dict, dest: Path) -> dict[str, dict]:
@@ -67,13 +50,13 @@ def test_chapters_name_the_intro_and_credits_and_a_mislabelled_one_is_left_out(l
     t = eps[told]
     a, b, dur = t["intro"]["start"] + 0.4, t["intro"]["end"] - 0.4, t["duration"]
     src = season / Path(t["path"]).name
-    with_marks(src, src.with_suffix(".mkv"), [(0, a, "Cold Open"), (a, b, "Opening"),
+    add_chapters(src, src.with_suffix(".mkv"), [(0, a, "Cold Open"), (a, b, "Opening"),
                                                (b, dur - 3, "Episode"),
                                                (dur - 3, dur, "End Credits")])  # fmt: skip
     src.unlink()
     f = eps[fooled]
     src = season / Path(f["path"]).name
-    with_marks(src, src.with_suffix(".mkv"), [(0, f["duration"], "Opening")])
+    add_chapters(src, src.with_suffix(".mkv"), [(0, f["duration"], "Opening")])
     src.unlink()
 
     assert _predict(tmp_path / "in", tmp_path / "o") == 0
@@ -95,7 +78,7 @@ def test_a_lone_episode_with_chapters_is_decided_by_them(library, tmp_path, capl
     folder = tmp_path / "in" / "Northwind"
     folder.mkdir(parents=True)
     a, b = e["intro"]["start"], e["intro"]["end"]
-    with_marks(lib / e["path"], folder / "pilot.mkv", [(0, a, "Prologue"), (a, b, "Intro"),
+    add_chapters(lib / e["path"], folder / "pilot.mkv", [(0, a, "Prologue"), (a, b, "Intro"),
                                                         (b, e["duration"], "Episode")])  # fmt: skip
     assert _predict(tmp_path / "in", tmp_path / "o") == 0
     rec = read_record(output(tmp_path / "o", "pilot"))
@@ -114,7 +97,7 @@ def test_a_season_whose_chapters_answer_for_every_episode_is_not_decoded(library
         src = season / Path(e["path"]).name
         dur = e["duration"]
         marks[k] = (3.5, 8.0, dur - 4.0)
-        with_marks(src, src.with_suffix(".mkv"), [(0, 3.5, "Recap"), (3.5, 8.0, "OP"),
+        add_chapters(src, src.with_suffix(".mkv"), [(0, 3.5, "Recap"), (3.5, 8.0, "OP"),
                                                    (8.0, dur - 4.0, "Episode"),
                                                    (dur - 4.0, dur, "ED")])  # fmt: skip
         src.unlink()
@@ -151,7 +134,7 @@ def test_chapters_named_by_the_story_are_left_out_where_the_season_says_otherwis
     src = season / Path(e["path"]).name
     marks = [(0, b, "Part 1"), (b, b + 3.5, "Intro"), (b + 3.5, c - 3.5, "Part 3"),
              (c - 3.5, c, "Ending"), (c, dur, "Part 5")]  # fmt: skip
-    with_marks(src, src.with_suffix(".mkv"), marks)
+    add_chapters(src, src.with_suffix(".mkv"), marks)
     src.unlink()
     assert _predict(tmp_path / "in", tmp_path / "o") == 0
     rec = read_record(output(tmp_path / "o", k))
