@@ -188,10 +188,11 @@ def chapter_marks(ep: Episode) -> list[tuple[int, int, str]]:
     "named" as its segments are, "misleading" named by the story (its first story stretch
     "Intro", its last scenes before the credits "Ending", the rest "Part N")."""
     runs: list[list] = []  # [first frame, end frame, segment tag or None]
+    ending = _ending(ep) if ep.chapters == "misleading" else (0, 0)
     i = 0
     for scene, tag in ep.scenes:
         kind = tag if tag in NAMED else None  # black gaps and recurring sets are story
-        if ep.chapters == "misleading" and kind is None and _last_scenes(ep, i):
+        if kind is None and ending[0] <= i < ending[1]:
             kind = "ending"
         if runs and runs[-1][2] == kind:
             runs[-1][1] = i + scene.n
@@ -207,8 +208,8 @@ def chapter_marks(ep: Episode) -> list[tuple[int, int, str]]:
              else f"Part {k + 1}") for k, (a, b, t) in enumerate(runs)]  # fmt: skip
 
 
-def _last_scenes(ep: Episode, at: int) -> bool:
-    """Whether the story scene starting at frame ``at`` is one of the last before the credits
+def _ending(ep: Episode) -> tuple[int, int]:
+    """The frames (first, the credits' first) of the last story scenes before the credits
     that together last ``ENDING`` seconds or just over."""
     starts, i = [], 0
     for scene, tag in ep.scenes:
@@ -221,4 +222,4 @@ def _last_scenes(ep: Episode, at: int) -> bool:
         if seconds >= ENDING:
             break
         seconds, first = seconds + n / float(ep.series.fps), a
-    return first <= at < credits
+    return first, credits
