@@ -43,3 +43,23 @@ def test_each_type_is_scored_within_1s_useful_and_false(tmp_path):
     assert "recap 0/1 of 1, 0 false (of 1)" in rows
     assert "preview 0/0 of 0, 1 false (of 1)" in rows  # the false commercial, on its style's row
     assert "preview 1/1 of 1, 0 false (of 1)" in rows  # the type's row
+
+
+def test_where_each_opening_is_first_heard_is_a_row_of_its_own(tmp_path):
+    """A truth that says where each opening is first heard (``first_appearance``) adds the
+    row: told right, missed, and told where the opening was heard before."""
+    truth = {f"s_e{k}": {"intro": {"start": 5.0, "end": 20.0}, "credits": None,
+                         "style": ["two_openings"], "first_appearance": k in (1, 2),
+                         "distractors": []} for k in (1, 2, 3)}  # fmt: skip
+    for k, told in ((1, True), (2, False), (3, True)):
+        rec = _record(f"s_e{k}", Segment(5.0, 20.0, 1.0), [("intro", 5.0, 20.0)])
+        rec["segments"][0]["first_appearance"] = told
+        write_episode(rec, tmp_path)
+    report = type_report(tmp_path, truth)
+    assert report["first heard"]["all"] == {"n": 2, "within_1s": 1, "useful": 1, "false": 1,
+                                            "episodes_without": 1}  # fmt: skip
+    rows = [" ".join(r.split()) for r in format_types({"season": report}).splitlines()]
+    assert "first heard 1/1 of 2, 1 false (of 1)" in rows
+    # a truth that does not say (an older demo, another library): no such row
+    plain = {k: {x: y for x, y in e.items() if x != "first_appearance"} for k, e in truth.items()}
+    assert "first heard" not in type_report(tmp_path, plain)
