@@ -132,8 +132,9 @@ def classify(items: list[Item], durations: Sequence[float], cfg: SeasonConfig) -
         ]  # the end of the episode (before a preview), and in its second half
         if it.kind == "other" and it.support >= 2 and np.mean(ends) > 0.5:
             it.kind = "credits"
+    credits = [it for it in items if it.kind == "credits"]
     for it in items:
-        if it.kind == "other" and it.support >= 2 and _after_credits(it, items):
+        if it.kind == "other" and it.support >= 2 and _after_credits(it, credits):
             it.kind = "preview"
     early = [it for it in items if it.kind == "other" and it.support >= 2]
     for it in early:
@@ -164,12 +165,11 @@ def _is_preview(it: Item, durations: Sequence[float], cfg: SeasonConfig) -> bool
             and s1 >= durations[first] / 2 and durations[second] - e2 > cfg.end_margin)  # fmt: skip
 
 
-def _after_credits(it: Item, items: list[Item]) -> bool:
-    """Clips of later episodes after the credits of the first one they play in: a "next time
-    on" whose shots the next episode plays in its story and the one after quotes in its recap
-    (so in three episodes, early in two): never an intro. In every later episode they play
-    before its credits."""
-    credits = [c for c in items if c.kind == "credits"]
+def _after_credits(it: Item, credits: list[Item]) -> bool:
+    """Clips of later episodes after the ``credits`` of the first one they play in: a "next
+    time on" whose shots the next episode plays in its story and the one after quotes in its
+    recap (so in three episodes, early in two): never an intro. In every later episode they
+    play before its credits."""
 
     def credits_of(ep: int) -> tuple[float, float] | None:
         spans = [c.spans[ep] for c in credits if ep in c.spans]
